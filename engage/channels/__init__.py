@@ -1,0 +1,1 @@
+"""Edge adapters: provider payloads <-> Inbound / Outbound value objects."""

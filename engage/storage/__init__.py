@@ -1,0 +1,1 @@
+"""Storage: SQLModel tables, engine/session factory, repository functions, migrations."""
