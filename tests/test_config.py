@@ -1,0 +1,98 @@
+"""Settings: the public names, parsing, and production refusals."""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from engage.config import ConfigError, Settings, parse_quiet_hours
+
+
+def make(tmp_path: Path, **env: str) -> Settings:
+    return Settings(_env_file=None, ENGAGE_DATA_DIR=str(tmp_path), **env)  # type: ignore[call-arg]
+
+
+def test_defaults_match_the_public_contract(tmp_path: Path) -> None:
+    s = make(tmp_path)
+    assert s.env == "development"
+    assert s.public_url == "http://127.0.0.1:8000"
+    assert s.timezone == "America/New_York"
+    assert s.quiet_window == (time(21, 0), time(8, 0))
+    assert s.min_cell_size == 10
+    assert s.retention_days == 90
+    assert s.twilio_api_url == "https://api.twilio.com"
+    assert s.telegram_api_url == "https://api.telegram.org"
+    assert s.effective_database_url.startswith("sqlite:///")
+    assert s.effective_database_url.endswith("engage.sqlite3")
+    assert not s.twilio_enabled
+
+
+def test_settings_read_documented_environment_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENGAGE_MIN_CELL_SIZE", "25")
+    monkeypatch.setenv("ENGAGE_QUIET_HOURS", "22:30-07:15")
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC123")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "tok")
+    monkeypatch.setenv("ENGAGE_DATABASE_URL", "postgresql+psycopg://u@h/db")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.min_cell_size == 25
+    assert s.quiet_window == (time(22, 30), time(7, 15))
+    assert s.twilio_enabled
+    assert s.effective_database_url == "postgresql+psycopg://u@h/db"
+
+
+@pytest.mark.parametrize("bad", ["21-08", "25:00-08:00", "21:00_08:00", "", "9pm-8am"])
+def test_bad_quiet_hours_are_rejected_with_the_variable_name(bad: str) -> None:
+    with pytest.raises(ValueError, match="ENGAGE_QUIET_HOURS"):
+        parse_quiet_hours(bad)
+
+
+def test_development_secret_is_generated_once_and_reused(tmp_path: Path) -> None:
+    first = make(tmp_path).secret_bytes()
+    second = make(tmp_path).secret_bytes()
+    assert first == second
+    assert len(first) >= 32
+    assert (tmp_path / "dev-secret.key").stat().st_mode & 0o077 == 0
+
+
+def test_production_refuses_missing_secret(tmp_path: Path) -> None:
+    s = make(tmp_path, ENGAGE_ENV="production")
+    with pytest.raises(ConfigError, match="ENGAGE_SECRET_KEY"):
+        s.secret_bytes()
+    with pytest.raises(ConfigError, match="ENGAGE_SECRET_KEY is not set"):
+        s.check_production()
+
+
+def test_production_refuses_a_development_looking_key(tmp_path: Path) -> None:
+    s = make(
+        tmp_path,
+        ENGAGE_ENV="production",
+        ENGAGE_SECRET_KEY="dev-key",
+        ENGAGE_DATABASE_URL="postgresql+psycopg://u@h/db",
+        TWILIO_ACCOUNT_SID="AC1",
+        TWILIO_AUTH_TOKEN="t",
+    )
+    with pytest.raises(ConfigError, match="development key"):
+        s.check_production()
+
+
+def test_production_accepts_a_complete_configuration(tmp_path: Path) -> None:
+    s = make(
+        tmp_path,
+        ENGAGE_ENV="production",
+        ENGAGE_SECRET_KEY="x" * 48,
+        ENGAGE_DATABASE_URL="postgresql+psycopg://u@h/db",
+        TWILIO_ACCOUNT_SID="AC1",
+        TWILIO_AUTH_TOKEN="t",
+    )
+    s.check_production()
+    assert s.secret_bytes() == b"x" * 48
+
+
+def test_messaging_service_raises_the_default_send_rate(tmp_path: Path) -> None:
+    assert make(tmp_path).sms_rate == 1.0
+    assert make(tmp_path, TWILIO_MESSAGING_SERVICE_SID="MG1").sms_rate > 1.0
+    assert make(tmp_path, ENGAGE_SMS_RATE="0").sms_rate == 0.0
