@@ -192,6 +192,9 @@ class Outbox(SQLModel, table=True):
     kind: str = Field(default="reply", max_length=16)
     body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     buttons: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
+    # Only set when the participant's own address is gone (the erasure confirmation): the
+    # encrypted address travels with this one row and is dropped once it is finished.
+    address_enc: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     dedupe_key: str = Field(max_length=160, unique=True)
     status: str = Field(default="pending", max_length=16)  # pending claimed sent failed cancelled
     not_before: datetime = ts()

@@ -1,0 +1,115 @@
+"""The audit log: append-only and hash-chained, so any edit, insertion or removal shows.
+
+Each entry stores ``prev_hash`` (the previous entry's hash) and ``hash`` = SHA-256 over the
+previous hash and the canonical JSON of its own fields. ``verify`` walks the chain in ``seq``
+order and names the first entry that does not fit. Appends are serialized (PostgreSQL advisory
+transaction lock; SQLite's write lock) so the chain never forks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from engage.storage.models import AuditEntry
+
+GENESIS = "0" * 64
+_LOCK_ID = 0x656E67_61756474  # "eng" "audt": one advisory lock for the chain
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    first_bad_seq: int | None = None
+    reason: str | None = None
+    entries: int = 0
+
+
+def _canonical_details(details: dict[str, Any] | None) -> str:
+    return json.dumps(details or {}, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def compute_hash(
+    *, prev_hash: str, seq: int, at: datetime, actor: str, action: str, subject: str | None,
+    details: str,
+) -> str:
+    """The entry hash; ``at`` is normalized to UTC microseconds so every backend agrees."""
+    body = json.dumps(
+        {
+            "seq": seq,
+            "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "details": details,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def _lock_chain(session: Session) -> None:
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
+
+
+def append(
+    *,
+    session: Session,
+    actor: str,
+    action: str,
+    subject: str | None = None,
+    details: dict[str, Any] | None = None,
+    now: datetime,
+) -> AuditEntry:
+    """Add one entry in the caller's transaction. ``details`` must carry no PII."""
+    if now.tzinfo is None:
+        raise ValueError("naive datetime rejected: use aware UTC datetimes")
+    _lock_chain(session)
+    last = session.exec(select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(1)).first()
+    seq = (last.seq + 1) if last else 1
+    prev_hash = last.hash if last else GENESIS
+    at = now.astimezone(UTC)
+    details_text = _canonical_details(details)
+    entry = AuditEntry(
+        seq=seq, at=at, actor=actor, action=action, subject=subject, details=details_text,
+        prev_hash=prev_hash,
+        hash=compute_hash(prev_hash=prev_hash, seq=seq, at=at, actor=actor, action=action,
+                          subject=subject, details=details_text),
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def verify(session: Session) -> VerifyResult:
+    """Walk the chain; the first entry whose link, number or hash is wrong is reported."""
+    expected_prev = GENESIS
+    expected_seq = 1
+    count = 0
+    rows = session.exec(select(AuditEntry).order_by(col(AuditEntry.seq)).execution_options(yield_per=1000))
+    for entry in rows:
+        count += 1
+        if entry.seq != expected_seq:
+            kind = "removed before it" if entry.seq > expected_seq else "duplicated or reordered"
+            return VerifyResult(False, entry.seq, f"expected seq {expected_seq} (an entry was {kind})", count)
+        if entry.prev_hash != expected_prev:
+            return VerifyResult(False, entry.seq, "prev_hash does not match the previous entry "
+                                "(an entry was inserted or removed)", count)
+        actual = compute_hash(prev_hash=entry.prev_hash, seq=entry.seq, at=entry.at,
+                              actor=entry.actor, action=entry.action, subject=entry.subject,
+                              details=entry.details)
+        if actual != entry.hash:
+            return VerifyResult(False, entry.seq, "hash does not match the entry's contents "
+                                "(the entry was altered)", count)
+        expected_prev = entry.hash
+        expected_seq += 1
+    return VerifyResult(True, None, None, count)

@@ -1,0 +1,40 @@
+"""``engage db upgrade``: bring the configured database to the latest schema."""
+
+from __future__ import annotations
+
+import typer
+
+from engage.commands.common import console, fail
+from engage.config import ConfigError, get_settings
+
+db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def upgrade_command(
+    url: str | None = typer.Option(None, "--url", help="Database URL (default: ENGAGE_DATABASE_URL)."),
+    revision: str = typer.Option("head", "--revision", help="Target revision."),
+) -> None:
+    """Apply the packaged Alembic migrations (works from any directory)."""
+    import sqlalchemy as sa
+    from alembic.util.exc import CommandError
+
+    from engage.storage.db import upgrade
+
+    try:
+        target = url or get_settings().effective_database_url
+        upgrade(target, revision)
+    except ConfigError as exc:
+        fail(str(exc))
+    except CommandError as exc:
+        fail(f"migration failed: {exc}")
+    except sa.exc.OperationalError as exc:
+        fail(f"database unavailable: {type(exc.orig).__name__}: {str(exc.orig).splitlines()[0]}")
+    except sa.exc.ArgumentError as exc:
+        fail(f"invalid database URL: {exc}")
+    console.print(f"database at {sa.make_url(target).render_as_string(hide_password=True)} "
+                  f"is at revision {revision}", highlight=False, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")

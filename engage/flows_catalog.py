@@ -1,0 +1,112 @@
+"""The flows a deployment knows: current definitions from ``flows/`` and every published
+version from the database, so a run always finishes on the version it started on.
+
+Publishing is idempotent by digest: restarting with unchanged files writes nothing; an edited
+file becomes a new ``FlowVersion`` row (and an audit entry) while old runs keep theirs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlmodel import Session, select
+
+from engage.errors import UserError
+from engage.flow import Flow, flow_from_dict, load_flows
+from engage.storage.models import FlowVersion
+from engage.storage.repo import dialect_insert
+
+
+class FlowCatalog:
+    """Current flows (loaded lazily once) plus a cache of published versions by id."""
+
+    def __init__(self, flows_dir: str | Path) -> None:
+        self.flows_dir = Path(flows_dir)
+        self._flows: dict[str, Flow] | None = None
+        self._by_version: dict[int, Flow] = {}
+        self._version_ids: dict[tuple[str, str], int] = {}  # (flow id, digest) -> row id
+        self._lock = threading.Lock()
+
+    # -- current definitions --------------------------------------------------------------
+    def flows(self) -> dict[str, Flow]:
+        if self._flows is None:
+            with self._lock:
+                if self._flows is None:
+                    self._flows = load_flows(self.flows_dir)
+        return self._flows
+
+    def get(self, flow_id: str) -> Flow:
+        try:
+            return self.flows()[flow_id]
+        except KeyError:
+            raise UserError(f"unknown flow {flow_id!r} (not in {self.flows_dir})") from None
+
+    def __contains__(self, flow_id: object) -> bool:
+        return flow_id in self.flows()
+
+    # -- published versions ---------------------------------------------------------------
+    def publish(self, session: Session, *, now: datetime | None = None) -> list[FlowVersion]:
+        """Make sure every current flow has a FlowVersion row; returns them all."""
+        return [self._publish_one(session, flow, now or datetime.now(UTC))[0]
+                for flow in self.flows().values()]
+
+    def version_id(self, session: Session, flow: Flow, *, now: datetime) -> int:
+        """The FlowVersion id for ``flow`` (published on first use). Cached: the hot path
+        costs nothing after the first call."""
+        cached = self._version_ids.get((flow.id, flow.digest))
+        if cached is not None:
+            return cached
+        row, _ = self._publish_one(session, flow, now)
+        assert row.id is not None
+        return row.id
+
+    def _publish_one(self, session: Session, flow: Flow, now: datetime) -> tuple[FlowVersion, bool]:
+        from engage import audit
+
+        stmt = (
+            dialect_insert(session, FlowVersion)
+            .values(flow_id=flow.id, version=str(flow.version), digest=flow.digest,
+                    definition=json.dumps(flow.to_dict(), sort_keys=True, ensure_ascii=False),
+                    published_at=now)
+            .on_conflict_do_nothing(index_elements=["flow_id", "digest"])
+            .returning(FlowVersion.id)
+        )
+        created = session.execute(stmt).first() is not None
+        row = session.exec(
+            select(FlowVersion).where(FlowVersion.flow_id == flow.id,
+                                      FlowVersion.digest == flow.digest)
+        ).one()
+        if created:
+            audit.append(session=session, actor="system", action="flow.published",
+                         subject=f"flow:{flow.id}",
+                         details={"version": str(flow.version), "digest": flow.digest,
+                                  "flow_version_id": row.id}, now=now)
+        assert row.id is not None
+        version_id = row.id
+        if created:  # cache only once committed: a rolled-back publish must be redone
+            event.listen(session, "after_commit",
+                         lambda _s: self._remember(flow, version_id), once=True)
+        else:
+            self._remember(flow, version_id)
+        return row, created
+
+    def _remember(self, flow: Flow, version_id: int | None) -> None:
+        if version_id is not None:
+            self._version_ids[(flow.id, flow.digest)] = version_id
+            self._by_version[version_id] = flow
+
+    def version(self, session: Session, flow_version_id: int) -> Flow:
+        """The exact flow a run started on (from the cache, else the stored definition)."""
+        cached = self._by_version.get(flow_version_id)
+        if cached is not None:
+            return cached
+        row = session.get(FlowVersion, flow_version_id)
+        if row is None:
+            raise UserError(f"flow version {flow_version_id} is not published")
+        flow = flow_from_dict(json.loads(row.definition))
+        self._by_version[flow_version_id] = flow
+        return flow

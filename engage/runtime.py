@@ -1,0 +1,606 @@
+"""The one impure loop: inbound message -> dedupe -> lock -> keywords -> engine -> storage.
+
+Everything for one inbound message happens in ONE database transaction: the inbound row, the
+participant, consent ledger entries, responses, the run's new state, audit entries and the
+outbound messages (as outbox rows). A crash anywhere rolls all of it back, and because the
+provider retries unacknowledged deliveries, nothing acknowledged is ever lost and nothing is
+processed twice (inbound rows are unique on (channel, provider id); outbox rows on a dedupe key
+derived from the inbound message).
+
+Ordering per resident: on PostgreSQL the participant row is locked (``SELECT ... FOR UPDATE``)
+before anything is read; on SQLite every write transaction starts with ``BEGIN IMMEDIATE`` and
+this process additionally serializes through a lock, so two messages from one person are
+handled one after the other.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, col, select
+
+from engage import compliance, privacy
+from engage.channels.base import Inbound
+from engage.compliance import Keyword
+from engage.config import Settings
+from engage.errors import RetryableError, UserError
+from engage.flow import Flow, engine
+from engage.flow.events import ConsentChanged, LanguageChanged, ResultRecorded, RunEnded, Say
+from engage.flows_catalog import FlowCatalog
+from engage.logging import log_event
+from engage.storage import repo
+from engage.storage.db import is_sqlite, session_scope
+from engage.storage.models import Participant, Response, Run
+
+log = logging.getLogger("engage.runtime")
+
+CHANNELS = ("sms", "telegram")
+MAX_TEXT = 5000
+MAX_PROVIDER_ID = 80
+SUPPORTED_LANGUAGES = ("en", "es")
+_SQLITE_LOCKS: dict[str, threading.Lock] = {}
+_SQLITE_LOCKS_GUARD = threading.Lock()
+
+Status = Literal["handled", "duplicate", "ignored"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class InboundOutcome:
+    """What happened to one inbound message (never carries the address or the text)."""
+
+    status: Status
+    participant_key: str | None
+    outbox_ids: tuple[int, ...] = ()
+    keyword: str | None = None
+    run_id: int | None = None
+
+
+def _load_sentiment() -> tuple[Callable[[str], float] | None, str | None]:
+    try:
+        from engage.analytics import sentiment
+    except ImportError:
+        return None, None
+    return sentiment.score, getattr(sentiment, "SCORER_VERSION", "unknown")
+
+
+# --- fixed texts (compliance replies; the flows carry everything else) --------------------
+
+TEXTS: dict[str, dict[str, str]] = {
+    "opt_out": {
+        "en": "{program}: you are unsubscribed and will get no more messages. "
+              "Reply START to resubscribe.",
+        "es": "{program}: se ha dado de baja y no recibirá más mensajes. "
+              "Responda START para volver a suscribirse.",
+    },
+    "opt_in": {
+        "en": "{program}: you are subscribed again. Reply HELP for help, STOP to opt out.",
+        "es": "{program}: se ha suscrito de nuevo. Responda AYUDA para ayuda, ALTO para salir.",
+    },
+    "already_in": {
+        "en": "{program}: you are subscribed. Reply to the last question to continue, "
+              "HELP for help, STOP to opt out.",
+        "es": "{program}: ya está suscrito. Responda la última pregunta para continuar, "
+              "AYUDA para ayuda, ALTO para salir.",
+    },
+    "help": {
+        "en": "{program}: community safety surveys and dialogues for your city. Answers are "
+              "anonymous. Reply STOP to opt out, DELETE to erase your data. "
+              "Msg & data rates may apply. Contact: {contact}",
+        "es": "{program}: encuestas y diálogos de seguridad comunitaria de su ciudad. Las "
+              "respuestas son anónimas. Responda ALTO para salir, BORRAR para borrar sus datos. "
+              "Msg & data rates may apply (pueden aplicarse tarifas). Contacto: {contact}",
+    },
+    "delete": {
+        "en": "{program}: we erased your answers, messages and number. "
+              "You will get nothing more unless you text us again.",
+        "es": "{program}: borramos sus respuestas, mensajes y número. "
+              "No recibirá nada más a menos que nos escriba de nuevo.",
+    },
+    "language_set": {
+        "en": "OK, we will write in English. Reply ESPAÑOL for Spanish.",
+        "es": "De acuerdo, le escribiremos en español. Reply ENGLISH for English.",
+    },
+    "language_ask": {
+        "en": "Reply ENGLISH for English. Responda ESPAÑOL para español.",
+        "es": "Responda ESPAÑOL para español. Reply ENGLISH for English.",
+    },
+    "media": {
+        "en": "Sorry, we can only read text. Please reply in words.",
+        "es": "Lo sentimos, solo podemos leer texto. Por favor responda con palabras.",
+    },
+    "idle": {
+        "en": "{program}: thanks for your message. There is no open survey right now. "
+              "Reply HELP for info, STOP to opt out.",
+        "es": "{program}: gracias por su mensaje. No hay ninguna encuesta abierta ahora. "
+              "Responda AYUDA para información, ALTO para salir.",
+    },
+}
+
+
+@dataclass
+class _Ctx:
+    """Per-transaction state: where outbound rows go and how their dedupe keys are made."""
+
+    session: Session
+    participant: Participant
+    now: datetime
+    prefix: str
+    channel: str
+    default_kind: str
+    outbox_ids: list[int] = field(default_factory=list)
+    counter: int = 0
+
+
+class Runtime:
+    """Handles inbound messages, campaign starts and engine wake-ups against one database."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        settings: Settings,
+        catalog: FlowCatalog,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.catalog = catalog
+        self.clock = clock
+        self._secret = settings.secret_bytes()
+        self._quiet = settings.quiet_window
+        self._is_sqlite = is_sqlite(engine)
+        self._is_pg = engine.dialect.name == "postgresql"
+        self._score, self._score_version = _load_sentiment()
+        self._process_lock: threading.Lock | None = None
+        if self._is_sqlite:
+            url = str(engine.url)
+            with _SQLITE_LOCKS_GUARD:
+                self._process_lock = _SQLITE_LOCKS.setdefault(url, threading.Lock())
+
+    # ---------------------------------------------------------------- inbound ---------------
+    def handle_inbound(self, inbound: Inbound) -> InboundOutcome:
+        """Handle one authenticated inbound message in one transaction.
+
+        Raises ``UserError`` for a garbled message (nothing stored) and ``RetryableError`` when
+        the database is down or locked (the webhook must answer 5xx so the provider retries).
+        """
+        channel, normalized, text = self._validate(inbound)
+        key = privacy.participant_key(self._secret, channel, normalized)
+        now = self.clock()
+        try:
+            with self._serialized(), session_scope(self.engine) as session:
+                outcome = self._handle(session, inbound, channel, normalized, key, text, now)
+        except IntegrityError as exc:  # a concurrent duplicate won the race: retry finds it
+            raise RetryableError("concurrent delivery of the same message; retry") from exc
+        except OperationalError as exc:  # raised outside session_scope (e.g. connect)
+            raise RetryableError(f"database unavailable: {type(exc.orig).__name__}") from exc
+        log_event(log, "inbound." + outcome.status, participant=key,
+                  provider_id=inbound.provider_id, channel=channel, keyword=outcome.keyword,
+                  count=len(outcome.outbox_ids), run_id=outcome.run_id)
+        return outcome
+
+    def _serialized(self) -> Any:
+        if self._process_lock is not None:
+            return self._process_lock
+        return _NullContext()
+
+    def _validate(self, inbound: Any) -> tuple[str, str, str]:
+        """Reject garbled input before anything is stored; messages never echo PII."""
+        if not isinstance(inbound, Inbound):
+            raise UserError("garbled inbound: not an Inbound message")
+        if inbound.channel not in CHANNELS:
+            raise UserError(f"garbled inbound: unknown channel {str(inbound.channel)[:20]!r}")
+        pid = inbound.provider_id
+        if not isinstance(pid, str) or not pid.strip() or len(pid) > MAX_PROVIDER_ID \
+                or not pid.isprintable():
+            raise UserError("garbled inbound: provider message id missing or malformed")
+        if not isinstance(inbound.text, str):
+            raise UserError("garbled inbound: text is not a string")
+        if not isinstance(inbound.received_at, datetime) or inbound.received_at.tzinfo is None:
+            raise UserError("garbled inbound: received_at must be an aware datetime")
+        if not isinstance(inbound.media_count, int) or inbound.media_count < 0:
+            raise UserError("garbled inbound: media_count must be a non-negative integer")
+        if not isinstance(inbound.address, str):
+            raise UserError("garbled inbound: address is not a string")
+        try:
+            normalized = privacy.normalize_address(inbound.channel, inbound.address)
+        except UserError as exc:
+            raise UserError(f"garbled inbound: {exc}") from None
+        text = inbound.text.replace("\x00", "")[:MAX_TEXT]
+        return inbound.channel, normalized, text
+
+    def _handle(self, session: Session, inbound: Inbound, channel: str, normalized: str,
+                key: str, text: str, now: datetime) -> InboundOutcome:
+        prefix = f"in:{channel}:{inbound.provider_id}:"
+        if repo.find_inbound_message(session=session, channel=channel,
+                                     provider_id=inbound.provider_id) is not None:
+            return self._duplicate(session, prefix, key)
+        participant = repo.get_participant(session=session, channel=channel, key=key, lock=True)
+        if participant is None:
+            hint = inbound.language_hint if inbound.language_hint in SUPPORTED_LANGUAGES else "en"
+            participant, _ = repo.get_or_create_participant(
+                session=session, channel=channel, key=key, now=now, language=hint or "en",
+                address_enc=privacy.encrypt_address(self._secret, normalized))
+            if self._is_pg and repo.find_inbound_message(
+                    session=session, channel=channel, provider_id=inbound.provider_id):
+                return self._duplicate(session, prefix, key)
+        elif self._is_pg and repo.find_inbound_message(
+                session=session, channel=channel, provider_id=inbound.provider_id):
+            return self._duplicate(session, prefix, key)  # lost the race while waiting
+        assert participant.id is not None
+        if participant.address_enc is None:
+            participant.address_enc = privacy.encrypt_address(self._secret, normalized)
+        message = repo.add_inbound_message(session=session, participant_id=participant.id,
+                                           channel=channel, provider_id=inbound.provider_id,
+                                           body=text, now=now)
+        ctx = _Ctx(session=session, participant=participant, now=now, prefix=prefix,
+                   channel=channel, default_kind="reply")
+        keyword = compliance.classify(text)
+        status: Status = "handled"
+        run: Run | None = None
+        if keyword is not None:
+            status, run = self._keyword(ctx, keyword, text, normalized, inbound)
+        elif participant.opted_out:
+            status = "ignored"
+        elif inbound.media_count > 0 and not text.strip():
+            self._say_fixed(ctx, "media", participant.language)
+        else:
+            run = self._converse(ctx, text, inbound)
+        if run is not None and run.id is not None and keyword is None:
+            message.run_id = run.id
+        session.flush()
+        return InboundOutcome(status=status, participant_key=key,
+                              outbox_ids=tuple(ctx.outbox_ids),
+                              keyword=keyword.kind if keyword else None,
+                              run_id=run.id if run is not None else None)
+
+    def _duplicate(self, session: Session, prefix: str, key: str) -> InboundOutcome:
+        ids = repo.outbox_ids_for_prefix(session=session, prefix=prefix)
+        return InboundOutcome(status="duplicate", participant_key=key, outbox_ids=ids)
+
+    # ---------------------------------------------------------------- keywords --------------
+    def _keyword(self, ctx: _Ctx, keyword: Keyword, text: str, normalized: str,
+                 inbound: Inbound) -> tuple[Status, Run | None]:
+        p = ctx.participant
+        lang = keyword.language if keyword.language == "es" else p.language
+        if keyword.kind == "opt_out":
+            if p.opted_out:
+                return "ignored", None  # confirmed once already; say nothing more
+            self._opt_out(ctx.session, p, source="keyword", now=ctx.now, keep_confirmations=True)
+            self._say_fixed(ctx, "opt_out", lang, kind="confirmation")
+            return "handled", None
+        if keyword.kind == "opt_in":
+            if p.opted_out:
+                repo.record_consent(session=ctx.session, participant=p, scope="all",
+                                    status="opted_in", text_version="keyword", now=ctx.now,
+                                    source="keyword")
+                self._say_fixed(ctx, "opt_in", lang, kind="confirmation")
+            active = repo.active_run(session=ctx.session, participant_id=p.id or 0)
+            if active is not None:
+                self._say_fixed(ctx, "already_in", lang, kind="confirmation")
+                return "handled", active
+            return "handled", self._start_default(ctx, inbound)
+        if keyword.kind == "help":
+            self._say_fixed(ctx, "help", lang, kind="confirmation")
+            return "handled", None
+        if keyword.kind == "delete":
+            self._erase(ctx, normalized, lang, inbound)
+            return "handled", None
+        # language
+        if keyword.target is None:
+            self._say_fixed(ctx, "language_ask", lang, kind="confirmation")
+            return "handled", None
+        p.language = keyword.target
+        if p.opted_out:
+            return "ignored", None
+        active = repo.active_run(session=ctx.session, participant_id=p.id or 0)
+        if active is not None:
+            flow = self._flow_of(ctx.session, active)
+            node = flow.nodes.get(json.loads(active.state).get("node") or "")
+            if node is not None and node.question is not None and node.question.type != "text":
+                # the engine re-asks the question in the new language (or records it)
+                step = engine.resume(flow, json.loads(active.state), text, now=ctx.now)
+                self._apply(ctx, active, step)
+                return "handled", active
+            state = json.loads(active.state)
+            if keyword.target in flow.languages:
+                state["language"] = keyword.target
+                active.state = json.dumps(state, separators=(",", ":"))
+                ctx.session.add(active)
+        self._say_fixed(ctx, "language_set", keyword.target, kind="confirmation")
+        return "handled", active
+
+    def _erase(self, ctx: _Ctx, normalized: str, lang: str, inbound: Inbound) -> None:
+        """Erase, then confirm. The participant's address is gone after erasure, so the one
+        confirmation carries its own encrypted copy (dropped when the row is sent)."""
+        session = ctx.session
+        session.flush()
+        privacy.erase_participant(session=session, participant=ctx.participant, now=ctx.now)
+        # an anonymous marker so a retried delivery of DELETE is recognised as a duplicate
+        repo.add_inbound_message(session=session, participant_id=None, channel=ctx.channel,
+                                 provider_id=inbound.provider_id, body=None, now=ctx.now,
+                                 status="erased")
+        self._say_fixed(ctx, "delete", lang, kind="confirmation",
+                        address_enc=privacy.encrypt_address(self._secret, normalized))
+
+    def _opt_out(self, session: Session, p: Participant, *, source: str, now: datetime,
+                 keep_confirmations: bool) -> None:
+        repo.record_consent(session=session, participant=p, scope="all", status="opted_out",
+                            text_version=source, now=now, source=source)
+        active = repo.active_run(session=session, participant_id=p.id or 0)
+        if active is not None:
+            repo.end_run(run=active, status="ended", now=now)
+            session.add(active)
+        repo.cancel_pending_outbox(session=session, participant_id=p.id or 0,
+                                   keep_confirmations=keep_confirmations, reason="opted out")
+
+    # ---------------------------------------------------------------- conversation ----------
+    def _converse(self, ctx: _Ctx, text: str, inbound: Inbound) -> Run | None:
+        p = ctx.participant
+        active = repo.active_run(session=ctx.session, participant_id=p.id or 0)
+        if active is not None:
+            flow = self._flow_of(ctx.session, active)
+            step = engine.resume(flow, json.loads(active.state), text, now=ctx.now)
+            self._apply(ctx, active, step)
+            return active
+        has_runs = ctx.session.exec(
+            select(Run.id).where(Run.participant_id == p.id).limit(1)).first() is not None
+        if has_runs:
+            self._say_fixed(ctx, "idle", p.language)
+            return None
+        return self._start_default(ctx, inbound)
+
+    def _start_default(self, ctx: _Ctx, inbound: Inbound) -> Run | None:
+        flow_id = self.settings.default_flow
+        if flow_id not in self.catalog:
+            log_event(log, "inbound.no_default_flow", level=logging.WARNING, flow=flow_id)
+            return None
+        return self._start(ctx, self.catalog.get(flow_id), context=None, campaign_id=None,
+                           session_id=None)
+
+    def _start(self, ctx: _Ctx, flow: Flow, *, context: dict[str, Any] | None,
+               campaign_id: int | None, session_id: int | None) -> Run:
+        version_id = self.catalog.version_id(ctx.session, flow, now=ctx.now)
+        step = engine.start(flow, now=ctx.now, language=ctx.participant.language, context=context)
+        run = Run(participant_id=ctx.participant.id, flow_id=flow.id, flow_version_id=version_id,
+                  status=step.status, state="{}", campaign_id=campaign_id, session_id=session_id,
+                  started_at=ctx.now, updated_at=ctx.now)
+        ctx.session.add(run)
+        ctx.session.flush()
+        self._apply(ctx, run, step)
+        return run
+
+    def _flow_of(self, session: Session, run: Run) -> Flow:
+        if run.flow_version_id is None:
+            return self.catalog.get(run.flow_id)
+        return self.catalog.version(session, run.flow_version_id)
+
+    def _apply(self, ctx: _Ctx, run: Run, step: engine.Step, *,
+               kind_for: Callable[[Say], str] | None = None) -> None:
+        """Turn one engine step into storage writes and outbox rows (same transaction)."""
+        p = ctx.participant
+        for event in step.events:
+            if isinstance(event, Say):
+                kind = kind_for(event) if kind_for else ctx.default_kind
+                self._enqueue(ctx, event.text, kind, buttons=event.options, run_id=run.id)
+            elif isinstance(event, ConsentChanged):
+                repo.record_consent(session=ctx.session, participant=p, scope=event.scope,
+                                    status=event.status, text_version=event.text_version,
+                                    now=ctx.now, source=f"flow:{run.flow_id}")
+            elif isinstance(event, ResultRecorded):
+                self._store_result(ctx, run, event)
+            elif isinstance(event, LanguageChanged):
+                p.language = event.language
+            elif isinstance(event, RunEnded):
+                run.ended_at = ctx.now
+        state = step.state
+        free_text = [e.name for e in step.events
+                     if isinstance(e, ResultRecorded) and e.question_type == "text"]
+        if free_text:  # the stored run state never keeps unscrubbed free text either
+            state = dict(state, results=dict(state.get("results") or {}))
+            for name in free_text:
+                value = state["results"].get(name)
+                if isinstance(value, str):
+                    state["results"][name] = privacy.scrub(value)
+        run.state = json.dumps(state, separators=(",", ":"), ensure_ascii=False)
+        run.status = step.status
+        run.wake_at = step.wake_at
+        run.updated_at = ctx.now
+        ctx.session.add(run)
+        ctx.session.add(p)
+
+    def _store_result(self, ctx: _Ctx, run: Run, event: ResultRecorded) -> None:
+        """Store an answer only under granted consent for its scope; free text scrubbed."""
+        p = ctx.participant
+        if event.name == "language" and event.value in SUPPORTED_LANGUAGES:
+            p.language = event.value  # needed to talk to them at all, not an answer to analyse
+        if not repo.has_consent(p, event.scope):
+            return
+        if event.name == "area" and event.value:
+            p.area = event.value[:120]
+            p.district = (event.extra.get("district") or None) if event.extra else None
+        text = sentiment = version = None
+        value = event.value
+        if event.question_type == "text":
+            raw = event.raw if event.raw is not None else event.value
+            text = privacy.scrub(raw)[:4000] if raw else None
+            value = None
+            if text and self._score is not None:
+                sentiment, version = float(self._score(text)), self._score_version
+        values = {
+            "run_id": run.id, "participant_id": p.id, "flow_id": run.flow_id,
+            "name": event.name[:80], "question_type": event.question_type[:20],
+            "value": value[:200] if value else value,
+            "category": event.category[:80] if event.category else event.category,
+            "number": event.number, "text": text, "sentiment": sentiment,
+            "sentiment_version": version, "area": p.area, "district": p.district,
+            "answered_at": ctx.now,
+        }
+        stmt = repo.dialect_insert(ctx.session, Response).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["run_id", "name"],
+            set_={k: v for k, v in values.items() if k not in ("run_id", "name")})
+        ctx.session.execute(stmt)
+
+    # ---------------------------------------------------------------- outbound --------------
+    def _enqueue(self, ctx: _Ctx, body: str, kind: str, *, buttons: Iterable[Any] = (),
+                 run_id: int | None = None, address_enc: bytes | None = None) -> None:
+        key = f"{ctx.prefix}{ctx.counter}"
+        ctx.counter += 1
+        row = repo.enqueue_outbox(session=ctx.session, participant=ctx.participant,
+                                  channel=ctx.channel, body=body, kind=kind, dedupe_key=key,
+                                  now=ctx.now, buttons=buttons or None, run_id=run_id,
+                                  quiet_window=self._quiet, timezone=self.settings.timezone,
+                                  address_enc=address_enc)
+        if row is not None and row.id is not None:
+            ctx.outbox_ids.append(row.id)
+
+    def _say_fixed(self, ctx: _Ctx, name: str, lang: str, *, kind: str = "reply",
+                   address_enc: bytes | None = None) -> None:
+        texts = TEXTS[name]
+        template = texts.get(lang) or texts["en"]
+        body = template.format(program=self.settings.program_name, contact=self.settings.contact)
+        self._enqueue(ctx, body, kind, address_enc=address_enc)
+
+    # ---------------------------------------------------------------- campaigns -------------
+    def start_run(
+        self,
+        *,
+        session: Session,
+        participant: Participant,
+        flow_id: str,
+        kind: str,
+        dedupe_key: str,
+        now: datetime,
+        context: dict[str, Any] | None = None,
+        campaign_id: int | None = None,
+        session_id: int | None = None,
+    ) -> Run | None:
+        """Start ``flow_id`` for ``participant`` in the caller's transaction (campaigns,
+        invitations). Its messages go out with ``kind`` (quiet hours apply). None when the
+        participant opted out or was erased, or this campaign/session/dedupe key already
+        started a run for them (so a resident who declined hears nothing more from it)."""
+        if now.tzinfo is None:
+            raise ValueError("naive datetime rejected")
+        if self._is_pg:
+            session.refresh(participant, with_for_update=True)
+        if participant.opted_out or participant.erased_at is not None or participant.id is None:
+            return None
+        prefix = f"{dedupe_key}:"
+        if repo.outbox_ids_for_prefix(session=session, prefix=prefix):
+            return None
+        if campaign_id is not None and session.exec(select(Run.id).where(
+                Run.participant_id == participant.id, Run.campaign_id == campaign_id)).first():
+            return None
+        if session_id is not None and session.exec(select(Run.id).where(
+                Run.participant_id == participant.id, Run.session_id == session_id,
+                Run.flow_id == flow_id)).first():
+            return None
+        active = repo.active_run(session=session, participant_id=participant.id)
+        if active is not None:
+            repo.end_run(run=active, status="ended", now=now)  # superseded by the new run
+            session.add(active)
+        ctx = _Ctx(session=session, participant=participant, now=now, prefix=prefix,
+                   channel=participant.channel, default_kind=kind)
+        run = self._start(ctx, self.catalog.get(flow_id), context=context,
+                          campaign_id=campaign_id, session_id=session_id)
+        log_event(log, "run.started", participant=participant.key, run_id=run.id, flow=flow_id,
+                  kind=kind, campaign_id=campaign_id, session_id=session_id)
+        return run
+
+    def wake_due(self, *, now: datetime, limit: int = 500) -> int:
+        """Call the engine's ``timeout`` for runs whose ``wake_at`` has passed (reminders,
+        timeout paths, expiry). Each run is its own transaction, taken in the same order as
+        inbound messages (participant lock first), so the two never overwrite each other."""
+        with session_scope(self.engine) as session:
+            due = session.exec(
+                select(Run.id, Run.participant_id)
+                .where(Run.status == repo.ACTIVE_RUN, col(Run.wake_at) <= now)
+                .order_by(col(Run.wake_at)).limit(limit)
+            ).all()
+        handled = 0
+        for run_id, participant_id in due:
+            with self._serialized(), session_scope(self.engine) as session:
+                if self._wake_one(session, run_id, participant_id, now):
+                    handled += 1
+        return handled
+
+    def _wake_one(self, session: Session, run_id: int | None, participant_id: int | None,
+                  now: datetime) -> bool:
+        if run_id is None or participant_id is None:
+            return False
+        stmt = sa_select(Participant).where(col(Participant.id) == participant_id)
+        if self._is_pg:
+            stmt = stmt.with_for_update()
+        participant = session.execute(stmt.execution_options(populate_existing=True)).scalar()
+        run = session.execute(sa_select(Run).where(col(Run.id) == run_id)
+                              .execution_options(populate_existing=True)).scalar()
+        if participant is None or run is None or run.status != repo.ACTIVE_RUN \
+                or run.wake_at is None or run.wake_at > now:
+            return False
+        if participant.opted_out or participant.erased_at is not None:
+            repo.end_run(run=run, status="ended", now=now)
+            session.add(run)
+            return True
+        flow = self._flow_of(session, run)
+        state = json.loads(run.state)
+        ctx = _Ctx(session=session, participant=participant, now=now,
+                   prefix=f"wake:{run.id}:{state.get('wake_at')}:", channel=participant.channel,
+                   default_kind="reminder")
+        step = engine.timeout(flow, state, now=now)
+        self._apply(ctx, run, step)
+        return True
+
+    # ---------------------------------------------------------------- provider signals ------
+    def record_provider_opt_out(self, *, participant_id: int, source: str, now: datetime) -> bool:
+        """The provider says the resident unsubscribed or blocked us (Twilio 21610, Telegram
+        403): record the opt-out, end the run, cancel everything queued. No confirmation (it
+        could not be delivered). Returns False when already opted out or unknown."""
+        with self._serialized(), session_scope(self.engine) as session:
+            stmt = sa_select(Participant).where(col(Participant.id) == participant_id)
+            if self._is_pg:
+                stmt = stmt.with_for_update()
+            participant = session.execute(stmt).scalar()
+            if participant is None or participant.opted_out:
+                return False
+            self._opt_out(session, participant, source=source[:40], now=now,
+                          keep_confirmations=False)
+        log_event(log, "participant.provider_opt_out", participant=participant.key,
+                  source=source)
+        return True
+
+    def participant_for(self, session: Session, channel: str, address: str,
+                        now: datetime) -> Participant:
+        """Get or create the participant for a raw address (campaign audiences, the CLI)."""
+        normalized = privacy.normalize_address(channel, address)
+        key = privacy.participant_key(self._secret, channel, normalized)
+        participant = repo.get_participant(session=session, channel=channel, key=key)
+        if participant is None:
+            participant, _ = repo.get_or_create_participant(
+                session=session, channel=channel, key=key, now=now,
+                address_enc=privacy.encrypt_address(self._secret, normalized), lock=False)
+        elif participant.address_enc is None:
+            participant.address_enc = privacy.encrypt_address(self._secret, normalized)
+            session.add(participant)
+        return participant
+
+
+class _NullContext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

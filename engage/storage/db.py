@@ -1,0 +1,137 @@
+"""Engine and session factory: SQLite (WAL, serialized writers) or PostgreSQL.
+
+SQLite writers start with ``BEGIN IMMEDIATE`` so a transaction that will write takes the write
+lock up front: two transactions can never both read and then deadlock on the upgrade to a
+write lock (SQLite would answer "database is locked" immediately, ignoring busy_timeout).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlmodel import Session, SQLModel
+
+from engage.errors import RetryableError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+ALEMBIC_INI = Path(__file__).resolve().parent / "alembic.ini"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let the "begin" event issue BEGIN itself (pysqlite's implicit BEGIN is deferred).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.close()
+
+    return on_connect
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, **kwargs: Any) -> Engine:
+    """Create an engine for ``url`` with the settings engage relies on.
+
+    SQLite: WAL, foreign keys, a busy timeout and ``BEGIN IMMEDIATE`` (see module docstring);
+    the parent directory is created. PostgreSQL: ``pool_pre_ping`` so a restarted server shows
+    up as a retryable error rather than a dead pooled connection. ``busy_timeout_ms``: how
+    long a SQLite writer waits for the lock before the runtime reports a retryable error.
+    """
+    sa_url = sa.make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        database = sa_url.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        connect_args = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
+        connect_args.update(kwargs.pop("connect_args", {}))
+        engine = sa.create_engine(sa_url, connect_args=connect_args, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
+    return sa.create_engine(sa_url, **kwargs)
+
+
+def metadata() -> sa.MetaData:
+    """The shared metadata with every table module imported (see ``all_models``)."""
+    import engage.storage.all_models  # noqa: F401  (registers every table)
+
+    return SQLModel.metadata
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table directly (tests, the simulator). Production uses ``upgrade``."""
+    metadata().create_all(engine)
+
+
+def alembic_config(url: str) -> Any:
+    """An alembic Config pointing at the packaged migrations, usable from any cwd."""
+    from alembic.config import Config
+
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` (``engage db upgrade``)."""
+    from alembic import command
+
+    sa_url = sa.make_url(url)
+    if sa_url.get_backend_name() == "sqlite" and sa_url.database:
+        Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url), revision)
+
+
+def new_session(engine: Engine) -> Session:
+    """A session whose objects stay readable after commit (outcomes are built from them)."""
+    return Session(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any error.
+
+    Database connectivity/lock failures surface as ``RetryableError`` so webhooks answer 5xx
+    and the provider retries instead of the message being dropped.
+    """
+    session = new_session(engine)
+    try:
+        yield session
+        session.commit()
+    except OperationalError as exc:
+        session.rollback()
+        raise RetryableError(f"database unavailable: {type(exc.orig).__name__}") from exc
+    except DBAPIError as exc:
+        session.rollback()
+        if exc.connection_invalidated:
+            raise RetryableError("database connection lost") from exc
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
