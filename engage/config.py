@@ -16,6 +16,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_KEY_FILE = "dev-secret.key"
+# Signs Twilio webhooks when TWILIO_AUTH_TOKEN is unset (development/test only), so `engage chat`
+# can sign exactly as Twilio would and the server checks signatures the same way in every mode.
+DEV_TWILIO_AUTH_TOKEN = "engage-development-twilio-token"
 PACKAGE_ROOT = Path(__file__).resolve().parent
 DEFAULT_FLOWS_DIR = PACKAGE_ROOT.parent / "flows"
 
@@ -75,6 +78,14 @@ class Settings(BaseSettings):
     @property
     def twilio_enabled(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def twilio_webhook_token(self) -> str | None:
+        """The token Twilio webhooks are signed with: TWILIO_AUTH_TOKEN, else (outside
+        production) ``DEV_TWILIO_AUTH_TOKEN``; None in production without Twilio (refuse all)."""
+        if self.twilio_auth_token:
+            return self.twilio_auth_token
+        return None if self.env == "production" else DEV_TWILIO_AUTH_TOKEN
 
     @property
     def quiet_window(self) -> tuple[time, time]:

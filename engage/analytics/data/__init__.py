@@ -1,0 +1,1 @@
+"""Lexicon files for engage's sentiment scorer (package data, read with importlib.resources)."""

@@ -1,0 +1,448 @@
+"""engage's sentiment scorer: a rule-based TextBlob analyzer tuned for short resident replies.
+
+Why not plain TextBlob: its pattern analyzer only knows adjectives, loses negation in
+contractions ("I don't feel safe" scores +0.5), ignores emoji and has no public-safety
+vocabulary. This scorer keeps TextBlob's lexicon, adds engage's own (see
+``sentiment_lexicon``) and applies general rules: negation (also "dont", "never ... any",
+"no complaints"), contrast ("but" weights the clause after it more), boosters and dampeners,
+ALL CAPS, "!!!", emoji and a little sarcasm ("Great, another ..."). The score is a hint beside
+the Likert answers, never the whole measure.
+
+Use ``score(text)`` (fast path) or ``textblob.Blobber(analyzer=EngageAnalyzer())``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import namedtuple
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from textblob.base import CONTINUOUS, BaseSentimentAnalyzer
+
+from engage.analytics.sentiment_lexicon import Lexicon, load_lexicon
+
+SCORER_VERSION = "engage-sentiment/1.0"
+
+LEXICON: Lexicon = load_lexicon()
+
+
+def _wordset(spaced: str) -> frozenset[str]:
+    """A frozenset from a whitespace-separated word list (keeps long lists readable)."""
+    return frozenset(spaced.split())
+
+
+# --- word classes (general English/Spanish function words, not fitted to any data) ---
+NEGATORS = _wordset(
+    """
+    not no never nobody nothing none neither nor nowhere without cannot hardly barely
+    scarcely seldom rarely lack lacks lacked lacking ain't n't nunca nadie nada ni jamás
+    sin aren't can't couldn't didn't doesn't don't hadn't hasn't haven't isn't mightn't
+    mustn't needn't shan't shouldn't wasn't weren't won't wouldn't less fewer devoid
+    """
+) | {"no one", "no longer"}
+# Apostrophe-less spellings people type on phones.
+CONTRACTIONS = {
+    "dont": "don't", "cant": "can't", "wont": "won't", "didnt": "didn't", "doesnt": "doesn't",
+    "isnt": "isn't", "wasnt": "wasn't", "arent": "aren't", "werent": "weren't",
+    "havent": "haven't", "hasnt": "hasn't", "hadnt": "hadn't", "wouldnt": "wouldn't",
+    "couldnt": "couldn't", "shouldnt": "shouldn't", "aint": "ain't", "im": "i'm",
+    "ive": "i've", "youre": "you're", "theyre": "they're", "thats": "that's",
+    "whats": "what's", "nothin": "nothing", "nuthin": "nothing",
+    "noone": "nobody", "nobodys": "nobody",
+}  # fmt: skip
+BOOSTERS = {
+    "very": 0.3, "really": 0.3, "so": 0.25, "extremely": 0.45, "incredibly": 0.4,
+    "absolutely": 0.4, "totally": 0.35, "completely": 0.35, "truly": 0.3, "super": 0.35,
+    "highly": 0.3, "deeply": 0.3, "especially": 0.2, "particularly": 0.2, "remarkably": 0.3,
+    "exceptionally": 0.4, "utterly": 0.4, "thoroughly": 0.3, "seriously": 0.3, "hella": 0.3,
+    "most": 0.25, "too": 0.2, "such": 0.2, "quite": 0.1, "pretty": 0.1, "real": 0.2,
+    "terribly": 0.35, "awfully": 0.35, "insanely": 0.4, "ridiculously": 0.35, "simply": 0.1,
+    "entirely": 0.3, "fully": 0.2, "genuinely": 0.3, "amazingly": 0.4, "frankly": 0.1,
+    "muy": 0.3, "tan": 0.25, "bien": 0.2, "demasiado": 0.2, "ever": 0.15, "always": 0.1,
+    "somewhat": -0.35, "slightly": -0.45, "fairly": -0.2, "rather": -0.15, "partly": -0.4,
+    "mildly": -0.45, "marginally": -0.5, "almost": -0.3, "kinda": -0.35, "sorta": -0.35,
+    "overly": 0.3, "downright": 0.3, "wildly": 0.3, "supremely": 0.4, "profoundly": 0.3,
+    "undeniably": 0.3, "fiendishly": 0.3, "frighteningly": 0.3, "brutally": 0.3,
+    "wickedly": 0.3, "exceedingly": 0.4, "immensely": 0.4, "hugely": 0.35, "enormously": 0.35,
+    "occasionally": -0.3, "sometimes": -0.25, "mostly": -0.15, "reasonably": -0.25,
+    "un poco": -0.4, "a little": -0.4, "a bit": -0.4, "kind of": -0.35, "sort of": -0.35,
+    "a little bit": -0.45, "more or less": -0.4, "at all": 0.3, "so much": 0.3,
+}  # fmt: skip
+MULTIWORD_BOOSTERS = {tuple(k.split()): v for k, v in BOOSTERS.items() if " " in k}
+CONTRAST_AFTER = frozenset({"but", "however", "pero", "sin embargo", "nonetheless", "yet"})
+CONTRAST_BEFORE = frozenset({"although", "though", "aunque", "while", "whereas"})
+COMPARATIVE_BETTER = _wordset("better happier safer nicer worse easier improved mejor peor more")
+MODALS = _wordset("could would should might must can may needs need wish hope")
+COUNTERFACTUAL = _wordset("would could should might would've could've should've")
+SARCASM_OPENERS = _wordset(
+    """
+    great wonderful fantastic perfect lovely nice awesome brilliant terrific super
+    """
+)
+SARCASM_CUES = _wordset("another again still as usual yet")
+
+NEGATION_FACTOR = -0.7  # "not good" is about as bad as "good" is good, but a little less sure
+NEGATED_CAP = 0.4  # "not great" is only mildly bad: negated strong words shrink to this size
+NEGATION_SCOPE = 3  # words after a negator that it can reach ("never had any trouble")
+TOO_NEUTRAL = -0.25  # "too" before a neutral word is a complaint
+CONTRAST_WEIGHTS = (0.5, 1.2)  # clause before "but", clause after it
+CAPS_BOOST = 0.3
+EXCLAMATION_STEP = 0.07  # per "!" (up to 4), added to the size of a non-zero score
+UNRESOLVED_NEGATION = -0.2  # "police never came": a negator that negated nothing leans negative
+QUESTION_FACTOR = 0.7  # a question asks more than it tells ("is it any good?")
+NORMALIZE_ALPHA = 0.9  # score = s / sqrt(s*s + alpha); sums stay comparable across lengths
+
+_EMOJI = (
+    r"[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B50\u2B55\u2764\u2763\u203C\u2049]"
+    r"[\uFE0F\U0001F3FB-\U0001F3FF\u200D]*"
+)
+_EMOTICON = r"(?:[:;=][-'^]?[)(\]\[dDpP/\\|*oO3]|<3|[xX]D\b|:'\()"
+TOKEN_RE = re.compile(
+    rf"(?P<emo>{_EMOTICON})|(?P<emoji>{_EMOJI})"
+    r"|(?P<word>[^\W_]+(?:['’][^\W_]+)*(?:-[^\W_]+)*)"
+    r"|(?P<bang>!+)|(?P<q>\?+)|(?P<brk>[.,;:—–]|\s-\s)"
+)
+
+
+@dataclass(slots=True)
+class _Token:
+    text: str  # normalized (lower case, straight apostrophes, contractions restored)
+    caps: bool  # written for emphasis: CAPITALS (2+ letters) or stretched ("soooo")
+    kind: str  # word | emoji | bang | q | brk | phrase
+
+
+_ELONGATED = re.compile(r"([^\W\d_])\1{2,}")
+
+
+@lru_cache(maxsize=65536)
+def _normalize_word(raw: str) -> tuple[str, bool]:
+    """Normalized word and whether it was written for emphasis.
+
+    Lower case, straight apostrophes, "dont" -> "don't"; "soooo" / "gooood" lose the repeated
+    letters and count as emphasis, like a word in CAPS.
+    """
+    low = raw.lower().replace("’", "'")
+    emphasis = len(raw) > 1 and raw.isupper() and raw.isalpha()
+    if _ELONGATED.search(low):
+        emphasis = True
+        double = _ELONGATED.sub(r"\1\1", low)
+        single = _ELONGATED.sub(r"\1", low)
+        low = double if double in LEXICON.words or double in BOOSTERS else single
+    return CONTRACTIONS.get(low, low), emphasis
+
+
+def tokenize(text: str) -> list[_Token]:
+    """Split into words, emoji, emoticons and punctuation that matters for scoring."""
+    tokens: list[_Token] = []
+    for match in TOKEN_RE.finditer(text):
+        kind = match.lastgroup or "word"
+        raw = match.group()
+        if kind == "word":
+            low, caps = _normalize_word(raw)
+            tokens.append(_Token(low, caps, "word"))
+        elif kind == "emo":
+            tokens.append(_Token(raw.lower(), False, "emoji"))
+        elif kind == "emoji":
+            tokens.append(_Token(raw.replace("\ufe0f", ""), False, "emoji"))
+        elif kind == "brk":
+            tokens.append(_Token(raw.strip(), False, "brk"))
+        else:
+            tokens.append(_Token(raw, False, kind))
+    return tokens
+
+
+def _phrase_index(lex: Lexicon) -> dict[str, list[tuple[tuple[str, ...], float | None]]]:
+    """First word -> candidate phrases, longest first (None marks a multi-word booster)."""
+    index: dict[str, list[tuple[tuple[str, ...], float | None]]] = {}
+    for parts, value in lex.phrases.items():
+        index.setdefault(parts[0], []).append((parts, value))
+    for parts in MULTIWORD_BOOSTERS:
+        index.setdefault(parts[0], []).append((parts, None))
+    for candidates in index.values():
+        candidates.sort(key=lambda c: -len(c[0]))
+    return index
+
+
+PHRASES = _phrase_index(LEXICON)
+
+
+def _merge_phrases(tokens: list[_Token]) -> list[tuple[_Token, float | None]]:
+    """Greedy longest match of lexicon phrases and multi-word boosters; words keep None."""
+    out: list[tuple[_Token, float | None]] = []
+    i = 0
+    n = len(tokens)
+    while i < n:
+        tok = tokens[i]
+        candidates = PHRASES.get(tok.text) if tok.kind == "word" else None
+        if candidates:
+            for parts, value in candidates:
+                size = len(parts)
+                if i + size > n:
+                    continue
+                window = tokens[i : i + size]
+                if all(t.text == w for t, w in zip(window, parts, strict=True)):
+                    caps = any(t.caps for t in window)
+                    kind = "word" if value is None else "phrase"
+                    out.append((_Token(" ".join(parts), caps, kind), value))
+                    i += size
+                    break
+            else:
+                out.append((tok, None))
+                i += 1
+            continue
+        out.append((tok, None))
+        i += 1
+    return out
+
+
+@lru_cache(maxsize=65536)
+def _word_valence(word: str) -> float:
+    """Lexicon value, trying simple inflections ("shootings" -> "shooting", "harassed")."""
+    words = LEXICON.words
+    value = words.get(word)
+    if value is not None:
+        return value
+    if len(word) > 4:
+        for suffix, repl in (("ies", "y"), ("s", ""), ("ed", ""), ("ed", "e")):
+            if word.endswith(suffix):
+                value = words.get(word[: -len(suffix)] + repl)
+                if value is not None:
+                    return value
+    if "-" in word:  # "ill-conceived": the parts say it
+        total = sum(_word_valence(part) for part in word.split("-") if part)
+        return max(-1.0, min(1.0, total))
+    return 0.0
+
+
+@dataclass(slots=True)
+class _Item:
+    text: str
+    valence: float
+    kind: str
+    caps: bool
+
+
+def _items(text: str, lex: Lexicon) -> list[_Item]:
+    """Tokens with their raw lexicon valence (boosters and negators carry none)."""
+    items: list[_Item] = []
+    for tok, phrase_value in _merge_phrases(tokenize(text)):
+        if tok.kind == "phrase":
+            items.append(_Item(tok.text, phrase_value or 0.0, "word", tok.caps))
+        elif tok.kind == "word":
+            neutral = tok.text in BOOSTERS or tok.text in NEGATORS
+            value = 0.0 if neutral else _word_valence(tok.text)
+            items.append(_Item(tok.text, value, "word", tok.caps))
+        elif tok.kind == "emoji":
+            items.append(_Item(tok.text, lex.words.get(tok.text, 0.0), "emoji", False))
+        else:
+            items.append(_Item(tok.text, 0.0, tok.kind, False))
+    return items
+
+
+def _assess(text: str, lex: Lexicon) -> tuple[list[tuple[str, float]], float]:
+    """Per-term valences after the rules, and the final polarity in [-1, 1]."""
+    items = _items(text, lex)
+    long_words = [it for it in items if it.kind == "word" and len(it.text) > 1]
+    all_caps_text = bool(long_words) and all(it.caps for it in long_words)
+
+    contributions: dict[int, float] = {}
+    used_negators: set[int] = set()
+    for i, it in enumerate(items):
+        if it.valence == 0.0:
+            if it.kind == "word" and i > 0 and items[i - 1].text in ("too", "overly"):
+                contributions[i] = TOO_NEUTRAL  # "too short", "too loud"
+            continue
+        value = it.valence * _boost(items, i, all_caps_text)
+        value = _apply_negation(items, i, value, used_negators)
+        contributions[i] = value
+
+    # negators that negated nothing ("police never came", "they don't stop")
+    for j, it in enumerate(items):
+        unresolved = it.kind == "word" and it.text in NEGATORS and j not in used_negators
+        if unresolved and j + 1 < len(items) and items[j + 1].kind == "word":
+            contributions[j] = contributions.get(j, 0.0) + UNRESOLVED_NEGATION
+
+    _apply_sarcasm(items, contributions)
+    weights = _contrast_weights(items)
+    total = sum(value * weights[i] for i, value in contributions.items())
+    if items and items[-1].kind == "q":
+        total *= QUESTION_FACTOR  # "is it any good?" asks more than it tells
+    if total != 0.0:
+        bangs = sum(len(it.text) for it in items if it.kind == "bang")
+        total += math.copysign(EXCLAMATION_STEP * min(bangs, 4), total)
+    polarity = total / math.sqrt(total * total + NORMALIZE_ALPHA)
+    found = [(items[i].text, round(v * weights[i], 4)) for i, v in sorted(contributions.items())]
+    return found, max(-1.0, min(1.0, polarity))
+
+
+def _boost(items: list[_Item], i: int, all_caps_text: bool) -> float:
+    """Multiplier from boosters/dampeners just before, "at all" just after, and CAPS."""
+    factor = 1.0
+    for back in (1, 2):
+        j = i - back
+        if j < 0 or items[j].kind != "word":
+            break
+        boost = BOOSTERS.get(items[j].text)
+        if boost is not None:
+            factor *= 1.0 + boost * (1.0 if back == 1 else 0.8)
+            if items[j].caps and not all_caps_text:
+                factor *= 1.0 + CAPS_BOOST
+    if i + 1 < len(items) and items[i + 1].text == "at all":
+        factor *= 1.3
+    if items[i].caps and not all_caps_text:
+        factor *= 1.0 + CAPS_BOOST
+    return factor
+
+
+def _apply_negation(items: list[_Item], i: int, value: float, used: set[int]) -> float:
+    """Flip once per negator shortly before the word, inside the same clause."""
+    flips = 0
+    for back in range(1, NEGATION_SCOPE + 1):
+        j = i - back
+        if j < 0:
+            break
+        prev = items[j]
+        if prev.kind != "word" or prev.text in CONTRAST_AFTER:
+            break
+        if prev.text not in NEGATORS:
+            continue
+        nxt = items[j + 1].text if j + 1 < len(items) else ""
+        if nxt in ("only", "just", "but"):  # "not only good", "nothing but praise"
+            continue
+        used.add(j)
+        between = {items[k].text for k in range(j + 1, i)}
+        if items[i].text in COMPARATIVE_BETTER and between & {"be", "been", "get", "have"}:
+            return value * 1.3  # "couldn't be better", "never been happier"
+        after = {items[k].text for k in range(i + 1, min(len(items), i + 4))}
+        if "enough" in after and value > 0:
+            return value * 1.3  # "can't praise it highly enough"
+        flips += 1
+    if flips % 2 == 1:
+        flipped = value * NEGATION_FACTOR
+        return max(-NEGATED_CAP, min(NEGATED_CAP, flipped))
+    return value * _wish_factor(items, i, value)
+
+
+def _wish_factor(items: list[_Item], i: int, value: float) -> float:
+    """ "could be better", "would have been nice": a wish says it is not good yet."""
+    window = [items[j].text for j in range(max(0, i - 4), i) if items[j].kind == "word"]
+    if items[i].text in COMPARATIVE_BETTER and any(w in MODALS for w in window):
+        return -0.6
+    if (
+        value > 0
+        and any(w in COUNTERFACTUAL for w in window)
+        and ("be" in window or "been" in window)
+    ):
+        return -0.4
+    return 1.0
+
+
+def _apply_sarcasm(items: list[_Item], contributions: dict[int, float]) -> None:
+    """ "Great, another car broken into": a cheerful opener before a complaint is ironic."""
+    words = [k for k, it in enumerate(items) if it.kind == "word"]
+    if not words:
+        return
+    first = words[0]
+    prefixed = items[first].text in ("oh", "just", "yeah", "well") and len(words) > 1
+    if prefixed:
+        first = words[1]
+    if items[first].text not in SARCASM_OPENERS or contributions.get(first, 0.0) <= 0:
+        return
+    rest = {it.text for it in items[first + 1 :]}
+    cue = bool(rest & SARCASM_CUES)
+    negative_after = sum(v for k, v in contributions.items() if k > first) < 0
+    punctuated = first + 1 < len(items) and items[first + 1].kind in ("brk", "bang")
+    if (prefixed and (cue or negative_after)) or (punctuated and cue and negative_after):
+        contributions[first] = -contributions[first]
+
+
+def _contrast_weights(items: list[_Item]) -> list[float]:
+    """Weight the clause after "but" more and the one before less ("ok but nothing changes").
+
+    The effect stays inside the sentence that holds the contrast word.
+    """
+    weights = [1.0] * len(items)
+    n = len(items)
+    for k, it in enumerate(items):
+        if it.kind != "word":
+            continue
+        if it.text in CONTRAST_AFTER and 0 < k < n - 1:
+            if it.text == "but" and items[k - 1].text in ("nothing", "all", "anything"):
+                continue
+            if it.text == "yet" and items[k - 1].kind != "brk":
+                continue
+            start = k
+            while start > 0 and not _ends_sentence(items[start - 1]):
+                start -= 1
+            end = k + 1
+            while end < n and not _ends_sentence(items[end]):
+                end += 1
+            for j in range(start, k):
+                weights[j] *= CONTRAST_WEIGHTS[0]
+            for j in range(k + 1, end):
+                weights[j] *= CONTRAST_WEIGHTS[1]
+        elif it.text in CONTRAST_BEFORE:
+            end = next((j for j in range(k + 1, n) if items[j].kind == "brk"), n)
+            if end < n:  # "though it was slow, they were kind"
+                for j in range(k + 1, end):
+                    weights[j] *= CONTRAST_WEIGHTS[0]
+    return weights
+
+
+def _ends_sentence(item: _Item) -> bool:
+    return item.kind in ("bang", "q") or (item.kind == "brk" and item.text in (".", ";"))
+
+
+def score(text: str) -> float:
+    """Polarity of ``text`` in [-1, 1]; 0.0 for empty or neutral text."""
+    if not text or not text.strip():
+        return 0.0
+    return _assess(text, LEXICON)[1]
+
+
+def score_many(texts: Iterable[str]) -> list[float]:
+    """``score`` for each text, in order."""
+    return [score(text) for text in texts]
+
+
+def assessments(text: str) -> list[tuple[str, float]]:
+    """The terms that carried sentiment and their values after the rules (for explanations)."""
+    return _assess(text, LEXICON)[0] if text else []
+
+
+Sentiment = namedtuple("Sentiment", ["polarity", "subjectivity"])
+SentimentAssessed = namedtuple("SentimentAssessed", ["polarity", "subjectivity", "assessments"])
+
+
+class EngageAnalyzer(BaseSentimentAnalyzer):
+    """TextBlob analyzer: ``Blobber(analyzer=EngageAnalyzer())(text).sentiment.polarity``.
+
+    Returns ``Sentiment(polarity, subjectivity)`` like TextBlob's PatternAnalyzer, so
+    ``blob.sentiment`` and ``blob.sentiment_assessments`` keep working (TextBlob's own
+    ``blob.polarity`` shortcut always uses PatternAnalyzer: read ``blob.sentiment.polarity``).
+    Subjectivity is the share of words that carried sentiment (a rough stand-in; engage does
+    not use it).
+    """
+
+    kind = CONTINUOUS
+    RETURN_TYPE = Sentiment
+    version = SCORER_VERSION
+
+    def analyze(self, text: Any, keep_assessments: bool = False) -> Any:
+        """Score ``text`` (str or anything whose str() is the text)."""
+        if not self._trained:
+            self.train()
+        raw = str(text)
+        found: list[tuple[str, float]] = []
+        polarity = 0.0
+        if raw.strip():
+            found, polarity = _assess(raw, LEXICON)
+        n_words = max(1, sum(1 for t in tokenize(raw) if t.kind == "word"))
+        subjectivity = min(1.0, len(found) / n_words)
+        if keep_assessments:
+            return SentimentAssessed(polarity, subjectivity, found)
+        return Sentiment(polarity, subjectivity)

@@ -1,0 +1,271 @@
+"""Twilio SMS: webhook signatures, inbound parsing, and the REST ``Sender``.
+
+Signatures are checked with twilio's own ``RequestValidator`` against ``ENGAGE_PUBLIC_URL`` +
+path (+ query): behind a proxy ``request.url`` is the proxy's view, not the URL Twilio signed.
+Both variants are supported: form parameters (HMAC-SHA1 of URL + sorted params, or HMAC-SHA256
+when ``X-Twilio-Webhooks-Signature-Settings`` names it) and JSON bodies carrying a
+``bodySHA256`` query parameter.
+
+Outbound uses the real twilio ``Client``; only its HTTP client is ours, so the request URL can
+be pointed at ``ENGAGE_TWILIO_API_URL`` (a local fake in tests and benchmarks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response as TwilioResponse
+from twilio.request_validator import RequestValidator, get_signature_algorithm
+from twilio.rest import Client
+
+from engage.channels.base import ChannelName, Inbound, Outbound, SendResult
+from engage.channels.segments import measure, split_body
+from engage.config import Settings
+
+log = logging.getLogger("engage.sms")
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+SIGNATURE_SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
+SMS_WEBHOOK_PATH = "/webhooks/twilio/sms"
+STATUS_WEBHOOK_PATH = "/webhooks/twilio/status"
+OPTED_OUT_CODE = 21610  # "Attempt to send to unsubscribed recipient"
+SEND_TIMEOUT_SECONDS = 10.0
+TRANSIENT_RETRY_SECONDS = 2.0
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+# -- inbound: signatures and parsing -------------------------------------------------------
+
+
+def public_url_for(settings: Settings, path: str, query: str = "") -> str:
+    """The URL Twilio signed: the configured public base + the request path (+ query)."""
+    url = settings.public_url.rstrip("/") + path
+    return f"{url}?{query}" if query else url
+
+
+def signature_valid(
+    *,
+    token: str | None,
+    url: str,
+    params: Mapping[str, Any] | str,
+    signature: str | None,
+    signature_settings: str | None = None,
+) -> bool:
+    """True when ``signature`` is Twilio's for ``url`` and the form params (or raw JSON body).
+
+    ``params`` is the form mapping, or the raw body text when ``url`` carries ``bodySHA256``.
+    A missing token or signature is never valid.
+    """
+    if not token or not signature:
+        return False
+    algorithm = get_signature_algorithm(signature_settings)
+    validator = RequestValidator(token)
+    return bool(validator.validate(url, params, signature, algorithm=algorithm))
+
+
+def sign(token: str, url: str, params: Mapping[str, str], algorithm: str | None = None) -> str:
+    """The signature Twilio would send for this request (used by ``engage chat`` and tests)."""
+    return str(RequestValidator(token).compute_signature(url, params, algorithm))
+
+
+class MalformedWebhook(ValueError):
+    """A signed request that lacks the fields an inbound SMS always has."""
+
+
+def parse_inbound(form: Mapping[str, str], *, received_at: datetime) -> Inbound:
+    """Twilio's inbound form -> ``Inbound``. ``To`` is required but not kept (one number)."""
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    sender = form.get("From") or ""
+    if not sid or not sender or not form.get("To"):
+        raise MalformedWebhook("inbound SMS needs MessageSid, From and To")
+    try:
+        media = int(form.get("NumMedia") or 0)
+    except ValueError:
+        media = 0
+    return Inbound(
+        channel="sms",
+        address=sender,
+        text=form.get("Body") or "",
+        provider_id=sid,
+        received_at=received_at,
+        media_count=max(media, 0),
+    )
+
+
+# -- outbound: the HTTP client and the sender ----------------------------------------------
+
+
+class ApiUrlHttpClient(AsyncTwilioHttpClient):
+    """twilio's aiohttp client with the scheme and host replaced by ``ENGAGE_TWILIO_API_URL``.
+
+    The twilio ``Client`` builds absolute URLs on api.twilio.com; this rewrites each one just
+    before it is sent, so every other line of twilio's request code still runs. The aiohttp
+    session is made lazily inside the running event loop (aiohttp requires one) and remade if
+    the sender is used from a different loop.
+    """
+
+    def __init__(
+        self, api_url: str, *, timeout: float = SEND_TIMEOUT_SECONDS, pool_size: int = 100
+    ) -> None:
+        super().__init__(pool_connections=False, timeout=timeout)
+        base = urlsplit(api_url.rstrip("/"))
+        if base.scheme not in ("http", "https") or not base.netloc:
+            raise ValueError("ENGAGE_TWILIO_API_URL must be an http(s) URL")
+        self._base = base
+        self._pool_size = pool_size
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+
+    def rewrite(self, url: str) -> str:
+        parts = urlsplit(url)
+        path = self._base.path + parts.path
+        return urlunsplit((self._base.scheme, self._base.netloc, path, parts.query, ""))
+
+    async def request(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> TwilioResponse:
+        loop = asyncio.get_running_loop()
+        if self.session is None or self._session_loop is not loop or self.session.closed:
+            connector = aiohttp.TCPConnector(limit=self._pool_size)
+            self.session = aiohttp.ClientSession(connector=connector)
+            self._session_loop = loop
+        return await super().request(  # type: ignore[no-any-return]
+            method,
+            self.rewrite(url),
+            params=params,
+            data=data,
+            headers=headers,
+            auth=auth,
+            timeout=timeout if timeout is not None else self.timeout,
+            allow_redirects=allow_redirects,
+        )
+
+    async def close(self) -> None:
+        if self.session is not None and not self.session.closed:
+            await self.session.close()
+        self.session = None
+
+
+class TwilioSender:
+    """``Sender`` for SMS through the Twilio REST API (Messages resource).
+
+    Maps provider answers for the dispatcher: 429, 5xx, timeouts and connection errors are
+    retryable; 21610 (recipient replied STOP at the carrier) is permanent with ``opted_out``;
+    every other 4xx is permanent. Error text never carries numbers or bodies.
+    """
+
+    channel: ChannelName = "sms"
+
+    def __init__(self, settings: Settings, *, http_client: ApiUrlHttpClient | None = None) -> None:
+        if not settings.twilio_enabled:
+            raise ValueError("TwilioSender needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+        if not (settings.twilio_from_number or settings.twilio_messaging_service_sid):
+            raise ValueError("set TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
+        self.http_client = http_client or ApiUrlHttpClient(settings.twilio_api_url)
+        # A non-empty environment mapping keeps the client from reading os.environ.
+        self.client = Client(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            http_client=self.http_client,
+            environment={"ENGAGE": "1"},
+        )
+        self.from_number = settings.twilio_from_number
+        self.messaging_service_sid = settings.twilio_messaging_service_sid
+        self.status_callback = public_url_for(settings, STATUS_WEBHOOK_PATH)
+
+    async def send(self, message: Outbound) -> SendResult:
+        parts = split_body(message.text) or [""]
+        sids: list[str] = []
+        status: str | None = None
+        for part in parts:
+            try:
+                created = await self.client.messages.create_async(
+                    to=message.address,
+                    body=part,
+                    from_=self.from_number or _unset(),
+                    messaging_service_sid=self.messaging_service_sid or _unset(),
+                    status_callback=self.status_callback,
+                    smart_encoded=True,
+                )
+            except (TwilioRestException, TwilioServiceException) as exc:
+                return _rest_failure(exc, message.outbox_id, sent_sids=sids)
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                log.warning(
+                    "twilio transport error outbox=%s: %s", message.outbox_id, type(exc).__name__
+                )
+                return SendResult(
+                    ok=False,
+                    error=f"transport: {type(exc).__name__}",
+                    retry_after=TRANSIENT_RETRY_SECONDS,
+                    provider_id=sids[0] if sids else None,
+                )
+            if created.sid:
+                sids.append(created.sid)
+            status = (
+                created.status.value
+                if hasattr(created.status, "value")
+                else (str(created.status) if created.status else None)
+            )
+        size = measure(message.text)
+        return SendResult(
+            ok=True,
+            provider_id=sids[0] if sids else None,
+            status=status or "queued",
+            segments=sum(measure(p).segments for p in parts) if len(parts) > 1 else size.segments,
+            encoding=size.encoding,
+        )
+
+    async def close(self) -> None:
+        await self.http_client.close()
+
+
+def _unset() -> Any:
+    from twilio.base import values
+
+    return values.unset
+
+
+def _rest_failure(
+    exc: TwilioRestException | TwilioServiceException, outbox_id: int, *, sent_sids: list[str]
+) -> SendResult:
+    status = int(getattr(exc, "status", 0) or 0)
+    code = getattr(exc, "code", None)
+    code_text = str(code) if code is not None else None
+    error = f"twilio HTTP {status} code {code_text}"
+    log.warning("twilio refused outbox=%s status=%s code=%s", outbox_id, status, code_text)
+    provider_id = sent_sids[0] if sent_sids else None
+    if code == OPTED_OUT_CODE:
+        return SendResult(
+            ok=False,
+            error_code=code_text,
+            error=error,
+            permanent=True,
+            opted_out=True,
+            provider_id=provider_id,
+        )
+    if status == 429 or status >= 500 or status == 0:
+        return SendResult(
+            ok=False,
+            error_code=code_text,
+            error=error,
+            retry_after=TRANSIENT_RETRY_SECONDS,
+            provider_id=provider_id,
+        )
+    return SendResult(
+        ok=False, error_code=code_text, error=error, permanent=True, provider_id=provider_id
+    )

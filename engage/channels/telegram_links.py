@@ -1,0 +1,232 @@
+"""``/start <code>``: a deep link joins a campaign or a dialogue-session invitation.
+
+The runtime handles a plain START (opt back in, or begin the default flow); a valid deep-link
+code instead starts the campaign's flow, or the RSVP flow for the dialogue session, through
+``Runtime.start_run`` -- in ONE transaction with the inbound message row, so a redelivered
+update is recognised as a duplicate exactly as for any other message. Tapping a link is an
+explicit request, so a resident who had opted out is opted back in (recorded in the ledger
+with source ``telegram_link``); consent to the survey itself is still asked by the flow.
+
+When the link cannot be used (forged, expired, campaign not running, session not open, or
+the resident already took part) the update falls back to a plain START, so the resident
+always gets an answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from engage.channels.base import Inbound
+from engage.channels.deeplinks import DeepLink, read_code
+from engage.errors import RetryableError
+from engage.storage import repo
+from engage.storage.db import session_scope
+from engage.storage.models import Participant, Run
+from engage.storage.scheduling_models import (
+    Campaign,
+    CampaignRecipient,
+    DialogueSession,
+    SessionRsvp,
+)
+
+log = logging.getLogger("engage.telegram")
+
+LINK_SOURCE = "telegram_link"
+JoinStatus = Literal["joined", "duplicate", "fallback"]
+
+
+@dataclass(frozen=True)
+class JoinOutcome:
+    status: JoinStatus
+    run_id: int | None = None
+    outbox_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Target:
+    flow_id: str
+    context: dict[str, Any] | None
+    campaign_id: int | None = None
+    session_id: int | None = None
+
+
+class _Fallback(Exception):
+    """Roll the transaction back and treat the update as a plain START."""
+
+
+def read_link(runtime: Any, payload: str | None, now: datetime) -> DeepLink | None:
+    """The deep link in a /start payload, or None (no payload, forged, expired)."""
+    if not payload:
+        return None
+    return read_code(runtime.settings.secret_bytes(), payload, now=now)
+
+
+def join(runtime: Any, inbound: Inbound, link: DeepLink) -> JoinOutcome:
+    """Start the linked flow for the resident behind ``inbound`` (synchronous, one transaction)."""
+    now = runtime.clock()
+    try:
+        with session_scope(runtime.engine) as session:
+            return _join(session, runtime, inbound, link, now)
+    except _Fallback:
+        return JoinOutcome(status="fallback")
+    except IntegrityError as exc:  # the same update delivered twice at once: retry finds it
+        raise RetryableError("concurrent delivery of the same update; retry") from exc
+
+
+def _join(
+    session: Session, runtime: Any, inbound: Inbound, link: DeepLink, now: datetime
+) -> JoinOutcome:
+    channel = inbound.channel
+    prefix = f"in:{channel}:{inbound.provider_id}"
+    if repo.find_inbound_message(session=session, channel=channel, provider_id=inbound.provider_id):
+        ids = repo.outbox_ids_for_prefix(session=session, prefix=prefix + ":")
+        return JoinOutcome(status="duplicate", outbox_ids=ids)
+    target = _target(session, link, now)
+    if target is None:
+        raise _Fallback
+    participant: Participant = runtime.participant_for(session, channel, inbound.address, now)
+    assert participant.id is not None
+    if participant.erased_at is not None:
+        raise _Fallback
+    if participant.opted_out:
+        repo.record_consent(
+            session=session,
+            participant=participant,
+            scope="all",
+            status="opted_in",
+            text_version=LINK_SOURCE,
+            now=now,
+            source=LINK_SOURCE,
+        )
+    message = repo.add_inbound_message(
+        session=session,
+        participant_id=participant.id,
+        channel=channel,
+        provider_id=inbound.provider_id,
+        body="START",
+        now=now,
+    )
+    run: Run | None = runtime.start_run(
+        session=session,
+        participant=participant,
+        flow_id=target.flow_id,
+        kind="reply",
+        dedupe_key=prefix,
+        now=now,
+        context=target.context,
+        campaign_id=target.campaign_id,
+        session_id=target.session_id,
+    )
+    if run is None or run.id is None:
+        raise _Fallback  # already took part (or declined): a plain START answers them
+    message.run_id = run.id
+    session.add(message)
+    outbox_ids = repo.outbox_ids_for_prefix(session=session, prefix=prefix + ":")
+    _bookkeeping(session, runtime, target, participant.id, run.id, len(outbox_ids), now)
+    log.info(
+        "telegram participant=%s joined %s %s by link",
+        participant.key[:12],
+        link.kind,
+        link.target_id,
+    )
+    return JoinOutcome(status="joined", run_id=run.id, outbox_ids=outbox_ids)
+
+
+def _target(session: Session, link: DeepLink, now: datetime) -> _Target | None:
+    if link.kind == "campaign":
+        campaign = session.get(Campaign, link.target_id)
+        if campaign is None or campaign.status != "running":
+            return None
+        if campaign.cutoff_at is not None and now >= campaign.cutoff_at:
+            return None
+        return _Target(flow_id=campaign.flow_id, context=None, campaign_id=campaign.id)
+    from engage.scheduling.dialogue import RSVP_FLOW, format_when
+
+    ds = session.get(DialogueSession, link.target_id)
+    if ds is None or ds.status != "scheduled" or now >= ds.starts_at:
+        return None
+    context = {
+        "session_title": ds.title,
+        "session_when": format_when(ds),
+        "session_place": ds.place,
+    }
+    return _Target(flow_id=RSVP_FLOW, context=context, session_id=ds.id)
+
+
+def _bookkeeping(
+    session: Session,
+    runtime: Any,
+    target: _Target,
+    participant_id: int,
+    run_id: int,
+    messages: int,
+    now: datetime,
+) -> None:
+    """Count the joiner where campaign progress and session seats are counted."""
+    if target.campaign_id is not None:
+        recipient = session.exec(
+            select(CampaignRecipient).where(
+                CampaignRecipient.campaign_id == target.campaign_id,
+                CampaignRecipient.participant_id == participant_id,
+            )
+        ).first()
+        if recipient is None:
+            recipient = CampaignRecipient(
+                campaign_id=target.campaign_id,
+                participant_id=participant_id,
+                timezone=runtime.settings.timezone,
+            )
+        recipient.status = "invited"
+        recipient.run_id = run_id
+        recipient.invited_at = now
+        recipient.invite_messages = messages
+        session.add(recipient)
+    if target.session_id is not None:
+        rsvp = session.exec(
+            select(SessionRsvp).where(
+                SessionRsvp.session_id == target.session_id,
+                SessionRsvp.participant_id == participant_id,
+            )
+        ).first()
+        if rsvp is None:
+            session.add(
+                SessionRsvp(
+                    session_id=target.session_id,
+                    participant_id=participant_id,
+                    status="invited",
+                    run_id=run_id,
+                    invited_at=now,
+                )
+            )
+
+
+class RuntimeLinks:
+    """The gateway's deep-link half, bound to one runtime (see ``TelegramGateway.links``)."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+
+    def read(self, payload: str, now: datetime) -> DeepLink | None:
+        return read_link(self.runtime, payload, now)
+
+    def join(self, inbound: Inbound, link: DeepLink) -> JoinOutcome:
+        return join(self.runtime, inbound, link)
+
+
+def runtime_gateway(runtime: Any, settings: Any) -> Any:
+    """The TelegramGateway for a real runtime: messages, deep links and block notices."""
+    from engage.channels.telegram_blocking import blocked_hook
+    from engage.channels.telegram_updates import TelegramGateway
+
+    return TelegramGateway(
+        handle=runtime.handle_inbound,
+        on_blocked=blocked_hook(runtime, settings),
+        links=RuntimeLinks(runtime),
+        clock=runtime.clock,
+    )

@@ -1,0 +1,319 @@
+"""Telegram inbound half: an aiogram Router and middleware that turn updates into ``Inbound``.
+
+Shared by the webhook route and ``engage telegram poll``: both feed updates to the aiogram
+``Dispatcher`` built here. Handlers do no business logic: they map an update to one
+``Inbound`` and hand it to the runtime (a synchronous, one-transaction call, run in a worker
+thread). Errors from the runtime (``RetryableError``) propagate so the webhook answers 5xx and
+Telegram retries; the runtime's dedupe on ``provider_id`` (the update id) makes the retry safe.
+
+What residents may send, and what happens:
+- text -> the runtime, as a reply; ``/stop``, ``/help``, ``/delete``, ``/language`` -> the
+  compliance keywords STOP, HELP, DELETE, LANGUAGE (``/language es`` -> ESPAÑOL);
+- ``/start [code]`` -> START with the deep-link code in ``Inbound.start_payload``;
+- a button press -> the button's value as a reply; the press is answered and the keyboard
+  removed from the old message;
+- stickers, photos, voice, files, unknown commands -> one polite line, nothing stored;
+- edited messages, channel posts, group chats -> ignored (a bot in a group must not start
+  surveys in public); the bot being blocked -> an opt-out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aiogram import BaseMiddleware, Bot, Dispatcher, F, Router
+from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, TelegramObject, Update
+
+from engage.channels.base import Inbound
+from engage.channels.deeplinks import DeepLink
+from engage.channels.telegram import decode_callback
+
+log = logging.getLogger("engage.telegram")
+
+CHANNEL = "telegram"
+COMMAND_KEYWORDS: dict[str, str] = {
+    "stop": "STOP",
+    "help": "HELP",
+    "delete": "DELETE",
+    "language": "LANGUAGE",
+}
+LANGUAGE_ARGS: dict[str, str] = {
+    "es": "ESPAÑOL",
+    "espanol": "ESPAÑOL",
+    "español": "ESPAÑOL",
+    "spanish": "ESPAÑOL",
+    "en": "ENGLISH",
+    "english": "ENGLISH",
+    "ingles": "ENGLISH",
+    "inglés": "ENGLISH",
+}
+ONLY_TEXT = {
+    "en": "Sorry, I can only read text messages. Please type your answer or use the buttons.",
+    "es": "Lo siento, solo puedo leer mensajes de texto. Escriba su respuesta o use los botones.",
+}
+UNKNOWN_COMMAND = {
+    "en": "Sorry, I don't know that command. Send /help for help or /stop to stop messages.",
+    "es": "Lo siento, no conozco ese comando. Envíe /help para ayuda o /stop para no recibir más.",
+}
+LINK_UNUSABLE = {
+    "en": "Sorry, this invitation link has expired or is not valid.",
+    "es": "Lo siento, este enlace de invitación caducó o no es válido.",
+}
+# Every update type a handler below uses: ``set-webhook`` and polling subscribe to exactly these.
+ALLOWED_UPDATES: list[str] = ["message", "callback_query", "my_chat_member"]
+
+
+class LinkJoiner(Protocol):
+    """Deep links: read a /start code, and join what it points to (telegram_links.py)."""
+
+    def read(self, payload: str, now: datetime) -> DeepLink | None: ...
+
+    def join(self, inbound: Inbound, link: DeepLink) -> Any: ...
+
+
+BlockedHook = Callable[[str, datetime], None]
+
+
+@dataclass
+class TelegramGateway:
+    """What the handlers need, injected into aiogram's workflow data as ``gateway``.
+
+    ``handle`` is the runtime's ``handle_inbound``; ``on_blocked(address, now)`` records an
+    opt-out when the resident blocks the bot; ``links`` joins deep links (without it, /start
+    codes are passed on in ``Inbound.start_payload`` only); ``clock`` gives aware UTC time.
+    """
+
+    handle: Callable[[Inbound], Any]
+    on_blocked: BlockedHook | None = None
+    links: LinkJoiner | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    async def submit(self, inbound: Inbound) -> Any:
+        """Run the synchronous runtime off the event loop; its errors propagate to the caller."""
+        return await asyncio.to_thread(self.handle, inbound)
+
+    async def start(self, bot: Bot, inbound: Inbound) -> Any:
+        """/start: join a deep link's campaign or session, else a plain START."""
+        if inbound.start_payload and self.links is not None:
+            link = self.links.read(inbound.start_payload, self.clock())
+            if link is None:
+                lang = _lang(inbound.language_hint)
+                await _say(bot, int(inbound.address), LINK_UNUSABLE[lang])
+            else:
+                outcome = await asyncio.to_thread(self.links.join, inbound, link)
+                if getattr(outcome, "status", None) != "fallback":
+                    return outcome
+        return await self.submit(inbound)
+
+
+def _lang(user_language: str | None) -> str:
+    return "es" if (user_language or "").lower().startswith("es") else "en"
+
+
+def _language_hint(message: Message | CallbackQuery) -> str | None:
+    user = message.from_user
+    if user is None or not user.language_code:
+        return None
+    return user.language_code.split("-")[0].lower()
+
+
+def _inbound(
+    *,
+    chat_id: int,
+    text: str,
+    update: Update,
+    received_at: datetime,
+    hint: str | None,
+    start_payload: str | None = None,
+    media_count: int = 0,
+) -> Inbound:
+    return Inbound(
+        channel=CHANNEL,
+        address=str(chat_id),
+        text=text,
+        provider_id=f"tg:{update.update_id}",
+        received_at=received_at.astimezone(UTC),
+        media_count=media_count,
+        start_payload=start_payload,
+        language_hint=hint,
+    )
+
+
+class UpdateContextMiddleware(BaseMiddleware):
+    """Outer middleware on every update: logs its id and type (never chat ids or text), and
+    drops update types this aiogram does not know before they reach the routers."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if isinstance(event, Update):
+            kind = _event_type(event)
+            log.debug("telegram update=%s type=%s", event.update_id, kind)
+            if kind == "unknown":
+                # aiogram would warn with the whole update (personal data) in the message
+                return UNHANDLED
+        return await handler(event, data)
+
+
+def _event_type(update: Update) -> str:
+    try:
+        return update.event_type
+    except Exception:  # unknown update types from a newer Bot API
+        return "unknown"
+
+
+async def _say(bot: Bot, chat_id: int, text: str) -> None:
+    """A best-effort system line (no PII, nothing to store): failures are logged, not raised."""
+    try:
+        await bot.send_message(chat_id=chat_id, text=text)
+    except TelegramAPIError as exc:
+        log.info("telegram system line not delivered: %s", type(exc).__name__)
+
+
+def build_router() -> Router:
+    """The Router: private chats only; one handler per kind of resident input."""
+    router = Router(name="engage-telegram")
+    private = F.chat.type == ChatType.PRIVATE
+    router.message.filter(private)
+    router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
+    router.my_chat_member.filter(F.chat.type == ChatType.PRIVATE)
+
+    @router.message(CommandStart(ignore_case=True))
+    async def on_start(
+        message: Message,
+        command: CommandObject,
+        event_update: Update,
+        gateway: TelegramGateway,
+        bot: Bot,
+    ) -> Any:
+        payload = (command.args or "").strip() or None
+        return await gateway.start(
+            bot,
+            _inbound(
+                chat_id=message.chat.id,
+                text="START",
+                update=event_update,
+                received_at=message.date,
+                hint=_language_hint(message),
+                start_payload=payload,
+            ),
+        )
+
+    @router.message(Command(*COMMAND_KEYWORDS, ignore_case=True))
+    async def on_keyword(
+        message: Message, command: CommandObject, event_update: Update, gateway: TelegramGateway
+    ) -> Any:
+        keyword = COMMAND_KEYWORDS[command.command.lower()]
+        if keyword == "LANGUAGE" and command.args:
+            keyword = LANGUAGE_ARGS.get(command.args.strip().lower(), keyword)
+        return await gateway.submit(
+            _inbound(
+                chat_id=message.chat.id,
+                text=keyword,
+                update=event_update,
+                received_at=message.date,
+                hint=_language_hint(message),
+            )
+        )
+
+    @router.message(F.text.startswith("/"))
+    async def on_unknown_command(message: Message, bot: Bot) -> None:
+        await _say(bot, message.chat.id, UNKNOWN_COMMAND[_lang(_language_hint(message))])
+
+    @router.message(F.text)
+    async def on_text(message: Message, event_update: Update, gateway: TelegramGateway) -> Any:
+        return await gateway.submit(
+            _inbound(
+                chat_id=message.chat.id,
+                text=message.text or "",
+                update=event_update,
+                received_at=message.date,
+                hint=_language_hint(message),
+            )
+        )
+
+    @router.message()
+    async def on_other(message: Message, bot: Bot) -> None:
+        """Stickers, photos, voice, files, locations...: one polite line, nothing stored."""
+        await _say(bot, message.chat.id, ONLY_TEXT[_lang(_language_hint(message))])
+
+    @router.callback_query()
+    async def on_button(
+        query: CallbackQuery, bot: Bot, event_update: Update, gateway: TelegramGateway
+    ) -> Any:
+        choice = decode_callback(query.data)
+        message = query.message
+        value: str | None = None
+        if choice is not None:
+            value = choice.value
+            if value is None and choice.index is not None and isinstance(message, Message):
+                value = _label_at(message, choice.index)
+        outcome: Any = None
+        if value is not None and message is not None:
+            outcome = await gateway.submit(
+                _inbound(
+                    chat_id=message.chat.id,
+                    text=value,
+                    update=event_update,
+                    received_at=gateway.clock(),
+                    hint=_language_hint(query),
+                )
+            )
+        await _settle_press(bot, query)
+        return outcome
+
+    @router.my_chat_member()
+    async def on_membership(event: ChatMemberUpdated, gateway: TelegramGateway) -> None:
+        """A resident who blocks the bot has opted out (Telegram will refuse our messages)."""
+        if event.new_chat_member.status == "kicked" and gateway.on_blocked is not None:
+            await asyncio.to_thread(gateway.on_blocked, str(event.chat.id), gateway.clock())
+
+    return router
+
+
+def _label_at(message: Message, index: int) -> str | None:
+    markup = message.reply_markup
+    if markup is None:
+        return None
+    buttons = [b for row in markup.inline_keyboard for b in row]
+    return buttons[index].text if 0 <= index < len(buttons) else None
+
+
+async def _settle_press(bot: Bot, query: CallbackQuery) -> None:
+    """Stop the button's spinner and remove the keyboard so an old question can't be re-answered.
+
+    Both calls are best effort: the answer is already recorded, and a retry of this update
+    would be a duplicate anyway.
+    """
+    try:
+        await bot.answer_callback_query(callback_query_id=query.id)
+    except TelegramAPIError as exc:
+        log.info("telegram answerCallbackQuery failed: %s", type(exc).__name__)
+    message = query.message
+    if isinstance(message, Message) and message.reply_markup is not None:
+        try:
+            await bot.edit_message_reply_markup(
+                chat_id=message.chat.id, message_id=message.message_id, reply_markup=None
+            )
+        except TelegramAPIError as exc:
+            log.info("telegram editMessageReplyMarkup failed: %s", type(exc).__name__)
+
+
+def build_dispatcher(gateway: TelegramGateway) -> Dispatcher:
+    """The aiogram Dispatcher with engage's router, middleware and gateway wired in."""
+    dispatcher = Dispatcher(gateway=gateway)
+    dispatcher.update.outer_middleware(UpdateContextMiddleware())
+    dispatcher.include_router(build_router())
+    return dispatcher

@@ -1,0 +1,207 @@
+"""``engage dialogue create|list|show|invite|checkin|close|cancel``: mediators' sessions."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from engage.commands.campaign import _run, parse_when
+from engage.commands.common import console, fail
+from engage.commands.scheduler import open_context
+from engage.errors import UserError
+
+dialogue_app = typer.Typer(help="Dialogue sessions: invitations, RSVPs, check-in, feedback.",
+                           no_args_is_help=True)
+UrlOption = Annotated[str | None, typer.Option("--url", help="Database URL "
+                                               "(default: ENGAGE_DATABASE_URL).")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dialogue_app, name="dialogue")
+
+
+def _summary(ds: Any) -> dict[str, Any]:
+    from engage.scheduling.dialogue import format_when
+
+    return {"id": ds.id, "title": ds.title, "area": ds.area, "place": ds.place,
+            "starts_at": ds.starts_at.isoformat(), "ends_at": ds.ends_at.isoformat(),
+            "when": format_when(ds), "timezone": ds.timezone, "capacity": ds.capacity,
+            "mediator": ds.mediator, "status": ds.status, "checkin_code": ds.checkin_code}
+
+
+@dialogue_app.command("create")
+def create(
+    title: Annotated[str, typer.Option(help="Session title")],
+    area: Annotated[str, typer.Option(help="Neighbourhood or district invited")],
+    place: Annotated[str, typer.Option(help="Where it happens")],
+    start: Annotated[str, typer.Option(help="ISO-8601 (no offset = ENGAGE_TIMEZONE)")],
+    end: Annotated[str, typer.Option(help="ISO-8601")],
+    capacity: Annotated[int, typer.Option(help="Seats", min=1)],
+    mediator: Annotated[str, typer.Option(help="The mediator's id")],
+    description: Annotated[str, typer.Option(help="What it is about")] = "",
+    timezone: Annotated[str | None, typer.Option(help="IANA zone (default ENGAGE_TIMEZONE)")
+                        ] = None,
+    url: UrlOption = None,
+) -> None:
+    """Create a session; prints its id alone on stdout."""
+    from engage.scheduling.clock import utcnow
+    from engage.scheduling.dialogue import create_session
+
+    ctx = open_context(url)
+    tz = timezone or ctx.settings.timezone
+    now = utcnow()
+    try:
+        starts_at = parse_when(start, tz, now=now)
+        ends_at = parse_when(end, tz, now=now)
+    except UserError as exc:
+        fail(str(exc))
+    assert starts_at is not None and ends_at is not None
+    ds = _run(ctx, lambda s: create_session(
+        session=s, settings=ctx.settings, title=title, area=area, place=place,
+        starts_at=starts_at, ends_at=ends_at, capacity=capacity, mediator=mediator, now=now,
+        description=description, timezone=tz))
+    print(ds.id)
+
+
+@dialogue_app.command("list")
+def list_command(
+    mediator: Annotated[str | None, typer.Option(help="Only this mediator's sessions")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Sessions, soonest first."""
+    from engage.scheduling.dialogue import list_sessions
+
+    ctx = open_context(url)
+    items = _run(ctx, lambda s: [_summary(d) for d in list_sessions(session=s,
+                                                                     mediator=mediator)])
+    if as_json:
+        print(json.dumps(items, indent=2))
+        return
+    table = Table("id", "title", "area", "when", "capacity", "mediator", "status")
+    for item in items:
+        table.add_row(str(item["id"]), item["title"], item["area"], item["when"],
+                      str(item["capacity"]), item["mediator"], item["status"])
+    console.print(table)
+
+
+@dialogue_app.command("show")
+def show_command(
+    session_id: int,
+    contacts: Annotated[bool, typer.Option(help="Contact details of people who said yes")
+                        ] = False,
+    as_mediator: Annotated[str | None, typer.Option("--as", help="Your mediator id "
+                                                    "(required with --contacts)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Details, RSVP, attendance and feedback counts; ``--contacts --as ME`` for the
+    session's own mediator while it is open."""
+    from engage.scheduling.clock import utcnow
+    from engage.scheduling.dialogue import get_session, mediator_contacts, session_stats
+
+    ctx = open_context(url)
+    if contacts and not as_mediator:
+        fail("--contacts needs --as MEDIATOR")
+
+    def load(s: Any) -> dict[str, Any]:
+        data = {**_summary(get_session(session=s, session_id=session_id)),
+                "counts": session_stats(session=s, session_id=session_id).to_dict()}
+        if contacts:
+            data["contacts"] = [
+                {"key": c.participant_key[:12], "channel": c.channel, "address": c.address,
+                 "language": c.language, "needs": c.needs, "checked_in": c.checked_in}
+                for c in mediator_contacts(session=s, session_id=session_id,
+                                           mediator=as_mediator or "", now=utcnow(),
+                                           secret=ctx.settings.secret_bytes())]
+        return data
+
+    data = _run(ctx, load)
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    table = Table(title=f"session {data['id']} · {data['title']} · {data['status']}",
+                  show_header=False)
+    for key in ("area", "place", "when", "capacity", "mediator", "checkin_code"):
+        table.add_row(key, str(data[key]))
+    for key, value in data["counts"].items():
+        table.add_row(key, str(value))
+    console.print(table)
+    if contacts:
+        people = Table("key", "channel", "address", "language", "needs", "checked in")
+        for c in data["contacts"]:
+            people.add_row(c["key"], c["channel"], c["address"], c["language"], c["needs"] or "",
+                           "yes" if c["checked_in"] else "")
+        console.print(people)
+
+
+@dialogue_app.command("invite")
+def invite_command(session_id: int, url: UrlOption = None) -> None:
+    """Invite every opted-in resident of the area not invited yet (both channels)."""
+    from engage.scheduling.clock import utcnow
+    from engage.scheduling.dialogue import invite
+
+    ctx = open_context(url)
+    runtime: Any = ctx.runtime
+    count = _run(ctx, lambda s: invite(session=s, starter=runtime, session_id=session_id,
+                                       now=utcnow()))
+    console.print(f"session {session_id}: {count} invitations queued", highlight=False,
+                  markup=False)
+
+
+@dialogue_app.command("checkin")
+def checkin_command(
+    session_id: int,
+    number: Annotated[str | None, typer.Option(help="Check in a resident by phone number")
+                      ] = None,
+    url: UrlOption = None,
+) -> None:
+    """Show the check-in code residents text at the session, or check someone in by hand."""
+    from engage.scheduling.clock import utcnow
+    from engage.scheduling.dialogue import check_in, get_session, session_stats
+
+    ctx = open_context(url)
+    runtime: Any = ctx.runtime
+
+    def act(s: Any) -> tuple[str, int, bool | None]:
+        ds = get_session(session=s, session_id=session_id)
+        first = None
+        if number:
+            if ds.status != "scheduled":
+                raise UserError(f"session {session_id} is {ds.status}")
+            p = runtime.participant_for(s, "sms", number, utcnow())
+            first = check_in(session=s, ds=ds, participant_id=p.id, now=utcnow())
+        return ds.checkin_code, session_stats(session=s, session_id=session_id).attended, first
+
+    code, attended, first = _run(ctx, act)
+    if first is not None:
+        console.print("checked in" if first else "already checked in", highlight=False,
+                      markup=False)
+    console.print(f"session {session_id}: check-in code {code}, {attended} checked in",
+                  highlight=False, markup=False)
+
+
+@dialogue_app.command("close")
+def close_command(session_id: int, url: UrlOption = None) -> None:
+    """Close the session: contact details are no longer visible; feedback still goes out."""
+    _transition("close", session_id, url)
+
+
+@dialogue_app.command("cancel")
+def cancel_command(session_id: int, url: UrlOption = None) -> None:
+    """Cancel: no reminders or feedback; people who planned to come are told."""
+    _transition("cancel", session_id, url)
+
+
+def _transition(action_name: str, session_id: int, url: str | None) -> None:
+    from engage.scheduling import dialogue
+    from engage.scheduling.clock import utcnow
+
+    action = {"close": dialogue.close_session, "cancel": dialogue.cancel_session}[action_name]
+    ctx = open_context(url)
+    ds = _run(ctx, lambda s: action(session=s, session_id=session_id, now=utcnow(),
+                                    actor="cli"))
+    console.print(f"session {ds.id}: {ds.status}", highlight=False, markup=False)

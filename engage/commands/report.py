@@ -1,0 +1,35 @@
+"""``engage report``: the public static HTML report for one period."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+
+from engage.commands.common import console, fail
+from engage.config import ConfigError, get_settings
+from engage.errors import EngageError
+
+
+def report(
+    period: str = typer.Option(..., "--period", help="Quarter (2026Q3) or month (2026-07)."),
+    out: Path = typer.Option(..., "--out", help="Directory for index.html, the CSV and manifest."),
+) -> None:
+    """Write a self-contained HTML page (charts, plain-language method) and its CSV."""
+    from engage.analytics.report import build_report
+    from engage.storage.db import make_engine
+
+    settings = get_settings()
+    try:
+        result = build_report(
+            engine=make_engine(settings.effective_database_url), settings=settings,
+            period=period, out=out, now=datetime.now(UTC), actor="cli",
+        )
+    except (EngageError, ConfigError, OSError) as exc:
+        fail(str(exc))
+    console.print(f"wrote {result.html} and {result.csv.name}", markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)

@@ -1,0 +1,80 @@
+"""``engage serve``: the web app (webhooks, health, metrics) with the outbox dispatcher and,
+when available, the scheduler leader in the same process."""
+
+from __future__ import annotations
+
+import typer
+
+from engage.commands.common import console, fail
+from engage.config import ConfigError, Settings, get_settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def _schema_ready(settings: Settings, migrate: bool) -> None:
+    """SQLite (one process): apply migrations now. Other databases: several processes may start
+    at once, so only check, and tell the operator to run ``engage db upgrade`` when behind."""
+    import sqlalchemy as sa
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from engage.storage.db import alembic_config, make_engine, upgrade
+
+    url = settings.effective_database_url
+    shown = sa.make_url(url).render_as_string(hide_password=True)
+    try:
+        if migrate and sa.make_url(url).get_backend_name() == "sqlite":
+            upgrade(url)
+            return
+        heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                current = set(MigrationContext.configure(conn).get_current_heads())
+        finally:
+            engine.dispose()
+    except sa.exc.OperationalError as exc:
+        fail(f"database at {shown} is unavailable ({type(exc.orig).__name__})")
+    except Exception as exc:
+        fail(f"database at {shown} could not be prepared ({type(exc).__name__}: {exc}); "
+             "run `engage db upgrade`")
+    if current != heads:
+        fail(f"database at {shown} is not at the latest schema: run `engage db upgrade` first")
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    dispatcher: bool = typer.Option(
+        True, "--dispatcher/--no-dispatcher",
+        help="Send the outbox from this process (turn off when `engage worker` runs)."),
+    migrate: bool = typer.Option(
+        True, "--migrate/--no-migrate",
+        help="On SQLite, apply database migrations before starting."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
+) -> None:
+    """Run engage: Twilio/Telegram webhooks, /healthz, /readyz, /metrics, and the dispatcher."""
+    import uvicorn
+
+    from engage.logging import configure
+    from engage.web.app import create_app
+
+    try:
+        settings = get_settings()
+        settings.check_production()
+    except ConfigError as exc:
+        fail(str(exc))
+    configure(log_level.upper(), json_lines=settings.env == "production")
+    _schema_ready(settings, migrate)
+    app = create_app(settings, start_background=dispatcher)
+    sms = "Twilio" if settings.twilio_enabled else "the development outbox (`engage outbox`)"
+    console.print(f"engage on http://{host}:{port} - SMS via {sms}; "
+                  f"webhooks are verified against {settings.public_url}",
+                  highlight=False, markup=False)
+    if not settings.twilio_enabled:
+        console.print("Play a resident:  engage chat --from +15550001111 "
+                      f"--url http://{host}:{port}", highlight=False, markup=False)
+    # No access log: request lines can carry numbers (e.g. /dev/outbox?to=...).
+    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False)

@@ -1,0 +1,1 @@
+"""``engage demo``: a synthetic community that uses the real product end to end."""

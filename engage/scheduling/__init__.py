@@ -1,0 +1,1 @@
+"""Scheduling: the leader and its ticks, campaigns, dialogue sessions, outbox dispatch."""

@@ -1,0 +1,656 @@
+"""Mediators' dialogue sessions: invitations, RSVPs with a waitlist, reminders, check-in,
+feedback, and the mediator's (time-limited) view of who is coming.
+
+Invitations run the ``dialogue_rsvp`` flow (kind ``invitation``, key
+``dialogue:{sid}:p:{pid}:invite``) for residents who opted into dialogue invitations
+(``consent_dialogue == 'granted'``) in the session's area, on every channel they use. The tick
+(``run_dialogues``) reads each invitation run's ``rsvp`` result, seats "yes" answers up to the
+capacity, waitlists the rest in answer order, and promotes from the waitlist whenever a seat
+frees up (a "no", an opt-out). Reminders go 24 h and 2 h before the start, outside the
+resident's quiet hours and never at or after the start; ``session_feedback`` goes to attendees
+an hour after the end. Every outbound row has a unique dedupe key, so ticks are idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from engage.config import Settings
+from engage.errors import UserError
+from engage.scheduling.campaigns import RunStarter
+from engage.scheduling.clock import aware, is_quiet, session_reminder_slot, zone, zone_name_ok
+from engage.storage import repo
+from engage.storage.db import session_scope
+from engage.storage.models import Outbox, Participant, Run
+from engage.storage.scheduling_models import DialogueSession, SessionRsvp
+
+log = logging.getLogger(__name__)
+
+RSVP_FLOW = "dialogue_rsvp"
+FEEDBACK_FLOW = "session_feedback"
+FEEDBACK_DELAY = timedelta(hours=1)
+FEEDBACK_WINDOW = timedelta(days=7)  # after this, an unsent feedback request is dropped
+AUTO_CLOSE_AFTER = timedelta(hours=24)  # contact details stay visible this long after the end
+CHECKIN_EARLY = timedelta(hours=1)
+CHECKIN_LATE = timedelta(hours=1)
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 5
+SEATED = ("yes",)
+REMINDED = ("yes", "maybe")
+_CHECKIN_PREFIX = re.compile(
+    r"^(check\s*-?\s*in|checkin|registro|llegue|llegué|code|codigo|código)\b", re.IGNORECASE
+)
+
+TEXTS: dict[str, dict[str, str]] = {
+    "reminder": {
+        "en": "Reminder: {title} is {when} at {place}. See you there!",
+        "es": "Recordatorio: {title} es el {when} en {place}. ¡Le esperamos!",
+    },
+    "waitlisted": {
+        "en": "{title} is full right now, so you are on the waitlist. We'll text you if a seat "
+              "opens up.",
+        "es": "{title} está lleno por ahora; está en la lista de espera. Le avisaremos si se "
+              "libera un lugar.",
+    },
+    "promoted": {
+        "en": "Good news: a seat opened up for {title}, {when} at {place}. It's yours!",
+        "es": "Buenas noticias: se liberó un lugar para {title}, el {when} en {place}. ¡Es suyo!",
+    },
+    "cancelled": {
+        "en": "{title} ({when}) has been cancelled. Sorry for the change; we'll invite you to "
+              "the next one.",
+        "es": "{title} ({when}) se canceló. Disculpe el cambio; le invitaremos a la próxima.",
+    },
+    "checked_in": {
+        "en": "Welcome to {title}! You're checked in.",
+        "es": "¡Bienvenido/a a {title}! Su llegada quedó registrada.",
+    },
+}
+
+
+def _text(name: str, language: str, **values: str) -> str:
+    table = TEXTS[name]
+    return table.get(language, table["en"]).format(**values)
+
+
+def format_when(ds: DialogueSession) -> str:
+    """The start in the session's own zone, e.g. "Tue Jul 7, 6:00 PM"."""
+    local = ds.starts_at.astimezone(zone(ds.timezone))
+    hour = local.hour % 12 or 12
+    return f"{local:%a %b} {local.day}, {hour}:{local:%M} {'AM' if local.hour < 12 else 'PM'}"
+
+
+def _values(ds: DialogueSession) -> dict[str, str]:
+    return {"title": ds.title, "when": format_when(ds), "place": ds.place}
+
+
+# --- sessions ----------------------------------------------------------------------------
+
+
+def new_checkin_code() -> str:
+    """Five characters, no look-alikes (0/O, 1/I/L), always letters and digits mixed so it is
+    never a word or a survey answer."""
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        letters = sum(c.isalpha() for c in code)
+        if 2 <= letters <= CODE_LENGTH - 1:
+            return code
+
+
+def create_session(*, session: Session, settings: Settings, title: str, area: str, place: str,
+                   starts_at: datetime, ends_at: datetime, capacity: int, mediator: str,
+                   now: datetime, description: str = "", timezone: str | None = None
+                   ) -> DialogueSession:
+    """Validate and store a session with a fresh check-in code."""
+    now, starts_at, ends_at = aware(now), aware(starts_at), aware(ends_at)
+    problems = []
+    if not title.strip():
+        problems.append("a title is required")
+    if not area.strip():
+        problems.append("an area is required")
+    if not mediator.strip():
+        problems.append("a mediator is required")
+    if ends_at <= starts_at:
+        problems.append("the end must be after the start")
+    if starts_at <= now:
+        problems.append("the start must be in the future")
+    if capacity < 1:
+        problems.append("capacity must be at least 1")
+    tz = timezone or settings.timezone
+    if not zone_name_ok(tz):
+        problems.append(f"unknown time zone {tz!r}")
+    if problems:
+        raise UserError("; ".join(problems))
+    open_codes = set(session.exec(
+        select(DialogueSession.checkin_code).where(DialogueSession.status == "scheduled")
+    ).all())
+    code = new_checkin_code()
+    while code in open_codes:
+        code = new_checkin_code()
+    ds = DialogueSession(title=title.strip(), description=description, area=area.strip(),
+                         place=place.strip(), starts_at=starts_at, ends_at=ends_at, timezone=tz,
+                         capacity=capacity, mediator=mediator.strip(), checkin_code=code,
+                         created_at=now)
+    session.add(ds)
+    session.flush()
+    _audit(session, f"mediator:{ds.mediator}", "dialogue.created", ds, now, {"area": ds.area})
+    return ds
+
+
+def get_session(*, session: Session, session_id: int, lock: bool = False) -> DialogueSession:
+    stmt = select(DialogueSession).where(DialogueSession.id == session_id)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    ds = session.exec(stmt).first()
+    if ds is None:
+        raise UserError(f"no dialogue session with id {session_id}")
+    return ds
+
+
+def list_sessions(*, session: Session, mediator: str | None = None,
+                  include_closed: bool = True) -> list[DialogueSession]:
+    stmt = select(DialogueSession).order_by(col(DialogueSession.starts_at))
+    if mediator:
+        stmt = stmt.where(DialogueSession.mediator == mediator)
+    if not include_closed:
+        stmt = stmt.where(DialogueSession.status == "scheduled")
+    return list(session.exec(stmt).all())
+
+
+def _audience(ds: DialogueSession) -> Any:
+    area = ds.area.lower()
+    return select(Participant).where(
+        col(Participant.consent_dialogue) == "granted",
+        col(Participant.opted_out).is_(False),
+        col(Participant.erased_at).is_(None),
+        col(Participant.address_enc).is_not(None),
+        or_(func.lower(Participant.area) == area, func.lower(Participant.district) == area),
+    ).order_by(col(Participant.id))
+
+
+def invite(*, session: Session, starter: RunStarter, session_id: int, now: datetime) -> int:
+    """Send the ``dialogue_rsvp`` invitation to every opted-in resident of the area not yet
+    invited (run it again later to reach newcomers). Returns invitations started."""
+    now = aware(now)
+    ds = get_session(session=session, session_id=session_id, lock=True)
+    if ds.status != "scheduled":
+        raise UserError(f"session {session_id} is {ds.status}; invitations are closed")
+    if now >= ds.starts_at:
+        raise UserError(f"session {session_id} has already started")
+    assert ds.id is not None
+    invited_ids = set(session.exec(
+        select(SessionRsvp.participant_id).where(SessionRsvp.session_id == ds.id)
+    ).all())
+    context = {"session_title": ds.title, "session_when": format_when(ds),
+               "session_place": ds.place}
+    count = 0
+    for participant in session.exec(_audience(ds)).all():
+        assert participant.id is not None
+        if participant.id in invited_ids:
+            continue
+        run = starter.start_run(
+            session=session, participant=participant, flow_id=RSVP_FLOW, kind="invitation",
+            dedupe_key=f"dialogue:{ds.id}:p:{participant.id}:invite", now=now,
+            context=context, session_id=ds.id,
+        )
+        if run is None:
+            continue
+        session.add(SessionRsvp(session_id=ds.id, participant_id=participant.id,
+                                status="invited", run_id=run.id, invited_at=now))
+        count += 1
+    ds.invited_at = ds.invited_at or now
+    session.add(ds)
+    session.flush()
+    _audit(session, f"mediator:{ds.mediator}", "dialogue.invited", ds, now, {"count": count})
+    return count
+
+
+def cancel_session(*, session: Session, session_id: int, now: datetime,
+                   actor: str = "mediator") -> DialogueSession:
+    """Cancel: queued invitations and reminders are dropped, people who planned to come are
+    told, and no reminder or feedback will ever go out for it."""
+    now = aware(now)
+    ds = get_session(session=session, session_id=session_id, lock=True)
+    if ds.status == "cancelled":
+        return ds
+    if ds.status == "closed":
+        raise UserError(f"session {session_id} is already closed")
+    ds.status = "cancelled"
+    ds.cancelled_at = now
+    session.add(ds)
+    _drop_queued(session, ds, "%")
+    if now < ds.starts_at:
+        for rsvp, participant in _rsvps_with_participants(session, ds, ("yes", "maybe",
+                                                                         "waitlisted")):
+            repo.enqueue_outbox(
+                session=session, participant=participant, channel=participant.channel,
+                body=_text("cancelled", participant.language, **_values(ds)),
+                kind="invitation", dedupe_key=_key(ds, rsvp.participant_id, "cancelled"),
+                now=now,
+            )
+    _audit(session, actor, "dialogue.cancelled", ds, now, {})
+    return ds
+
+
+def close_session(*, session: Session, session_id: int, now: datetime,
+                  actor: str = "mediator") -> DialogueSession:
+    """Close: the mediator can no longer see contact details; feedback still goes out."""
+    now = aware(now)
+    ds = get_session(session=session, session_id=session_id, lock=True)
+    if ds.status == "closed":
+        return ds
+    if ds.status == "cancelled":
+        raise UserError(f"session {session_id} was cancelled")
+    ds.status = "closed"
+    ds.closed_at = now
+    session.add(ds)
+    _drop_queued(session, ds, "invite")
+    _audit(session, actor, "dialogue.closed", ds, now, {})
+    return ds
+
+
+# --- RSVPs, seats and the waitlist -------------------------------------------------------
+
+
+def seats_taken(session: Session, session_id: int) -> int:
+    return int(session.execute(
+        select(func.count()).select_from(SessionRsvp).where(
+            SessionRsvp.session_id == session_id, col(SessionRsvp.status).in_(SEATED))
+    ).scalar_one())
+
+
+def record_rsvp(*, session: Session, session_id: int, participant_id: int, answer: str,
+                now: datetime) -> SessionRsvp:
+    """Apply a yes/no/maybe (from the flow, or entered by the mediator): "yes" takes a seat or
+    a waitlist place; giving up a seat promotes the next person on the waitlist."""
+    now = aware(now)
+    if answer not in ("yes", "no", "maybe"):
+        raise UserError(f"RSVP must be yes, no or maybe, not {answer!r}")
+    ds = get_session(session=session, session_id=session_id, lock=True)
+    rsvp = session.exec(select(SessionRsvp).where(
+        SessionRsvp.session_id == session_id, SessionRsvp.participant_id == participant_id)
+    ).first()
+    if rsvp is None:
+        raise UserError(f"participant {participant_id} was not invited to session {session_id}")
+    _apply(session, ds, rsvp, answer, now)
+    promote(session=session, ds=ds, now=now)
+    return rsvp
+
+
+def _apply(session: Session, ds: DialogueSession, rsvp: SessionRsvp, answer: str,
+           now: datetime) -> None:
+    assert ds.id is not None
+    if rsvp.status == answer or (answer == "yes" and rsvp.status == "waitlisted"):
+        return
+    if rsvp.status == "opted_out":
+        return
+    rsvp.responded_at = now
+    if answer == "yes":
+        session.flush()
+        if seats_taken(session, ds.id) < ds.capacity:
+            rsvp.status = "yes"
+        else:
+            rsvp.status = "waitlisted"
+            participant = session.get(Participant, rsvp.participant_id)
+            if participant is not None:
+                repo.enqueue_outbox(
+                    session=session, participant=participant, channel=participant.channel,
+                    body=_text("waitlisted", participant.language, **_values(ds)),
+                    kind="reply", dedupe_key=_key(ds, rsvp.participant_id, "waitlisted"),
+                    now=now,
+                )
+    else:
+        rsvp.status = answer
+    session.add(rsvp)
+    session.flush()
+
+
+def promote(*, session: Session, ds: DialogueSession, now: datetime) -> list[SessionRsvp]:
+    """Fill free seats from the waitlist in answer order (before the start only)."""
+    assert ds.id is not None
+    promoted: list[SessionRsvp] = []
+    if ds.status != "scheduled" or now >= ds.starts_at:
+        return promoted
+    session.flush()
+    free = ds.capacity - seats_taken(session, ds.id)
+    if free <= 0:
+        return promoted
+    waiting = session.exec(
+        select(SessionRsvp).where(SessionRsvp.session_id == ds.id,
+                                  SessionRsvp.status == "waitlisted")
+        .order_by(col(SessionRsvp.responded_at), col(SessionRsvp.id)).limit(free)
+    ).all()
+    for rsvp in waiting:
+        rsvp.status = "yes"
+        rsvp.promoted_at = now
+        session.add(rsvp)
+        promoted.append(rsvp)
+        participant = session.get(Participant, rsvp.participant_id)
+        if participant is not None:
+            repo.enqueue_outbox(
+                session=session, participant=participant, channel=participant.channel,
+                body=_text("promoted", participant.language, **_values(ds)),
+                kind="invitation", dedupe_key=_key(ds, rsvp.participant_id, "promoted"), now=now,
+            )
+    session.flush()
+    return promoted
+
+
+def sync_rsvps(*, session: Session, ds: DialogueSession, now: datetime) -> int:
+    """Read answers from the invitation runs and opt-outs from participants. Returns changes."""
+    assert ds.id is not None
+    changes = 0
+    rows = session.exec(
+        select(SessionRsvp, Run, Participant)
+        .join(Run, col(Run.id) == col(SessionRsvp.run_id))
+        .join(Participant, col(Participant.id) == col(SessionRsvp.participant_id))
+        .where(SessionRsvp.session_id == ds.id,
+               col(SessionRsvp.status).in_(("invited", "yes", "maybe", "waitlisted")))
+        .order_by(col(Run.updated_at), col(SessionRsvp.id))
+    ).all()
+    for rsvp, run, participant in rows:
+        if participant.opted_out or participant.erased_at is not None:
+            rsvp.status = "opted_out"
+            session.add(rsvp)
+            changes += 1
+            continue
+        results = _results(run)
+        needs = results.get("needs")
+        if needs and rsvp.needs != needs:
+            rsvp.needs = str(needs)[:120]
+            session.add(rsvp)
+        answer = results.get("rsvp")
+        if rsvp.status == "invited" and answer in ("yes", "no", "maybe"):
+            _apply(session, ds, rsvp, str(answer), now)
+            changes += 1
+    promote(session=session, ds=ds, now=now)
+    return changes
+
+
+def _results(run: Run) -> dict[str, Any]:
+    try:
+        state = json.loads(run.state)
+    except (TypeError, ValueError):
+        return {}
+    results = state.get("results") if isinstance(state, dict) else None
+    return results if isinstance(results, dict) else {}
+
+
+# --- check-in ----------------------------------------------------------------------------
+
+
+def normalize_code(text: str) -> str:
+    """"check in k7p2x" / "#K7P2X" / "k7p2x" -> "K7P2X"."""
+    stripped = _CHECKIN_PREFIX.sub("", (text or "").strip())
+    return re.sub(r"[^0-9A-Za-z]", "", stripped).upper()
+
+
+def checkin_open(ds: DialogueSession, now: datetime) -> bool:
+    now = aware(now)
+    return (ds.status == "scheduled"
+            and ds.starts_at - CHECKIN_EARLY <= now <= ds.ends_at + CHECKIN_LATE)
+
+
+def match_checkin(ds: DialogueSession, participant: Participant, text: str,
+                  now: datetime) -> bool:
+    """Pure: is ``text`` this session's check-in code, sent while check-in is open?"""
+    if participant.erased_at is not None or len(text or "") > 40:
+        return False
+    return checkin_open(ds, now) and normalize_code(text) == ds.checkin_code
+
+
+@dataclass(frozen=True)
+class CheckinResult:
+    session_id: int
+    first_time: bool
+    outbox_id: int | None
+
+
+def handle_checkin(*, session: Session, participant: Participant, text: str,
+                   now: datetime) -> CheckinResult | None:
+    """The runtime's hook: if ``text`` is the code of a session open for check-in, record
+    attendance (walk-ins too), queue a welcome reply and return the result; else None (the
+    message then goes to the resident's flow as usual)."""
+    now = aware(now)
+    if len(text or "") > 40:
+        return None
+    code = normalize_code(text)
+    if len(code) != CODE_LENGTH:
+        return None
+    candidates = session.exec(select(DialogueSession).where(
+        DialogueSession.checkin_code == code, DialogueSession.status == "scheduled",
+        col(DialogueSession.starts_at) <= now + CHECKIN_EARLY,
+        col(DialogueSession.ends_at) >= now - CHECKIN_LATE,
+    )).all()
+    for ds in candidates:
+        if match_checkin(ds, participant, text, now):
+            assert ds.id is not None and participant.id is not None
+            first = check_in(session=session, ds=ds, participant_id=participant.id, now=now)
+            row = repo.enqueue_outbox(
+                session=session, participant=participant, channel=participant.channel,
+                body=_text("checked_in", participant.language, **_values(ds)), kind="reply",
+                dedupe_key=_key(ds, participant.id, "checkin"), now=now,
+            )
+            return CheckinResult(ds.id, first, row.id if row is not None else None)
+    return None
+
+
+def check_in(*, session: Session, ds: DialogueSession, participant_id: int,
+             now: datetime) -> bool:
+    """Record attendance (a walk-in gets an RSVP row). Returns True the first time."""
+    assert ds.id is not None
+    rsvp = session.exec(select(SessionRsvp).where(
+        SessionRsvp.session_id == ds.id, SessionRsvp.participant_id == participant_id)).first()
+    if rsvp is None:
+        rsvp = SessionRsvp(session_id=ds.id, participant_id=participant_id, status="walk_in")
+    if rsvp.checked_in_at is not None:
+        return False
+    rsvp.checked_in_at = aware(now)
+    session.add(rsvp)
+    session.flush()
+    return True
+
+
+# --- the mediator's view -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Contact:
+    participant_key: str
+    channel: str
+    address: str
+    language: str
+    needs: str | None
+    checked_in: bool
+
+
+def mediator_contacts(*, session: Session, session_id: int, mediator: str, now: datetime,
+                      secret: bytes) -> list[Contact]:
+    """Contact details of the people who said yes, for the session's own mediator only, and
+    only while the session is open. Every look is audited (count only, no addresses)."""
+    from engage.privacy import decrypt_address
+
+    now = aware(now)
+    ds = get_session(session=session, session_id=session_id)
+    if ds.mediator != mediator:
+        raise UserError(f"only the session's mediator can see its contacts (session {session_id})")
+    if ds.status != "scheduled":
+        raise UserError(f"session {session_id} is {ds.status}; contact details are no longer "
+                        "available")
+    contacts = []
+    for rsvp, participant in _rsvps_with_participants(session, ds, SEATED):
+        if participant.address_enc is None:
+            continue
+        contacts.append(Contact(participant.key, participant.channel,
+                                decrypt_address(secret, participant.address_enc),
+                                participant.language, rsvp.needs, rsvp.checked_in_at is not None))
+    _audit(session, f"mediator:{mediator}", "dialogue.contacts_viewed", ds, now,
+           {"count": len(contacts)})
+    return contacts
+
+
+@dataclass(frozen=True)
+class SessionStats:
+    counts: dict[str, int] = field(default_factory=dict)
+    attended: int = 0
+    feedback_sent: int = 0
+    feedback_completed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**{k: self.counts.get(k, 0) for k in ("invited", "yes", "no", "maybe",
+                                                      "waitlisted", "opted_out", "walk_in")},
+                "attended": self.attended, "feedback_sent": self.feedback_sent,
+                "feedback_completed": self.feedback_completed}
+
+
+def session_stats(*, session: Session, session_id: int) -> SessionStats:
+    get_session(session=session, session_id=session_id)
+    counts = {str(s): int(n) for s, n in session.execute(
+        select(SessionRsvp.status, func.count()).where(SessionRsvp.session_id == session_id)
+        .group_by(SessionRsvp.status)).all()}
+    attended = session.execute(select(func.count()).select_from(SessionRsvp).where(
+        SessionRsvp.session_id == session_id, col(SessionRsvp.checked_in_at).is_not(None))
+    ).scalar_one()
+    sent = session.execute(select(func.count()).select_from(SessionRsvp).where(
+        SessionRsvp.session_id == session_id, col(SessionRsvp.feedback_run_id).is_not(None))
+    ).scalar_one()
+    completed = session.execute(select(func.count()).select_from(SessionRsvp).join(
+        Run, col(Run.id) == col(SessionRsvp.feedback_run_id)).where(
+        SessionRsvp.session_id == session_id, Run.status == "completed")).scalar_one()
+    return SessionStats(counts, int(attended), int(sent), int(completed))
+
+
+# --- the tick ----------------------------------------------------------------------------
+
+
+@dataclass
+class DialogueTickReport:
+    rsvp_changes: int = 0
+    reminders: int = 0
+    feedback: int = 0
+    closed: list[int] = field(default_factory=list)
+
+
+def run_dialogues(*, engine: Engine, starter: RunStarter, settings: Settings,
+                  now: datetime) -> DialogueTickReport:
+    """RSVPs, promotions, reminders, feedback and auto-close for every live session."""
+    now = aware(now)
+    report = DialogueTickReport()
+    with session_scope(engine) as session:
+        ids = list(session.exec(select(DialogueSession.id).where(
+            or_(col(DialogueSession.status) == "scheduled",
+                (col(DialogueSession.status) == "closed")
+                & (col(DialogueSession.ends_at) >= now - FEEDBACK_WINDOW)))
+            .order_by(col(DialogueSession.id))).all())
+    for session_id in ids:
+        assert session_id is not None
+        with session_scope(engine) as session:
+            ds = get_session(session=session, session_id=session_id, lock=True)
+            if ds.status == "scheduled":
+                report.rsvp_changes += sync_rsvps(session=session, ds=ds, now=now)
+                report.reminders += _remind(session, ds, settings, now)
+            report.feedback += _feedback(session, ds, starter, now)
+            if ds.status == "scheduled" and now >= ds.ends_at + AUTO_CLOSE_AFTER:
+                close_session(session=session, session_id=session_id, now=now, actor="scheduler")
+                report.closed.append(session_id)
+    return report
+
+
+def _remind(session: Session, ds: DialogueSession, settings: Settings, now: datetime) -> int:
+    if now >= ds.starts_at:
+        _drop_queued(session, ds, "reminder:%")  # never deliver a reminder after the start
+        return 0
+    slot = session_reminder_slot(starts_at=ds.starts_at, now=now)
+    if slot is None:
+        return 0
+    column = SessionRsvp.reminder_24h_at if slot == "24h" else SessionRsvp.reminder_2h_at
+    sent = 0
+    for rsvp, participant in _rsvps_with_participants(session, ds, REMINDED,
+                                                      col(column).is_(None)):
+        if is_quiet(now, participant.timezone or settings.timezone, settings.quiet_window):
+            continue  # a later tick sends it once the resident's night is over, if still due
+        row = repo.enqueue_outbox(
+            session=session, participant=participant, channel=participant.channel,
+            body=_text("reminder", participant.language, **_values(ds)), kind="reminder",
+            dedupe_key=_key(ds, rsvp.participant_id, f"reminder:{slot}"), now=now,
+            run_id=rsvp.run_id, quiet_window=settings.quiet_window, timezone=settings.timezone,
+        )
+        setattr(rsvp, "reminder_24h_at" if slot == "24h" else "reminder_2h_at", now)
+        session.add(rsvp)
+        sent += row is not None
+    return sent
+
+
+def _feedback(session: Session, ds: DialogueSession, starter: RunStarter,
+              now: datetime) -> int:
+    if ds.status == "cancelled" or not (ds.ends_at + FEEDBACK_DELAY <= now
+                                        < ds.ends_at + FEEDBACK_WINDOW):
+        return 0
+    assert ds.id is not None
+    count = 0
+    rows = session.exec(
+        select(SessionRsvp, Participant)
+        .join(Participant, col(Participant.id) == col(SessionRsvp.participant_id))
+        .where(SessionRsvp.session_id == ds.id, col(SessionRsvp.checked_in_at).is_not(None),
+               col(SessionRsvp.feedback_run_id).is_(None))
+        .order_by(col(SessionRsvp.id))
+    ).all()
+    for rsvp, participant in rows:
+        run = starter.start_run(
+            session=session, participant=participant, flow_id=FEEDBACK_FLOW, kind="campaign",
+            dedupe_key=_key(ds, rsvp.participant_id, "feedback"), now=now,
+            context={"session_title": ds.title}, session_id=ds.id,
+        )
+        rsvp.feedback_run_id = run.id if run is not None else -1  # -1: could not be sent
+        session.add(rsvp)
+        count += run is not None
+    return count
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _key(ds: DialogueSession, participant_id: int, what: str) -> str:
+    return f"dialogue:{ds.id}:p:{participant_id}:{what}"
+
+
+def _rsvps_with_participants(session: Session, ds: DialogueSession, statuses: tuple[str, ...],
+                             *extra: Any) -> list[tuple[SessionRsvp, Participant]]:
+    rows = session.exec(
+        select(SessionRsvp, Participant)
+        .join(Participant, col(Participant.id) == col(SessionRsvp.participant_id))
+        .where(SessionRsvp.session_id == ds.id, col(SessionRsvp.status).in_(statuses), *extra)
+        .order_by(col(SessionRsvp.id))
+    ).all()
+    return [(r, p) for r, p in rows]
+
+
+def _drop_queued(session: Session, ds: DialogueSession, what: str) -> None:
+    """Cancel unsent invitation/reminder rows for this session (``what`` is a LIKE tail)."""
+    session.execute(
+        update(Outbox)
+        .where(col(Outbox.dedupe_key).like(f"dialogue:{ds.id}:p:%:{what}%"),
+               col(Outbox.kind).in_(("invitation", "reminder")),
+               col(Outbox.status).in_(("pending", "held")))
+        .values(status="cancelled", error=f"dialogue session {ds.status}")
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _audit(session: Session, actor: str, action: str, ds: DialogueSession, now: datetime,
+           details: dict[str, Any]) -> None:
+    from engage import audit
+
+    session.flush()
+    audit.append(session=session, actor=actor, action=action,
+                 subject=f"dialogue_session:{ds.id}", details=details, now=aware(now))

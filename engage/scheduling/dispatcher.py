@@ -1,0 +1,391 @@
+"""The outbox dispatcher: claim due rows, send them through the channel's ``Sender``, record.
+
+Guarantees (DESIGN.md "nothing lost, nothing made up"):
+- A row is sent at most once. Claims are atomic (PostgreSQL ``FOR UPDATE SKIP LOCKED`` plus a
+  lease; SQLite ``BEGIN IMMEDIATE`` serializes writers) and results are recorded only while the
+  row is still ``claimed`` by this worker. A lease that expires means a worker died between
+  claiming and recording: the outcome is unknown, so the row is marked ``failed`` ("lease
+  expired") rather than risk a second copy reaching the resident.
+- Transient failures (429, 5xx, timeouts) go back to ``pending`` with exponential backoff and
+  jitter; permanent ones fail at once; ``opted_out`` answers record a provider opt-out.
+- Rows of opted-out or erased participants are cancelled (confirmations excepted: the STOP
+  confirmation itself must still go out), and campaign/reminder/invitation rows are held until
+  the end of the resident's quiet hours. Direct replies are never held.
+- Each channel has a token bucket (``ENGAGE_SMS_RATE`` for SMS; 0 disables it).
+
+Database work runs in a worker thread so an in-process dispatcher never blocks the web loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import random
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from engage.channels.base import Outbound, OutboundButton, Sender, SendResult
+from engage.compliance import next_allowed_send
+from engage.config import Settings
+from engage.privacy import decrypt_address
+from engage.storage.db import is_sqlite, session_scope
+from engage.storage.models import ConsentEntry, Message, Outbox, Participant, utcnow
+
+log = logging.getLogger("engage.dispatcher")
+
+HELD_KINDS = frozenset({"campaign", "reminder", "invitation"})
+ALWAYS_SENT_KINDS = frozenset({"confirmation"})
+TELEGRAM_RATE = 25.0  # Telegram allows about 30 messages/s per bot
+OPT_OUT_SOURCE = {"sms": "twilio_21610", "telegram": "telegram_blocked"}
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` saved up; rate <= 0 means unlimited."""
+
+    def __init__(self, rate: float, burst: float | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, burst if burst is not None else rate)
+        self.tokens = self.capacity
+        self._monotonic = monotonic
+        self._last = monotonic()
+        self._lock = asyncio.Lock()
+
+    @property
+    def unlimited(self) -> bool:
+        return self.rate <= 0
+
+    def delay(self) -> float:
+        """Take a token; return how long to wait before using it (0 when one was available)."""
+        if self.unlimited:
+            return 0.0
+        now = self._monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self._last) * self.rate)
+        self._last = now
+        self.tokens -= 1.0
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+    async def acquire(self) -> None:
+        if self.unlimited:
+            return
+        async with self._lock:
+            wait = self.delay()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+@dataclass
+class _Job:
+    row: Outbox
+    address: str
+
+
+def backoff_seconds(attempt: int, *, base: float, cap: float,
+                    rng: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with full jitter: uniform in [base*2^(n-1)/2, base*2^(n-1)], capped."""
+    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
+    return ceiling / 2 + rng() * ceiling / 2
+
+
+class Dispatcher:
+    """Drains the outbox. Create one per process (or several on PostgreSQL)."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        settings: Settings,
+        senders: dict[str, Sender],
+        clock: Callable[[], datetime] = utcnow,
+        worker_id: str | None = None,
+        runtime: Any | None = None,
+        lease_seconds: float = 120.0,
+        max_attempts: int = 8,
+        backoff_base: float = 2.0,
+        backoff_cap: float = 900.0,
+        concurrency: int = 64,
+        rates: dict[str, float] | None = None,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.senders = senders
+        self.clock = clock
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.runtime = runtime
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        rate_for = {"sms": settings.sms_rate, "telegram": TELEGRAM_RATE} | (rates or {})
+        self.buckets = {
+            name: TokenBucket(rate_for.get(name, 0.0)
+                              if getattr(sender, "rate_limited", True) else 0.0)
+            for name, sender in senders.items()
+        }
+        self.stats: Counter[str] = Counter()
+        self._secret = settings.secret_bytes()
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- claiming -------------------------------------------------------------------------
+    def claim(self, limit: int) -> list[Outbox]:
+        """Claim up to ``limit`` due rows for this worker (see module docstring)."""
+        return [job.row for job in self._claim(limit)]
+
+    def _quota(self, channel: str) -> int | None:
+        """Rows one claim may take for a channel: what its rate can send within half a lease."""
+        bucket = self.buckets.get(channel)
+        if bucket is None or bucket.unlimited:
+            return None
+        return max(1, math.floor(bucket.rate * self.lease.total_seconds() / 2))
+
+    def _claim(self, limit: int) -> list[_Job]:
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            self._reap_expired(session, now)
+            query = (
+                select(Outbox)
+                .where(Outbox.status == "pending", col(Outbox.not_before) <= now)
+                .order_by(col(Outbox.not_before), col(Outbox.id))
+                .limit(limit)
+            )
+            if not is_sqlite(self.engine):
+                query = query.with_for_update(skip_locked=True, of=Outbox)  # type: ignore[arg-type]
+            rows = list(session.exec(query))
+            participants = self._participants(session, {r.participant_id for r in rows})
+            jobs: list[_Job] = []
+            taken: Counter[str] = Counter()
+            for row in rows:
+                job = self._prepare(session, row, participants.get(row.participant_id or -1), now)
+                if job is None:
+                    continue
+                quota = self._quota(row.channel)
+                if quota is not None and taken[row.channel] >= quota:
+                    continue  # leave it pending for the next claim
+                taken[row.channel] += 1
+                row.status = "claimed"
+                row.claimed_by = self.worker_id
+                row.lease_until = now + self.lease
+                session.add(row)
+                jobs.append(job)
+        return jobs
+
+    def _participants(self, session: Session, ids: Iterable[int | None]) -> dict[int, Participant]:
+        wanted = [i for i in ids if i is not None]
+        if not wanted:
+            return {}
+        found = session.exec(select(Participant).where(col(Participant.id).in_(wanted)))
+        return {p.id: p for p in found if p.id is not None}
+
+    def _prepare(self, session: Session, row: Outbox, participant: Participant | None,
+                 now: datetime) -> _Job | None:
+        """Cancel, hold, or turn a due row into a job (address decrypted just in time)."""
+        if row.channel not in self.senders:
+            return None  # another process owns this channel (or it is not configured here)
+        if row.address_enc is not None:  # the erasure confirmation carries its own address
+            return _Job(row=row, address=decrypt_address(self._secret, row.address_enc))
+        if participant is None or participant.address_enc is None:
+            self._finish(session, row, "cancelled", "participant erased or missing")
+            return None
+        if participant.opted_out and row.kind not in ALWAYS_SENT_KINDS:
+            self._finish(session, row, "cancelled", "participant opted out")
+            return None
+        if row.kind in HELD_KINDS:
+            resume = next_allowed_send(now, participant.timezone or self.settings.timezone,
+                                       self.settings.quiet_window)
+            if resume > now:
+                row.not_before = resume
+                session.add(row)
+                self.stats["held"] += 1
+                return None
+        address = decrypt_address(self._secret, participant.address_enc)
+        return _Job(row=row, address=address)
+
+    def _finish(self, session: Session, row: Outbox, status: str, error: str) -> None:
+        row.status = status
+        row.error = error
+        row.lease_until = None
+        row.address_enc = None
+        session.add(row)
+        self.stats[status] += 1
+        log.info("outbox=%s %s: %s", row.id, status, error)
+
+    def _reap_expired(self, session: Session, now: datetime) -> None:
+        stale = session.exec(
+            select(Outbox).where(Outbox.status == "claimed", col(Outbox.lease_until) < now)
+        )
+        for row in stale:
+            self._finish(session, row, "failed", "lease expired: outcome unknown, not resent")
+
+    # -- sending --------------------------------------------------------------------------
+    async def run_once(self, limit: int = 100) -> int:
+        """Claim, send and record one batch; returns how many rows were attempted."""
+        jobs = await asyncio.to_thread(self._claim, limit)
+        if not jobs:
+            return 0
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def send(job: _Job) -> tuple[_Job, SendResult]:
+            async with gate:
+                await self.buckets[job.row.channel].acquire()
+                return job, await self._send(job)
+
+        results = await asyncio.gather(*(send(job) for job in jobs))
+        opt_outs = await asyncio.to_thread(self._record, results)
+        for participant_id, channel in opt_outs:
+            await asyncio.to_thread(self._record_opt_out, participant_id, channel)
+        return len(jobs)
+
+    async def _send(self, job: _Job) -> SendResult:
+        row = job.row
+        buttons: tuple[OutboundButton, ...] = ()
+        if row.buttons:
+            import json
+
+            buttons = tuple(OutboundButton(label=str(b["label"]), value=str(b["value"]))
+                            for b in json.loads(row.buttons))
+        message = Outbound(outbox_id=row.id or 0, channel=row.channel,  # type: ignore[arg-type]
+                           address=job.address, text=row.body or "", buttons=buttons)
+        try:
+            return await self.senders[row.channel].send(message)
+        except Exception as exc:  # a sender bug must not kill the loop; never resend blindly
+            log.exception("sender raised for outbox=%s", row.id)
+            return SendResult(ok=False, error=f"sender error: {type(exc).__name__}",
+                              permanent=True)
+
+    def _record(self, results: list[tuple[_Job, SendResult]]) -> list[tuple[int, str]]:
+        """Write every outcome in one transaction; returns (participant id, channel) opt-outs."""
+        now = self.clock()
+        opt_outs: list[tuple[int, str]] = []
+        with session_scope(self.engine) as session:
+            for job, result in results:
+                row = session.get(Outbox, job.row.id)
+                if row is None or row.status != "claimed" or row.claimed_by != self.worker_id:
+                    log.error("outbox=%s lost its claim before recording", job.row.id)
+                    continue
+                row.attempts += 1
+                row.lease_until = None
+                if result.ok or result.permanent or row.attempts >= self.max_attempts:
+                    row.address_enc = None  # an erased resident's address lives no longer
+                if result.ok:
+                    self._record_sent(session, row, result, now)
+                elif result.permanent or row.attempts >= self.max_attempts:
+                    self._record_failed(session, row, result)
+                    if result.opted_out and row.participant_id is not None:
+                        opt_outs.append((row.participant_id, row.channel))
+                else:
+                    delay = max(result.retry_after or 0.0,
+                                backoff_seconds(row.attempts, base=self.backoff_base,
+                                                cap=self.backoff_cap))
+                    row.status = "pending"
+                    row.claimed_by = None
+                    row.not_before = now + timedelta(seconds=delay)
+                    row.error = (result.error or "transient failure")[:300]
+                    self.stats["retried"] += 1
+                session.add(row)
+        return opt_outs
+
+    def _record_sent(self, session: Session, row: Outbox, result: SendResult,
+                     now: datetime) -> None:
+        message = Message(
+            participant_id=row.participant_id, run_id=row.run_id, channel=row.channel,
+            direction="out", provider_id=result.provider_id, body=row.body,
+            status=result.status or "sent", segments=result.segments,
+            encoding=result.encoding, created_at=now,
+        )
+        session.add(message)
+        session.flush()
+        row.status = "sent"
+        row.sent_at = now
+        row.provider_id = result.provider_id
+        row.message_id = message.id
+        row.error = None
+        self.stats["sent"] += 1
+        log.info("outbox=%s sent provider_id=%s", row.id, result.provider_id)
+
+    def _record_failed(self, session: Session, row: Outbox, result: SendResult) -> None:
+        row.status = "failed"
+        row.error = (result.error or "failed")[:300]
+        session.add(Message(
+            participant_id=row.participant_id, run_id=row.run_id, channel=row.channel,
+            direction="out", provider_id=None, body=row.body, status="failed",
+            error_code=result.error_code, created_at=self.clock(),
+        ))
+        self.stats["failed"] += 1
+        if result.opted_out:
+            self.stats["opted_out"] += 1
+        log.warning("outbox=%s failed: %s", row.id, row.error)
+
+    def _record_opt_out(self, participant_id: int, channel: str) -> None:
+        """The provider says the recipient unsubscribed: honour it everywhere, at once."""
+        now = self.clock()
+        source = OPT_OUT_SOURCE.get(channel, "provider")
+        if self.runtime is not None and hasattr(self.runtime, "record_provider_opt_out"):
+            self.runtime.record_provider_opt_out(participant_id=participant_id, source=source,
+                                                 now=now)
+        else:
+            with session_scope(self.engine) as session:
+                participant = session.get(Participant, participant_id)
+                if participant is not None and not participant.opted_out:
+                    participant.opted_out = True
+                    session.add(participant)
+                    session.add(ConsentEntry(participant_id=participant_id, scope="all",
+                                             status="opted_out", text_version="provider",
+                                             source=source, at=now))
+        with session_scope(self.engine) as session:
+            session.execute(
+                sa.update(Outbox)
+                .where(col(Outbox.participant_id) == participant_id,
+                       col(Outbox.status) == "pending",
+                       col(Outbox.kind).not_in(ALWAYS_SENT_KINDS))
+                .values(status="cancelled", error="participant opted out")
+            )
+        log.info("participant_id=%s opted out via %s", participant_id, source)
+
+    # -- the loop -------------------------------------------------------------------------
+    def notify(self) -> None:
+        """Wake the loop now (e.g. a webhook just enqueued a reply). Safe from any thread."""
+        if self._wake is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run_forever(self, stop_event: asyncio.Event, *, limit: int = 100) -> None:
+        """Send until ``stop_event`` is set; errors are logged and retried after a pause."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        while not stop_event.is_set():
+            try:
+                count = await self.run_once(limit)
+            except Exception:
+                log.exception("dispatcher batch failed; retrying shortly")
+                count = 0
+                await asyncio.sleep(self.poll_interval)
+            if count:
+                continue
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(stop_event.wait()),
+                       asyncio.ensure_future(self._wake.wait())]
+            await asyncio.wait(waiters, timeout=self.poll_interval,
+                               return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def aclose(self) -> None:
+        """Close senders that hold connections (Twilio's aiohttp session, the aiogram Bot)."""
+        for sender in self.senders.values():
+            close = getattr(sender, "close", None)
+            if close is not None:
+                await close()

@@ -1,0 +1,86 @@
+"""The leader's tick jobs. Each is a plain function of ``now`` (tests inject it and call them
+directly, no sleeping); each is idempotent, so running one twice, late, or after a crash does
+the due work exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Engine
+
+from engage import privacy
+from engage.config import Settings
+from engage.scheduling.campaigns import CampaignTickReport, RunStarter, run_campaigns
+from engage.scheduling.clock import aware
+from engage.scheduling.dialogue import DialogueTickReport, run_dialogues
+from engage.storage.db import session_scope
+
+log = logging.getLogger(__name__)
+
+# seconds between runs of each tick in the leader
+TICK_INTERVALS: dict[str, float] = {
+    "campaigns": 5.0,
+    "dialogues": 30.0,
+    "wake": 10.0,
+    "retention": 24 * 3600.0,
+}
+
+
+class Waker(RunStarter, Protocol):
+    """What the ticks need from ``engage.runtime.Runtime``."""
+
+    def wake_due(self, *, now: datetime, limit: int = 500) -> int: ...
+
+
+@dataclass
+class Ticks:
+    """The tick functions bound to one database, settings and runtime."""
+
+    engine: Engine
+    settings: Settings
+    runtime: Waker
+
+    def campaigns(self, now: datetime) -> CampaignTickReport:
+        """Campaign fan-out and reminders."""
+        report = run_campaigns(engine=self.engine, starter=self.runtime,
+                               settings=self.settings, now=aware(now))
+        if report.invited or report.reminded or report.finished:
+            log.info("tick campaigns: invited=%d reminded=%d finished=%s", report.invited,
+                     report.reminded, report.finished)
+        return report
+
+    def dialogues(self, now: datetime) -> DialogueTickReport:
+        """RSVPs, waitlist promotion, session reminders, feedback, auto-close."""
+        return run_dialogues(engine=self.engine, starter=self.runtime, settings=self.settings,
+                             now=aware(now))
+
+    def wake(self, now: datetime) -> int:
+        """Flow timeouts: question reminders, timeout paths, run expiry."""
+        total = 0
+        while True:
+            handled = self.runtime.wake_due(now=aware(now), limit=500)
+            total += handled
+            if handled < 500:
+                return total
+
+    def retention(self, now: datetime) -> int:
+        """Daily purge of raw message bodies past ENGAGE_RETENTION_DAYS."""
+        with session_scope(self.engine) as session:
+            purged = privacy.purge_expired_bodies(session=session, now=aware(now),
+                                                  days=self.settings.retention_days)
+        if purged:
+            log.info("tick retention: purged %d bodies", purged)
+        return purged
+
+    def jobs(self) -> dict[str, Callable[[datetime], Any]]:
+        return {"campaigns": self.campaigns, "dialogues": self.dialogues, "wake": self.wake,
+                "retention": self.retention}
+
+    def run_all(self, now: datetime) -> dict[str, Any]:
+        """Every tick once, in order (catch-up after downtime; tests)."""
+        return {name: job(now) for name, job in self.jobs().items()}

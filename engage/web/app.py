@@ -1,0 +1,119 @@
+"""``create_app``: the FastAPI application behind ``engage serve``.
+
+The runtime and the database engine are built once per app; the dispatcher (and, when the
+scheduling package provides it, the scheduler leader) run as background tasks in the same
+event loop unless ``start_background=False`` (tests drive them by hand).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from engage.config import Settings, get_settings
+from engage.web import health, twilio_routes
+from engage.web.health import Metrics
+
+log = logging.getLogger("engage.web")
+
+
+def _build_runtime(engine: Engine, settings: Settings) -> Any:
+    from engage.flows_catalog import FlowCatalog
+    from engage.runtime import Runtime
+
+    return Runtime(engine=engine, settings=settings, catalog=FlowCatalog(settings.flows_dir))
+
+
+def _build_dispatcher(app: FastAPI) -> Any:
+    from engage.channels.registry import build_senders
+    from engage.scheduling.dispatcher import Dispatcher
+
+    state = app.state
+    return Dispatcher(engine=state.engine, settings=state.settings,
+                      senders=build_senders(state.settings), runtime=state.runtime)
+
+
+def _leader_runner(app: FastAPI) -> Callable[[asyncio.Event], Awaitable[None]] | None:
+    """The scheduler leader's loop, when ``engage.scheduling.leader`` is installed."""
+    try:
+        leader = importlib.import_module("engage.scheduling.leader")
+        ticks = importlib.import_module("engage.scheduling.ticks")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("engage.scheduling.leader", "engage.scheduling.ticks"):
+            return None
+        raise
+    state = app.state
+    scheduler = leader.SchedulerLeader(
+        ticks=ticks.Ticks(engine=state.engine, settings=state.settings, runtime=state.runtime))
+    state.scheduler = scheduler
+    return scheduler.run  # type: ignore[no-any-return]
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[Any]] = []
+    if app.state.start_background:
+        if app.state.dispatcher is None:
+            app.state.dispatcher = _build_dispatcher(app)
+        tasks.append(asyncio.create_task(app.state.dispatcher.run_forever(stop),
+                                         name="engage-dispatcher"))
+        run_leader = _leader_runner(app) if app.state.settings.run_scheduler_in_process else None
+        if run_leader is not None:
+            tasks.append(asyncio.create_task(run_leader(stop), name="engage-scheduler"))
+    try:
+        yield
+    finally:
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=10)
+        if app.state.dispatcher is not None and app.state.start_background:
+            await app.state.dispatcher.aclose()
+        webhook = getattr(app.state, "telegram_webhook", None)
+        if webhook is not None:
+            with contextlib.suppress(Exception):
+                await webhook.close()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    runtime: Any | None = None,
+    start_background: bool = True,
+    dispatcher: Any | None = None,
+) -> FastAPI:
+    """Build the app. Pass ``engine``/``runtime``/``dispatcher`` to share them with a caller."""
+    settings = settings or get_settings()
+    settings.check_production()
+    if engine is None:
+        from engage.storage.db import make_engine
+
+        engine = make_engine(settings.effective_database_url)
+    app = FastAPI(title="engage", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=_lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.runtime = runtime if runtime is not None else _build_runtime(engine, settings)
+    app.state.metrics = Metrics()
+    app.state.dispatcher = dispatcher
+    app.state.start_background = start_background
+    app.include_router(health.router)
+    app.include_router(twilio_routes.router)
+    if not settings.twilio_enabled and settings.env != "production":
+        app.include_router(twilio_routes.dev_router)
+    try:
+        from engage.web import telegram_routes
+    except ImportError as exc:
+        log.info("telegram webhook not available: %s", exc)
+    else:
+        app.include_router(telegram_routes.router)
+    return app

@@ -1,0 +1,217 @@
+"""Twilio webhooks: inbound SMS and delivery status callbacks.
+
+Both are signed: the signature is checked against ``ENGAGE_PUBLIC_URL`` + path (never
+``request.url``, which is the proxy's view) and a missing or wrong one is answered 403. The
+inbound message is handed to the runtime (in a worker thread: it is synchronous, one
+transaction) *before* answering, so a database that is down or locked answers 503 and Twilio
+delivers again; the runtime dedupes on MessageSid, so a redelivery creates nothing new.
+Replies are never put in the TwiML: they are outbox rows the dispatcher sends and tracks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlmodel import col
+from starlette.concurrency import run_in_threadpool
+
+from engage.channels.sms import (
+    EMPTY_TWIML,
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    SMS_WEBHOOK_PATH,
+    STATUS_WEBHOOK_PATH,
+    MalformedWebhook,
+    parse_inbound,
+    public_url_for,
+    signature_valid,
+)
+from engage.errors import RetryableError, UserError
+from engage.storage.db import session_scope
+from engage.storage.models import Message, utcnow
+from engage.web.health import Metrics
+
+log = logging.getLogger("engage.web.twilio")
+
+router = APIRouter()
+RETRY_AFTER_SECONDS = "5"
+
+# A status only moves forward; the terminal ones share a rank, so the first one wins.
+STATUS_RANK = {
+    "accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
+    "delivered": 4, "undelivered": 4, "failed": 4, "canceled": 4, "read": 5,
+}
+OPTED_OUT_ERROR = "21610"
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+
+
+async def _verified_params(request: Request) -> Mapping[str, Any]:
+    """The request's parameters, once the Twilio signature over them has been checked."""
+    settings = request.app.state.settings
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    url = public_url_for(settings, request.url.path, query)
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if not signature:
+        raise _Refused(403, "missing_signature")
+    body_signed = "bodySHA256=" in query
+    if body_signed:
+        raw = (await request.body()).decode("utf-8", "replace")
+        params: Any = raw
+    else:
+        params = await request.form()
+    if not signature_valid(token=settings.twilio_webhook_token, url=url, params=params,
+                           signature=signature,
+                           signature_settings=request.headers.get(SIGNATURE_SETTINGS_HEADER)):
+        raise _Refused(403, "bad_signature")
+    if body_signed:
+        try:
+            decoded = json.loads(params)
+        except ValueError as exc:
+            raise _Refused(400, "malformed") from exc
+        if not isinstance(decoded, dict):
+            raise _Refused(400, "malformed")
+        return {str(k): str(v) for k, v in decoded.items()}
+    return {key: str(value) for key, value in params.items()}
+
+
+def _refuse(metrics: Metrics, refused: _Refused) -> Response:
+    metrics.inc("engage_webhook_rejected_total", channel="sms", reason=refused.reason)
+    return Response("Forbidden" if refused.status == 403 else "Bad Request",
+                    status_code=refused.status, media_type="text/plain")
+
+
+def _twiml() -> Response:
+    return Response(EMPTY_TWIML, media_type="application/xml")
+
+
+def _busy() -> Response:
+    return Response("Service Unavailable", status_code=503, media_type="text/plain",
+                    headers={"Retry-After": RETRY_AFTER_SECONDS})
+
+
+@router.post(SMS_WEBHOOK_PATH)
+async def inbound_sms(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    try:
+        params = await _verified_params(request)
+        inbound = parse_inbound(params, received_at=utcnow())
+    except _Refused as refused:
+        return _refuse(metrics, refused)
+    except MalformedWebhook:
+        return _refuse(metrics, _Refused(400, "malformed"))
+    try:
+        outcome = await run_in_threadpool(request.app.state.runtime.handle_inbound, inbound)
+    except RetryableError as exc:
+        log.warning("inbound sms deferred (Twilio will retry): %s", exc)
+        metrics.inc("engage_inbound_total", channel="sms", outcome="retry")
+        return _busy()
+    except UserError as exc:  # e.g. a sender that is not a phone number: retrying cannot help
+        log.warning("inbound sms refused: %s", exc)
+        metrics.inc("engage_inbound_total", channel="sms", outcome="refused")
+        return _twiml()
+    metrics.inc("engage_inbound_total", channel="sms", outcome=str(outcome.status))
+    if outcome.outbox_ids:
+        dispatcher = getattr(request.app.state, "dispatcher", None)
+        if dispatcher is not None:
+            dispatcher.notify()
+    return _twiml()
+
+
+def _advance_status(engine: sa.Engine, sid: str, status: str,
+                    error_code: str | None) -> tuple[bool, int | None]:
+    """Move the outbound message's status forward (never back); returns (changed, participant)."""
+    lower = [name for name, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
+    with session_scope(engine) as session:
+        result = session.execute(
+            sa.update(Message)
+            .where(col(Message.provider_id) == sid, col(Message.direction) == "out",
+                   col(Message.channel) == "sms",
+                   sa.or_(col(Message.status).is_(None), col(Message.status).in_(lower)))
+            .values(status=status, error_code=error_code)
+        )
+        changed = bool(getattr(result, "rowcount", 0))
+        participant_id = session.execute(
+            sa.select(Message.participant_id).where(  # type: ignore[call-overload]
+                col(Message.provider_id) == sid, col(Message.direction) == "out")
+        ).scalar()
+    return changed, participant_id
+
+
+@router.post(STATUS_WEBHOOK_PATH)
+async def status_callback(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    try:
+        params = await _verified_params(request)
+    except _Refused as refused:
+        return _refuse(metrics, refused)
+    sid = params.get("MessageSid") or params.get("SmsSid") or ""
+    status = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
+    if not sid or status not in STATUS_RANK:
+        metrics.inc("engage_status_callbacks_total", status=status or "none", effect="ignored")
+        return Response(status_code=204)
+    error_code = params.get("ErrorCode") or None
+    try:
+        changed, participant_id = await run_in_threadpool(
+            _advance_status, request.app.state.engine, sid, status, error_code)
+        if error_code == OPTED_OUT_ERROR and participant_id is not None:
+            runtime = request.app.state.runtime
+            await run_in_threadpool(lambda: runtime.record_provider_opt_out(
+                participant_id=participant_id, source="twilio_21610", now=utcnow()))
+    except RetryableError:
+        return _busy()
+    metrics.inc("engage_status_callbacks_total", status=status,
+                effect="applied" if changed else "stale")
+    return Response(status_code=204)
+
+
+# -- the development outbox (only when Twilio is not configured, never in production) --------
+
+dev_router = APIRouter()
+
+
+def _dev_messages(request: Request, to: str, after: int) -> list[dict[str, Any]]:
+    from sqlmodel import select
+
+    from engage.privacy import normalize_address, participant_key
+    from engage.storage.models import Outbox, Participant
+
+    settings = request.app.state.settings
+    normalized = normalize_address("sms", to)
+    key = participant_key(settings.secret_bytes(), "sms", normalized)
+    with session_scope(request.app.state.engine) as session:
+        participant = session.exec(
+            select(Participant).where(Participant.channel == "sms", Participant.key == key)
+        ).first()
+        if participant is None:
+            return []
+        rows = session.exec(
+            select(Outbox)
+            .where(Outbox.participant_id == participant.id, Outbox.status == "sent",
+                   col(Outbox.id) > after)
+            .order_by(col(Outbox.id))
+            .limit(100)
+        )
+        return [{"id": r.id, "kind": r.kind, "text": r.body or "",
+                 "sent_at": r.sent_at.isoformat() if r.sent_at else None} for r in rows]
+
+
+@dev_router.get("/dev/outbox")
+async def dev_outbox(request: Request, to: str, after: int = 0) -> Any:
+    """What the development outbox "sent" to ``to`` after outbox id ``after`` (engage chat)."""
+    try:
+        return await run_in_threadpool(_dev_messages, request, to, after)
+    except UserError as exc:
+        return Response(str(exc), status_code=400, media_type="text/plain")
+    except RetryableError:
+        return _busy()
