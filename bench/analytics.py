@@ -21,13 +21,14 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from engage.analytics.metrics import summarize
+from engage.analytics.metrics import Summary, summarize
 from engage.analytics.periods import parse_period
 from engage.storage.db import create_schema, make_engine
 
@@ -140,9 +141,13 @@ GROUP BY district, name
 """
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def timed(fn: Callable[[], T], repeat: int) -> tuple[float, T]:
+    """Median wall time of ``repeat`` calls, and the last result."""
     times = []
-    result = None
+    result = fn()  # warm-up (caches, prepared plans), as a running server would be
     for _ in range(repeat):
         began = time.perf_counter()
         result = fn()
@@ -158,21 +163,20 @@ def bench(engine: Engine, label: str, responses: int, repeat: int) -> None:
     with engine.connect() as conn:
         stored = conn.execute(text("SELECT count(*) FROM response")).scalar_one()
 
-    def full():  # type: ignore[no-untyped-def]
+    def full() -> Summary:
         return summarize(engine, period, ("district", "age_band"), min_cell_size=10)
 
-    def bare():  # type: ignore[no-untyped-def]
+    def bare() -> list[Any]:
         with engine.connect() as conn:
             start, end = period.start, period.end
             if engine.dialect.name == "sqlite":
                 start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
-            return conn.execute(text(BARE), {"start": start, "end": end}).all()
+            return list(conn.execute(text(BARE), {"start": start, "end": end}).all())
 
-    full()  # warm caches once, as a server would be
     engage_s, summary = timed(full, repeat)
     bare_s, _ = timed(bare, repeat)
-    total = summary.total().figures["respondents"]  # type: ignore[attr-defined]
-    cells = len(summary.rows)  # type: ignore[attr-defined]
+    total = summary.total().figures["respondents"]
+    cells = len(summary.rows)
     print(f"{label:<10} responses={stored:>9,} load={load_s:6.1f}s  engage summarize="
           f"{engage_s:6.2f}s ({cells} cells, {int(total or 0):,} respondents)  bare GROUP BY="
           f"{bare_s:6.2f}s  ratio={engage_s / bare_s:4.1f}x")

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engage.flow import answers, load_flow, load_flows, loader, resume, start  # noqa: E402
+from engage.flow import answers, load_flow, load_flows, resume, start, validate  # noqa: E402
 
 # a realistic mix: valid answers, typos, words, an invalid reply and a skip
 SCRIPT = ["yes", "1", "fed hill", "4", "2 - unsafe", "agree", "Strongly disagree", "purple",
@@ -58,15 +58,18 @@ def bench_resume(seconds: float) -> tuple[float, float, int]:
 
 
 def bench_load(repeats: int = 20) -> tuple[float, float, int]:
-    times = []
+    """(median wall ms, median CPU ms, flow count) for a cold load + validate of flows/."""
+    wall: list[float] = []
+    cpu: list[float] = []
     count = 0
     for _ in range(repeats):
-        loader._read_gazetteer.cache_clear()  # measure a cold load, as at process start
+        validate.read_gazetteer.cache_clear()  # measure a cold load, as at process start
         answers.fold.cache_clear()
-        began = time.perf_counter()
+        began, cpu_began = time.perf_counter(), time.process_time()
         count = len(load_flows(ROOT / "flows"))
-        times.append(time.perf_counter() - began)
-    return statistics.median(times) * 1000, min(times) * 1000, count
+        wall.append(time.perf_counter() - began)
+        cpu.append(time.process_time() - cpu_began)
+    return statistics.median(wall) * 1000, statistics.median(cpu) * 1000, count
 
 
 def main() -> None:
@@ -78,9 +81,9 @@ def main() -> None:
     verdict = "meets" if cpu_rate >= TARGET else "BELOW"
     print(f"resume (satisfaction, JSON round trip): {cpu_rate:,.0f} steps per CPU second, "
           f"{rate:,.0f} per wall second, over {steps:,} steps ({verdict} target {TARGET:,}/s)")
-    median_ms, best_ms, count = bench_load()
-    print(f"load + validate all shipped flows ({count} flows + gazetteer): "
-          f"median {median_ms:.1f} ms, best {best_ms:.1f} ms")
+    wall_ms, cpu_ms, count = bench_load()
+    print(f"load + validate all shipped flows ({count} flows + gazetteer, cold): "
+          f"median {cpu_ms:.1f} ms CPU, {wall_ms:.1f} ms wall")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hmac
+import json
 import os
 import socket
 import statistics
@@ -26,6 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from aiogram.types import Update
+from fastapi import Request
+from fastapi.responses import JSONResponse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,35 +44,37 @@ BARE_PATH = "/bench/bare-telegram"
 # -- server side ---------------------------------------------------------------------------
 
 
-def serve(port: int) -> None:
-    """Run in the subprocess: schema, app with the real Telegram route plus the bare one."""
-    import hmac
-    import json
-
+def serve_engage(port: int) -> None:
+    """Subprocess: ``engage serve``'s app (SQLite), dispatcher off so only webhooks are timed."""
     import uvicorn
-    from aiogram.types import Update
-    from fastapi import Request
-    from fastapi.responses import JSONResponse
 
     from engage.config import get_settings
     from engage.storage.db import create_schema, make_engine
     from engage.web.app import create_app
-    from engage.web.telegram_routes import SECRET_HEADER
 
     settings = get_settings()
     engine = make_engine(settings.effective_database_url)
     create_schema(engine)
     app = create_app(settings, engine=engine, start_background=False)
-
-    @app.post(BARE_PATH)
-    async def bare(request: Request) -> JSONResponse:
-        presented = request.headers.get(SECRET_HEADER) or ""
-        if not hmac.compare_digest(presented.encode(), SECRET.encode()):
-            return JSONResponse({"ok": False}, status_code=403)
-        Update.model_validate(json.loads(await request.body()))
-        return JSONResponse({"ok": True})
-
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def serve_bare(port: int) -> None:
+    """Subprocess: a bare FastAPI endpoint that checks the secret and parses the same Update."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    app.add_api_route(BARE_PATH, _bare, methods=["POST"])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+async def _bare(request: Request) -> JSONResponse:
+    presented = request.headers.get("X-Telegram-Bot-Api-Secret-Token") or ""
+    if not hmac.compare_digest(presented.encode(), SECRET.encode()):
+        return JSONResponse({"ok": False}, status_code=403)
+    Update.model_validate(json.loads(await request.body()))
+    return JSONResponse({"ok": True})
 
 
 # -- load side -----------------------------------------------------------------------------
@@ -149,7 +157,10 @@ async def _drain_outbox(database_url: str, api_url: str) -> tuple[int, float]:
     )
     sender = build_telegram_sender(settings)
     dispatcher = Dispatcher(
-        engine=make_engine(database_url), settings=settings, senders={"telegram": sender}
+        engine=make_engine(database_url),
+        settings=settings,
+        senders={"telegram": sender},
+        rates={"telegram": 0},  # rate limit off: measure the sender, not Telegram's 30/s cap
     )
     sent = 0
     began = time.perf_counter()
@@ -164,15 +175,33 @@ async def _drain_outbox(database_url: str, api_url: str) -> tuple[int, float]:
     return sent, time.perf_counter() - began
 
 
+async def _adapter_only(payloads: list[dict[str, Any]]) -> float:
+    """In-process: Update parsing + aiogram Dispatcher + Router per update, runtime replaced by
+    a no-op -- the Telegram adapter's own cost, to set beside the end-to-end figure."""
+    from engage.channels.telegram import build_bot
+    from engage.channels.telegram_updates import TelegramGateway, build_dispatcher
+    from engage.config import Settings
+
+    bot = build_bot(Settings(TELEGRAM_BOT_TOKEN=TOKEN))
+    dispatcher = build_dispatcher(TelegramGateway(handle=lambda inbound: None))
+    started = time.perf_counter()
+    for payload in payloads:
+        await dispatcher.feed_update(bot, Update.model_validate(payload, context={"bot": bot}))
+    elapsed = time.perf_counter() - started
+    await bot.session.close()
+    return len(payloads) / elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--updates", type=int, default=3000)
     parser.add_argument("--residents", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=2, metavar=("MODE", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve)
+        mode, port = args.serve
+        (serve_engage if mode == "engage" else serve_bare)(int(port))
         return
 
     from tests.fakes.telegram_api import FakeTelegramAPI
@@ -190,47 +219,46 @@ def main() -> None:
             "ENGAGE_INPROCESS_SCHEDULER": "0",
             "PYTHONPATH": str(ROOT),
         }
-        os.environ.update({k: env[k] for k in ("ENGAGE_SECRET_KEY",)})
-        port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(port)], env=env, cwd=str(ROOT)
+        os.environ["ENGAGE_SECRET_KEY"] = env["ENGAGE_SECRET_KEY"]
+        payloads = _payloads(args.updates, args.residents, first_id=1)
+        warm = _payloads(50, 50, first_id=10_000_000)
+        print(
+            f"{args.updates} updates from {args.residents} residents, "
+            f"concurrency {args.concurrency}, SQLite, one uvicorn process per server, "
+            f"{os.cpu_count()} CPUs shared by server and load"
         )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_ready(base, server)
-            payloads = _payloads(args.updates, args.residents, first_id=1)
-            print(
-                f"{args.updates} updates from {args.residents} residents, "
-                f"concurrency {args.concurrency}, SQLite, one uvicorn process"
+        rates = {}
+        for mode, path, label in (
+            ("bare", BARE_PATH, "bare endpoint (parse only)"),
+            ("engage", "/webhooks/telegram", "POST /webhooks/telegram"),
+        ):
+            port = _free_port()
+            server = subprocess.Popen(
+                [sys.executable, __file__, "--serve", mode, str(port)], env=env, cwd=str(ROOT)
             )
-            warm = _payloads(50, 50, first_id=10_000_000)
-            asyncio.run(_load(f"{base}{BARE_PATH}", warm, 8))
-            bare = _report(
-                "bare endpoint (parse only)",
-                *asyncio.run(_load(f"{base}{BARE_PATH}", payloads, args.concurrency)),
-            )
-            full = _report(
-                "POST /webhooks/telegram",
-                *asyncio.run(_load(f"{base}/webhooks/telegram", payloads, args.concurrency)),
-            )
-            print(f"webhook rate = {full / bare:.0%} of the bare endpoint")
-        finally:
-            server.terminate()
-            server.wait(10)
+            try:
+                _wait_ready(port, server)
+                asyncio.run(_load(f"http://127.0.0.1:{port}{path}", warm, 8))
+                url = f"http://127.0.0.1:{port}{path}"
+                rates[mode] = _report(label, *asyncio.run(_load(url, payloads, args.concurrency)))
+            finally:
+                server.terminate()
+                server.wait(10)
+        print(f"webhook rate = {rates['engage'] / rates['bare']:.0%} of the bare endpoint")
+        adapter = asyncio.run(_adapter_only(payloads))
+        print(f"adapter only (no DB, in-process)    {adapter:>8.0f} updates/s")
         sent, seconds = asyncio.run(_drain_outbox(database_url, api.url))
         if sent:
             print(f"outbox -> fake Bot API      {sent:>6} msg  {sent / seconds:>8.0f}/s")
 
 
-def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
-    import urllib.request
-
+def _wait_ready(port: int, server: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit("server exited during startup")
         try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1):
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
         except OSError:
             time.sleep(0.1)

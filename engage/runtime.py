@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
+from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
@@ -39,7 +41,7 @@ from engage.flows_catalog import FlowCatalog
 from engage.logging import log_event
 from engage.storage import repo
 from engage.storage.db import is_sqlite, session_scope
-from engage.storage.models import Participant, Response, Run
+from engage.storage.models import Message, Participant, Response, Run
 
 log = logging.getLogger("engage.runtime")
 
@@ -51,6 +53,12 @@ _SQLITE_LOCKS: dict[str, threading.Lock] = {}
 _SQLITE_LOCKS_GUARD = threading.Lock()
 
 Status = Literal["handled", "duplicate", "ignored"]
+
+_MESSAGES = Message.__table__
+_SET_MESSAGE_RUN = (sa_update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"))
+                    .values(run_id=bindparam("new_run_id")))
+_ANONYMIZE_MESSAGE = (sa_update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"))
+                      .values(participant_id=None, body=None, status="erased"))
 
 
 def utcnow() -> datetime:
@@ -140,6 +148,7 @@ class _Ctx:
     prefix: str
     channel: str
     default_kind: str
+    active: Run | None = None
     outbox_ids: list[int] = field(default_factory=list)
     counter: int = 0
 
@@ -164,6 +173,7 @@ class Runtime:
         self._is_sqlite = is_sqlite(engine)
         self._is_pg = engine.dialect.name == "postgresql"
         self._score, self._score_version = _load_sentiment()
+        self._upsert: Any = None
         self._process_lock: threading.Lock | None = None
         if self._is_sqlite:
             url = str(engine.url)
@@ -181,7 +191,7 @@ class Runtime:
         key = privacy.participant_key(self._secret, channel, normalized)
         now = self.clock()
         try:
-            with self._serialized(), session_scope(self.engine) as session:
+            with self._serialized(), session_scope(self.engine, autoflush=False) as session:
                 outcome = self._handle(session, inbound, channel, normalized, key, text, now)
         except IntegrityError as exc:  # a concurrent duplicate won the race: retry finds it
             raise RetryableError("concurrent delivery of the same message; retry") from exc
@@ -225,43 +235,40 @@ class Runtime:
     def _handle(self, session: Session, inbound: Inbound, channel: str, normalized: str,
                 key: str, text: str, now: datetime) -> InboundOutcome:
         prefix = f"in:{channel}:{inbound.provider_id}:"
-        if repo.find_inbound_message(session=session, channel=channel,
-                                     provider_id=inbound.provider_id) is not None:
-            return self._duplicate(session, prefix, key)
         participant = repo.get_participant(session=session, channel=channel, key=key, lock=True)
         if participant is None:
             hint = inbound.language_hint if inbound.language_hint in SUPPORTED_LANGUAGES else "en"
             participant, _ = repo.get_or_create_participant(
                 session=session, channel=channel, key=key, now=now, language=hint or "en",
                 address_enc=privacy.encrypt_address(self._secret, normalized))
-            if self._is_pg and repo.find_inbound_message(
-                    session=session, channel=channel, provider_id=inbound.provider_id):
-                return self._duplicate(session, prefix, key)
-        elif self._is_pg and repo.find_inbound_message(
-                session=session, channel=channel, provider_id=inbound.provider_id):
-            return self._duplicate(session, prefix, key)  # lost the race while waiting
         assert participant.id is not None
+        active = repo.active_run(session=session, participant_id=participant.id)
+        keyword = compliance.classify(text)
+        # The participant row is locked (PostgreSQL) / the database is (SQLite), so this insert
+        # is the dedupe: a retried or concurrent delivery of the same message finds its row.
+        message_id = repo.add_inbound_message(
+            session=session, participant_id=participant.id, channel=channel,
+            provider_id=inbound.provider_id, body=text, now=now,
+            run_id=active.id if active is not None and keyword is None else None)
+        if message_id is None:
+            session.rollback()  # a new participant row made for a duplicate is dropped too
+            return self._duplicate(session, prefix, key)
         if participant.address_enc is None:
             participant.address_enc = privacy.encrypt_address(self._secret, normalized)
-        message = repo.add_inbound_message(session=session, participant_id=participant.id,
-                                           channel=channel, provider_id=inbound.provider_id,
-                                           body=text, now=now)
         ctx = _Ctx(session=session, participant=participant, now=now, prefix=prefix,
-                   channel=channel, default_kind="reply")
-        keyword = compliance.classify(text)
+                   channel=channel, default_kind="reply", active=active)
         status: Status = "handled"
         run: Run | None = None
         if keyword is not None:
-            status, run = self._keyword(ctx, keyword, text, normalized, inbound)
+            status, run = self._keyword(ctx, keyword, text, normalized, inbound, message_id)
         elif participant.opted_out:
             status = "ignored"
         elif inbound.media_count > 0 and not text.strip():
             self._say_fixed(ctx, "media", participant.language)
         else:
             run = self._converse(ctx, text, inbound)
-        if run is not None and run.id is not None and keyword is None:
-            message.run_id = run.id
-        session.flush()
+            if run is not None and run.id is not None and run is not active:
+                session.execute(_SET_MESSAGE_RUN, {"new_run_id": run.id, "message_id": message_id})
         return InboundOutcome(status=status, participant_key=key,
                               outbox_ids=tuple(ctx.outbox_ids),
                               keyword=keyword.kind if keyword else None,
@@ -273,7 +280,7 @@ class Runtime:
 
     # ---------------------------------------------------------------- keywords --------------
     def _keyword(self, ctx: _Ctx, keyword: Keyword, text: str, normalized: str,
-                 inbound: Inbound) -> tuple[Status, Run | None]:
+                 inbound: Inbound, message_id: int) -> tuple[Status, Run | None]:
         p = ctx.participant
         lang = keyword.language if keyword.language == "es" else p.language
         if keyword.kind == "opt_out":
@@ -288,7 +295,7 @@ class Runtime:
                                     status="opted_in", text_version="keyword", now=ctx.now,
                                     source="keyword")
                 self._say_fixed(ctx, "opt_in", lang, kind="confirmation")
-            active = repo.active_run(session=ctx.session, participant_id=p.id or 0)
+            active = ctx.active
             if active is not None:
                 self._say_fixed(ctx, "already_in", lang, kind="confirmation")
                 return "handled", active
@@ -297,7 +304,7 @@ class Runtime:
             self._say_fixed(ctx, "help", lang, kind="confirmation")
             return "handled", None
         if keyword.kind == "delete":
-            self._erase(ctx, normalized, lang, inbound)
+            self._erase(ctx, normalized, lang, message_id)
             return "handled", None
         # language
         if keyword.target is None:
@@ -306,7 +313,7 @@ class Runtime:
         p.language = keyword.target
         if p.opted_out:
             return "ignored", None
-        active = repo.active_run(session=ctx.session, participant_id=p.id or 0)
+        active = ctx.active
         if active is not None:
             flow = self._flow_of(ctx.session, active)
             node = flow.nodes.get(json.loads(active.state).get("node") or "")
@@ -323,16 +330,14 @@ class Runtime:
         self._say_fixed(ctx, "language_set", keyword.target, kind="confirmation")
         return "handled", active
 
-    def _erase(self, ctx: _Ctx, normalized: str, lang: str, inbound: Inbound) -> None:
+    def _erase(self, ctx: _Ctx, normalized: str, lang: str, message_id: int) -> None:
         """Erase, then confirm. The participant's address is gone after erasure, so the one
         confirmation carries its own encrypted copy (dropped when the row is sent)."""
         session = ctx.session
         session.flush()
+        # keep this message's row, anonymous, so a retried delivery of DELETE is a duplicate
+        session.execute(_ANONYMIZE_MESSAGE, {"message_id": message_id})
         privacy.erase_participant(session=session, participant=ctx.participant, now=ctx.now)
-        # an anonymous marker so a retried delivery of DELETE is recognised as a duplicate
-        repo.add_inbound_message(session=session, participant_id=None, channel=ctx.channel,
-                                 provider_id=inbound.provider_id, body=None, now=ctx.now,
-                                 status="erased")
         self._say_fixed(ctx, "delete", lang, kind="confirmation",
                         address_enc=privacy.encrypt_address(self._secret, normalized))
 
@@ -350,7 +355,7 @@ class Runtime:
     # ---------------------------------------------------------------- conversation ----------
     def _converse(self, ctx: _Ctx, text: str, inbound: Inbound) -> Run | None:
         p = ctx.participant
-        active = repo.active_run(session=ctx.session, participant_id=p.id or 0)
+        active = ctx.active
         if active is not None:
             flow = self._flow_of(ctx.session, active)
             step = engine.resume(flow, json.loads(active.state), text, now=ctx.now)
@@ -449,24 +454,31 @@ class Runtime:
             "sentiment_version": version, "area": p.area, "district": p.district,
             "answered_at": ctx.now,
         }
-        stmt = repo.dialect_insert(ctx.session, Response).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["run_id", "name"],
-            set_={k: v for k, v in values.items() if k not in ("run_id", "name")})
-        ctx.session.execute(stmt)
+        ctx.session.connection().execute(self._response_upsert(ctx.session), values)
+
+    def _response_upsert(self, session: Session) -> Any:
+        """INSERT ... ON CONFLICT (run_id, name) DO UPDATE, built once per runtime."""
+        if self._upsert is None:
+            table = Response.__table__
+            stmt = repo.dialect_insert(session, table)
+            self._upsert = stmt.on_conflict_do_update(
+                index_elements=["run_id", "name"],
+                set_={c.name: stmt.excluded[c.name] for c in table.columns
+                      if c.name not in ("id", "run_id", "name")})
+        return self._upsert
 
     # ---------------------------------------------------------------- outbound --------------
     def _enqueue(self, ctx: _Ctx, body: str, kind: str, *, buttons: Iterable[Any] = (),
                  run_id: int | None = None, address_enc: bytes | None = None) -> None:
         key = f"{ctx.prefix}{ctx.counter}"
         ctx.counter += 1
-        row = repo.enqueue_outbox(session=ctx.session, participant=ctx.participant,
-                                  channel=ctx.channel, body=body, kind=kind, dedupe_key=key,
-                                  now=ctx.now, buttons=buttons or None, run_id=run_id,
-                                  quiet_window=self._quiet, timezone=self.settings.timezone,
-                                  address_enc=address_enc)
-        if row is not None and row.id is not None:
-            ctx.outbox_ids.append(row.id)
+        new_id = repo.insert_outbox(session=ctx.session, participant=ctx.participant,
+                                    channel=ctx.channel, body=body, kind=kind, dedupe_key=key,
+                                    now=ctx.now, buttons=buttons or None, run_id=run_id,
+                                    quiet_window=self._quiet, timezone=self.settings.timezone,
+                                    address_enc=address_enc)
+        if new_id is not None:
+            ctx.outbox_ids.append(new_id)
 
     def _say_fixed(self, ctx: _Ctx, name: str, lang: str, *, kind: str = "reply",
                    address_enc: bytes | None = None) -> None:

@@ -120,23 +120,20 @@ def resolve_area(engine: Engine, settings: Settings, name: str) -> tuple[str, st
 
 
 def area_for_session(engine: Engine, session_id: int) -> str:
-    """The area a dialogue session is held for (read from the scheduling tables)."""
+    """The area a dialogue session is held for (neighbourhood or district name)."""
     try:
-        from engage.storage import scheduling_models
+        from engage.storage.scheduling_models import DialogueSession
     except ImportError as exc:
         raise UserError("dialogue sessions are not available in this build") from exc
-    model = getattr(scheduling_models, "DialogueSession", None)
-    if model is None:
-        raise UserError("dialogue sessions are not available in this build")
     with engine.connect() as conn:
-        row = conn.execute(select(model).where(model.id == session_id)).mappings().first()
-    if row is None:
+        area = conn.execute(
+            select(DialogueSession.area).where(DialogueSession.id == session_id)
+        ).scalar_one_or_none()
+    if area is None:
         raise UserError(f"no dialogue session with id {session_id}")
-    for attr in ("area", "neighbourhood", "district"):
-        value = row.get(attr)
-        if value:
-            return str(value)
-    raise UserError(f"dialogue session {session_id} has no area; use --area NAME")
+    if not str(area).strip():
+        raise UserError(f"dialogue session {session_id} has no area; use --area NAME")
+    return str(area)
 
 
 # --- content --------------------------------------------------------------------------------

@@ -323,6 +323,7 @@ class Measurement:
     cube: dict[Key, dict[str, float]]
     rates: dict[Key, tuple[int, int]]
     versions: tuple[str, ...]
+    districts: dict[str, str] = field(default_factory=dict)  # neighbourhood -> district
 
 
 def measure(
@@ -364,7 +365,47 @@ def measure(
         else:
             total = (sum(i for i, _ in invited.values()), sum(r for _, r in invited.values()))
             rates[key] = total
-    return Measurement(cube, rates, tuple(sorted(versions)))
+    districts = _district_of(engine, flow_id) if "neighbourhood" in dims else {}
+    return Measurement(cube, rates, tuple(sorted(versions)), districts)
+
+
+def _district_of(engine: Engine, flow_id: str) -> dict[str, str]:
+    """Which district each neighbourhood seen in the answers belongs to."""
+    by_value = (
+        select(Response.value, func.max(Response.district))
+        .where(Response.flow_id == flow_id, Response.name == "area", Response.value.is_not(None))
+        .group_by(Response.value)
+    )
+    by_column = (
+        select(Response.area, func.max(Response.district))
+        .where(Response.flow_id == flow_id, Response.area.is_not(None))
+        .group_by(Response.area)
+    )
+    mapping: dict[str, str] = {}
+    with engine.connect() as conn:
+        for query in (by_column, by_value):
+            for hood, district in conn.execute(query):
+                if hood and district:
+                    mapping[str(hood)] = str(district)
+    return mapping
+
+
+def hierarchy_groups(
+    cube: Mapping[Key, Any], dims: Sequence[str], districts: Mapping[str, str]
+) -> list[list[Key]]:
+    """Neighbourhood cells grouped by district (other dimensions equal): the district table
+    publishes each group's total, so suppression must treat the group as a line."""
+    if "neighbourhood" not in dims:
+        return []
+    d = list(dims).index("neighbourhood")
+    groups: dict[tuple[str, Key], list[Key]] = {}
+    for key in cube:
+        district = districts.get(key[d])
+        if key[d] == ALL or district is None:
+            continue
+        rest = key[:d] + key[d + 1:]
+        groups.setdefault((district, rest), []).append(key)
+    return [sorted(keys) for _, keys in sorted(groups.items())]
 
 
 def summarize(
@@ -382,7 +423,10 @@ def summarize(
     measured = measure(engine, period, dims, flow_id=flow_id)
     cube, rates = measured.cube, measured.rates
     counts = {key: int(stats.get("respondents", 0)) for key, stats in cube.items()}
-    decision: Suppression = suppress(counts, k=min_cell_size)
+    decision: Suppression = suppress(
+        counts, k=min_cell_size,
+        published_elsewhere=hierarchy_groups(cube, dims, measured.districts),
+    )
     noisy: dict[Key, int] = {}
     if dp_epsilon is not None:
         published = {k: v for k, v in counts.items() if k not in decision.withheld}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 ALL = "all"
@@ -51,16 +51,24 @@ def lines(keys: list[Key]) -> list[tuple[Key, list[Key]]]:
     return [(parent, sorted(kids)) for (parent, _), kids in sorted(children.items())]
 
 
-def suppress(counts: Mapping[Key, int], *, k: int) -> Suppression:
-    """Withhold every cell with 0 < count < k, then complementary cells until no line leaks."""
+def suppress(
+    counts: Mapping[Key, int], *, k: int, published_elsewhere: Sequence[Sequence[Key]] = ()
+) -> Suppression:
+    """Withhold every cell with 0 < count < k, then complementary cells until no line leaks.
+
+    ``published_elsewhere`` lists groups of cells whose total another table publishes (the
+    neighbourhoods of one district, whose district total is in the district table): they are
+    lines whose margin the reader always knows.
+    """
     withheld: dict[Key, str] = {key: "small" for key, n in counts.items() if 0 < n < k}
-    relations = lines(list(counts))
+    relations: list[tuple[Key | None, list[Key]]] = list(lines(list(counts)))
+    relations += [(None, sorted(group)) for group in published_elsewhere if len(group) > 1]
     changed = True
     while changed:
         changed = False
         for parent, kids in relations:
             hidden_kids = [c for c in kids if c in withheld]
-            parent_hidden = parent in withheld
+            parent_hidden = parent is not None and parent in withheld
             hidden = len(hidden_kids) + (1 if parent_hidden else 0)
             if hidden == 0:
                 continue
@@ -76,7 +84,7 @@ def suppress(counts: Mapping[Key, int], *, k: int) -> Suppression:
             if candidates:
                 withheld[candidates[0]] = "complementary"
                 changed = True
-            elif not parent_hidden:
+            elif parent is not None and not parent_hidden:
                 withheld[parent] = "complementary"
                 changed = True
     return Suppression(withheld)

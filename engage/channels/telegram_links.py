@@ -222,11 +222,13 @@ class RuntimeLinks:
 def runtime_gateway(runtime: Any, settings: Any) -> Any:
     """The TelegramGateway for a real runtime: messages, deep links and block notices."""
     from engage.channels.telegram_blocking import blocked_hook
+    from engage.channels.telegram_presses import stale_check
     from engage.channels.telegram_updates import TelegramGateway
 
     return TelegramGateway(
         handle=runtime.handle_inbound,
         on_blocked=blocked_hook(runtime, settings),
         links=RuntimeLinks(runtime),
+        is_stale=stale_check(runtime, settings),
         clock=runtime.clock,
     )

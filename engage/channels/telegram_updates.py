@@ -64,6 +64,10 @@ UNKNOWN_COMMAND = {
     "en": "Sorry, I don't know that command. Send /help for help or /stop to stop messages.",
     "es": "Lo siento, no conozco ese comando. Envíe /help para ayuda o /stop para no recibir más.",
 }
+ALREADY_ANSWERED = {
+    "en": "That question was already answered. Please use the latest message.",
+    "es": "Esa pregunta ya fue respondida. Use el mensaje más reciente.",
+}
 LINK_UNUSABLE = {
     "en": "Sorry, this invitation link has expired or is not valid.",
     "es": "Lo siento, este enlace de invitación caducó o no es válido.",
@@ -89,12 +93,15 @@ class TelegramGateway:
 
     ``handle`` is the runtime's ``handle_inbound``; ``on_blocked(address, now)`` records an
     opt-out when the resident blocks the bot; ``links`` joins deep links (without it, /start
-    codes are passed on in ``Inbound.start_payload`` only); ``clock`` gives aware UTC time.
+    codes are passed on in ``Inbound.start_payload`` only); ``is_stale(chat_id, outbox_id)``
+    tells a press on an already-answered keyboard (see telegram_presses.py); ``clock`` gives
+    aware UTC time.
     """
 
     handle: Callable[[Inbound], Any]
     on_blocked: BlockedHook | None = None
     links: LinkJoiner | None = None
+    is_stale: Callable[[str, int], bool] | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     async def submit(self, inbound: Inbound) -> Any:
@@ -255,22 +262,31 @@ def build_router() -> Router:
     ) -> Any:
         choice = decode_callback(query.data)
         message = query.message
-        value: str | None = None
-        if choice is not None:
-            value = choice.value
-            if value is None and choice.index is not None and isinstance(message, Message):
-                value = _label_at(message, choice.index)
-        outcome: Any = None
-        if value is not None and message is not None:
-            outcome = await gateway.submit(
-                _inbound(
-                    chat_id=message.chat.id,
-                    text=value,
-                    update=event_update,
-                    received_at=gateway.clock(),
-                    hint=_language_hint(query),
-                )
+        if choice is None or message is None:
+            await _settle_press(bot, query)  # not engage's button: stop the spinner only
+            return None
+        value = choice.value
+        if value is None and choice.index is not None and isinstance(message, Message):
+            value = _label_at(message, choice.index)
+        if value is None:
+            await _settle_press(bot, query)
+            return None
+        stale = gateway.is_stale
+        if stale is not None and await asyncio.to_thread(
+            stale, str(message.chat.id), choice.outbox_id
+        ):
+            notice = ALREADY_ANSWERED[_lang(_language_hint(query))]
+            await _settle_press(bot, query, notice=notice)
+            return None
+        outcome = await gateway.submit(
+            _inbound(
+                chat_id=message.chat.id,
+                text=value,
+                update=event_update,
+                received_at=gateway.clock(),
+                hint=_language_hint(query),
             )
+        )
         await _settle_press(bot, query)
         return outcome
 
@@ -291,14 +307,14 @@ def _label_at(message: Message, index: int) -> str | None:
     return buttons[index].text if 0 <= index < len(buttons) else None
 
 
-async def _settle_press(bot: Bot, query: CallbackQuery) -> None:
+async def _settle_press(bot: Bot, query: CallbackQuery, notice: str | None = None) -> None:
     """Stop the button's spinner and remove the keyboard so an old question can't be re-answered.
 
     Both calls are best effort: the answer is already recorded, and a retry of this update
     would be a duplicate anyway.
     """
     try:
-        await bot.answer_callback_query(callback_query_id=query.id)
+        await bot.answer_callback_query(callback_query_id=query.id, text=notice)
     except TelegramAPIError as exc:
         log.info("telegram answerCallbackQuery failed: %s", type(exc).__name__)
     message = query.message

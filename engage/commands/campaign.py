@@ -14,8 +14,8 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from engage.commands.common import console, fail
-from engage.commands.scheduler import Context, open_context
+from engage.commands.common import console
+from engage.commands.scheduler import Context, fail, open_context
 from engage.errors import EngageError, UserError
 
 campaign_app = typer.Typer(help="Survey campaigns: audience, pacing, reminders, progress.",

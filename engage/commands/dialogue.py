@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from engage.commands.campaign import _run, parse_when
-from engage.commands.common import console, fail
-from engage.commands.scheduler import open_context
+from engage.commands.common import console
+from engage.commands.scheduler import fail, open_context
 from engage.errors import UserError
 
 dialogue_app = typer.Typer(help="Dialogue sessions: invitations, RSVPs, check-in, feedback.",

@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
+from sqlalchemy import Engine
 
 from engage.commands.common import console, fail
 from engage.config import ConfigError, get_settings
 from engage.errors import EngageError
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     from engage.storage.db import make_engine
 
     return make_engine(get_settings().effective_database_url)

@@ -8,11 +8,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from engage.commands.common import console, fail
 from engage.config import get_settings
 from engage.flow.events import Say
-from engage.flow.loader import FlowError, Problem, check_flow_file, flow_files, load_flow
+from engage.flow.loader import (
+    FlowError,
+    Problem,
+    check_flow_file,
+    check_gazetteer_file,
+    flow_files,
+    load_flow,
+)
 from engage.flow.model import Flow
 from engage.flow.simulate import WAIT, Conversation, context_names
 
@@ -31,16 +39,23 @@ def _short(path: Path) -> Path:
         return path
 
 
+def _is_gazetteer(path: Path) -> bool:
+    return path.parent.name == "areas"
+
+
 def _targets(paths: list[Path] | None) -> list[Path]:
+    """Flow files (and gazetteers under areas/) named by ``paths`` or in flows/."""
     if not paths:
         directory = get_settings().flows_dir
         if not directory.is_dir():
             fail(f"flows directory not found: {directory}")
-        return [_short(p) for p in flow_files(directory)]
+        paths = [_short(directory)]
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
             out.extend(flow_files(path))
+            if (path / "areas").is_dir():
+                out.extend(flow_files(path / "areas"))
         else:
             out.append(path)
     return out
@@ -60,6 +75,10 @@ def validate(
     problems: list[Problem] = []
     seen: dict[str, Path] = {}
     valid = 0
+    gazetteers = [p for p in files if _is_gazetteer(p)]
+    for path in gazetteers:
+        problems.extend(check_gazetteer_file(path))
+    files = [p for p in files if not _is_gazetteer(p)]
     for path in files:
         flow, found = check_flow_file(path)
         problems.extend(found)
@@ -75,7 +94,8 @@ def validate(
     warnings = [p for p in problems if p.severity == "warning"]
     for problem in errors + warnings:
         typer.echo(str(problem))
-    summary = f"{valid} of {len(files)} flows valid, {len(errors)} errors, {len(warnings)} warnings"
+    summary = (f"{valid} of {len(files)} flows valid ({len(gazetteers)} gazetteers checked), "
+               f"{len(errors)} errors, {len(warnings)} warnings")
     typer.echo(summary, err=True)
     if errors:
         raise typer.Exit(1)
@@ -117,10 +137,10 @@ def _parse_context(items: list[str] | None, flow: Flow) -> dict[str, str]:
 def _print_bot(conversation: Conversation, start: int) -> None:
     for event in conversation.events[start:]:
         if isinstance(event, Say):
-            console.print(f"[bold cyan]bot>[/] {event.text}", highlight=False)
+            console.print(f"[bold cyan]bot>[/] {escape(event.text)}", highlight=False)
             if event.options:
                 buttons = "  ".join(f"[{o.value}] {o.label}" for o in event.options)
-                console.print(f"     [dim]{buttons}[/]", highlight=False, markup=True)
+                console.print(f"     [dim]{escape(buttons)}[/]", highlight=False)
 
 
 def _interactive(conversation: Conversation) -> None:

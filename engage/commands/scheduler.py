@@ -8,16 +8,22 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import sqlalchemy as sa
 import typer
 from sqlalchemy.engine import Engine
 
-from engage.commands.common import console, fail
+from engage.commands.common import console
 from engage.config import ConfigError, Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+
+def fail(message: str) -> NoReturn:
+    """One line on stderr, exit 1 (``common.fail`` lets rich wrap long lines at 80 columns)."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
 
 
 @dataclass

@@ -89,12 +89,12 @@ _REPROMPTS: dict[str, dict[str, str]] = {
     "es": {
         "yes_no": "Perdón, no entendí. Responda SÍ o NO.",
         "scale": "Perdón, responda con un número del {lo} al {hi}.",
-        "multi": "Perdón, responda con uno o más números del 1 al {hi}, como 1 3.",
+        "multi": "Perdón, responda uno o más números del 1 al {hi}, como 1 3.",
         "number": "Perdón, responda con un número del {lo} al {hi}.",
         "any_number": "Perdón, responda con un número.",
         "text": "Escriba su respuesta (hasta {hi} caracteres).",
-        "area": "Perdón, no conozco ese lugar. Responda con su barrio o código postal.",
-        "skip": " O responda SALTAR.",
+        "area": "No conozco ese lugar. Responda su barrio o código postal.",
+        "skip": " O SALTAR.",
     },
 }
 

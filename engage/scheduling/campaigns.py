@@ -12,11 +12,13 @@ while the scheduler was down is done on its next tick, unless the cutoff has pas
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Container
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import and_, func, or_, update
 from sqlalchemy.engine import Engine
@@ -149,10 +151,13 @@ def create_campaign(
     return campaign
 
 
-def get_campaign(*, session: Session, campaign_id: int, lock: bool = False) -> Campaign:
+def get_campaign(*, session: Session, campaign_id: int,
+                 lock: bool | Literal["share"] = False) -> Campaign:
+    """The campaign (``UserError`` if missing). ``lock``: row lock on PostgreSQL, exclusive
+    (state changes) or "share" (fan-out batches, which may run side by side)."""
     stmt = select(Campaign).where(Campaign.id == campaign_id)
     if lock and session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(read=lock == "share")
     campaign = session.exec(stmt).first()
     if campaign is None:
         raise UserError(f"no campaign with id {campaign_id}")
@@ -275,8 +280,14 @@ class CampaignTickReport:
 
 
 def run_campaigns(*, engine: Engine, starter: RunStarter, settings: Settings, now: datetime,
-                  batch: int = 500, max_invites: int = 50_000) -> CampaignTickReport:
-    """Do every campaign's due work as of ``now``; safe to call as often as you like."""
+                  batch: int = 500, max_invites: int = 50_000,
+                  parallel: int = 1) -> CampaignTickReport:
+    """Do every campaign's due work as of ``now``; safe to call as often as you like.
+
+    ``parallel`` > 1 fans an unthrottled campaign out from that many threads on PostgreSQL
+    (recipient rows are claimed with ``FOR UPDATE SKIP LOCKED``, so no two threads, or two
+    leaders, ever work on the same resident); throttled campaigns and SQLite use one.
+    """
     now = aware(now)
     report = CampaignTickReport()
     with session_scope(engine) as session:
@@ -292,16 +303,10 @@ def run_campaigns(*, engine: Engine, starter: RunStarter, settings: Settings, no
             if not _prepare(session, campaign, settings, now):
                 report.finished.append(campaign_id)
                 continue
-        while report.invited < max_invites:
-            with session_scope(engine) as session:
-                campaign = get_campaign(session=session, campaign_id=campaign_id, lock=True)
-                if campaign.status != "running":
-                    break
-                done, more = _invite_batch(session, campaign, starter, settings, now,
-                                           min(batch, max_invites - report.invited))
-                report.invited += done
-            if not more:
-                break
+            throttled = campaign.throttle_per_minute is not None
+        threads = parallel if engine.dialect.name == "postgresql" and not throttled else 1
+        report.invited += _invite_all(engine, campaign_id, starter, settings, now, batch,
+                                      max_invites, threads)
         while True:
             with session_scope(engine) as session:
                 campaign = get_campaign(session=session, campaign_id=campaign_id, lock=True)
@@ -317,6 +322,38 @@ def run_campaigns(*, engine: Engine, starter: RunStarter, settings: Settings, no
                 _close(session, campaign, "finished", "done", now)
                 report.finished.append(campaign_id)
     return report
+
+
+def _invite_all(engine: Engine, campaign_id: int, starter: RunStarter, settings: Settings,
+                now: datetime, batch: int, max_invites: int, threads: int) -> int:
+    """Invite batches (each its own transaction) until nothing more is due now."""
+    lock = threading.Lock()
+    total = [0]
+
+    def worker() -> None:
+        while True:
+            with lock:
+                room = max_invites - total[0]
+            if room <= 0:
+                return
+            with session_scope(engine) as session:
+                campaign = get_campaign(session=session, campaign_id=campaign_id, lock="share")
+                if campaign.status != "running":
+                    return
+                done, more = _invite_batch(session, campaign, starter, settings, now,
+                                           min(batch, room))
+            with lock:
+                total[0] += done
+            if not more:
+                return
+
+    if threads <= 1:
+        worker()
+    else:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fanout") as pool:
+            for future in [pool.submit(worker) for _ in range(threads)]:
+                future.result()
+    return total[0]
 
 
 def _prepare(session: Session, campaign: Campaign, settings: Settings, now: datetime) -> bool:
@@ -471,7 +508,7 @@ def _invite_batch(session: Session, campaign: Campaign, starter: RunStarter, set
     zones = _allowed_zones(session, campaign.id, ("pending",), settings, now)
     if not zones:
         return 0, False
-    rows = session.exec(
+    stmt = (
         select(CampaignRecipient, Participant)
         .join(Participant, col(Participant.id) == col(CampaignRecipient.participant_id))
         .where(CampaignRecipient.campaign_id == campaign.id,
@@ -479,7 +516,10 @@ def _invite_batch(session: Session, campaign: Campaign, starter: RunStarter, set
                col(CampaignRecipient.timezone).in_(zones))
         .order_by(col(CampaignRecipient.id))
         .limit(budget)
-    ).all()
+    )
+    if session.get_bind().dialect.name == "postgresql":  # side-by-side batches never overlap
+        stmt = stmt.with_for_update(skip_locked=True, of=CampaignRecipient)  # type: ignore[arg-type]
+    rows = session.exec(stmt).all()
     invited, used = 0, 0
     started: dict[int, CampaignRecipient] = {}
     for recipient, participant in rows:

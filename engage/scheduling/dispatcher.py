@@ -177,11 +177,20 @@ class Dispatcher:
                 if quota is not None and taken[row.channel] >= quota:
                     continue  # leave it pending for the next claim
                 taken[row.channel] += 1
-                row.status = "claimed"
-                row.claimed_by = self.worker_id
-                row.lease_until = now + self.lease
-                session.add(row)
                 jobs.append(job)
+            if jobs:
+                lease_until = now + self.lease
+                session.execute(
+                    sa.update(Outbox)
+                    .where(col(Outbox.id).in_([job.row.id for job in jobs]))
+                    .values(status="claimed", claimed_by=self.worker_id, lease_until=lease_until)
+                    .execution_options(synchronize_session=False)
+                )
+                for job in jobs:  # the caller's copy reflects the claim; the ORM must not flush it
+                    session.expunge(job.row)
+                    job.row.status = "claimed"
+                    job.row.claimed_by = self.worker_id
+                    job.row.lease_until = lease_until
         return jobs
 
     def _participants(self, session: Session, ids: Iterable[int | None]) -> dict[int, Participant]:
@@ -268,25 +277,45 @@ class Dispatcher:
                               permanent=True)
 
     def _record(self, results: list[tuple[_Job, SendResult]]) -> list[tuple[int, str]]:
-        """Write every outcome in one transaction; returns (participant id, channel) opt-outs."""
+        """Write every outcome in one transaction; returns (participant id, channel) opt-outs.
+
+        Bulk statements (one SELECT, one multi-row INSERT of messages, batched UPDATEs): this
+        is the dispatcher's hot path.
+        """
         now = self.clock()
         opt_outs: list[tuple[int, str]] = []
+        ids = [job.row.id for job, _ in results]
         with session_scope(self.engine) as session:
+            current = {r.id: r for r in session.exec(select(Outbox).where(col(Outbox.id).in_(ids)))}
+            messages: list[dict[str, Any]] = []
+            linked: list[Outbox | None] = []
             for job, result in results:
-                row = session.get(Outbox, job.row.id)
+                row = current.get(job.row.id)
                 if row is None or row.status != "claimed" or row.claimed_by != self.worker_id:
                     log.error("outbox=%s lost its claim before recording", job.row.id)
                     continue
                 row.attempts += 1
                 row.lease_until = None
-                if result.ok or result.permanent or row.attempts >= self.max_attempts:
+                final = result.ok or result.permanent or row.attempts >= self.max_attempts
+                if final:
                     row.address_enc = None  # an erased resident's address lives no longer
                 if result.ok:
-                    self._record_sent(session, row, result, now)
-                elif result.permanent or row.attempts >= self.max_attempts:
-                    self._record_failed(session, row, result)
+                    row.status, row.sent_at, row.error = "sent", now, None
+                    row.provider_id = result.provider_id
+                    messages.append(self._message(row, result, now, result.status or "sent"))
+                    linked.append(row)
+                    self.stats["sent"] += 1
+                    log.info("outbox=%s sent provider_id=%s", row.id, result.provider_id)
+                elif final:
+                    row.status = "failed"
+                    row.error = (result.error or "failed")[:300]
+                    messages.append(self._message(row, result, now, "failed"))
+                    linked.append(None)
+                    self.stats["failed"] += 1
                     if result.opted_out and row.participant_id is not None:
+                        self.stats["opted_out"] += 1
                         opt_outs.append((row.participant_id, row.channel))
+                    log.warning("outbox=%s failed: %s", row.id, row.error)
                 else:
                     delay = max(result.retry_after or 0.0,
                                 backoff_seconds(row.attempts, base=self.backoff_base,
@@ -296,39 +325,26 @@ class Dispatcher:
                     row.not_before = now + timedelta(seconds=delay)
                     row.error = (result.error or "transient failure")[:300]
                     self.stats["retried"] += 1
-                session.add(row)
+            if messages:
+                message_ids = session.scalars(
+                    sa.insert(Message).returning(Message.id, sort_by_parameter_order=True),
+                    messages,
+                ).all()
+                for owner, message_id in zip(linked, message_ids, strict=True):
+                    if owner is not None:
+                        owner.message_id = message_id
         return opt_outs
 
-    def _record_sent(self, session: Session, row: Outbox, result: SendResult,
-                     now: datetime) -> None:
-        message = Message(
-            participant_id=row.participant_id, run_id=row.run_id, channel=row.channel,
-            direction="out", provider_id=result.provider_id, body=row.body,
-            status=result.status or "sent", segments=result.segments,
-            encoding=result.encoding, created_at=now,
-        )
-        session.add(message)
-        session.flush()
-        row.status = "sent"
-        row.sent_at = now
-        row.provider_id = result.provider_id
-        row.message_id = message.id
-        row.error = None
-        self.stats["sent"] += 1
-        log.info("outbox=%s sent provider_id=%s", row.id, result.provider_id)
-
-    def _record_failed(self, session: Session, row: Outbox, result: SendResult) -> None:
-        row.status = "failed"
-        row.error = (result.error or "failed")[:300]
-        session.add(Message(
-            participant_id=row.participant_id, run_id=row.run_id, channel=row.channel,
-            direction="out", provider_id=None, body=row.body, status="failed",
-            error_code=result.error_code, created_at=self.clock(),
-        ))
-        self.stats["failed"] += 1
-        if result.opted_out:
-            self.stats["opted_out"] += 1
-        log.warning("outbox=%s failed: %s", row.id, row.error)
+    @staticmethod
+    def _message(row: Outbox, result: SendResult, now: datetime, status: str) -> dict[str, Any]:
+        """The outbound ``Message`` row (segments and encoding as measured by the sender)."""
+        return {
+            "participant_id": row.participant_id, "run_id": row.run_id, "channel": row.channel,
+            "direction": "out", "provider_id": result.provider_id if result.ok else None,
+            "body": row.body, "status": status, "segments": result.segments,
+            "encoding": result.encoding, "error_code": None if result.ok else result.error_code,
+            "created_at": now, "purged_at": None,
+        }
 
     def _record_opt_out(self, participant_id: int, channel: str) -> None:
         """The provider says the recipient unsubscribed: honour it everywhere, at once."""

@@ -60,7 +60,7 @@ class Leadership:
             try:
                 self._conn.execute(sa.text("SELECT 1"))
                 return True
-            except sa.exc.DBAPIError:
+            except sa.exc.SQLAlchemyError:
                 log.warning("scheduler leader lost its lock connection")
                 self._drop()
         if self._own_engine is None:
@@ -80,7 +80,7 @@ class Leadership:
 
     def release(self) -> None:
         if self._conn is not None:
-            with contextlib.suppress(sa.exc.DBAPIError):
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
                 self._conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
             self._drop()
         if self._own_engine is not None:
@@ -90,7 +90,7 @@ class Leadership:
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            with contextlib.suppress(sa.exc.DBAPIError):
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
                 conn.close()
 
 

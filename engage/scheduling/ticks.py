@@ -44,11 +44,13 @@ class Ticks:
     engine: Engine
     settings: Settings
     runtime: Waker
+    fanout_threads: int = 4  # PostgreSQL only: unthrottled campaigns fan out this wide
 
     def campaigns(self, now: datetime) -> CampaignTickReport:
         """Campaign fan-out and reminders."""
         report = run_campaigns(engine=self.engine, starter=self.runtime,
-                               settings=self.settings, now=aware(now))
+                               settings=self.settings, now=aware(now),
+                               parallel=self.fanout_threads)
         if report.invited or report.reminded or report.finished:
             log.info("tick campaigns: invited=%d reminded=%d finished=%s", report.invited,
                      report.reminded, report.finished)

@@ -3,6 +3,9 @@
 SQLite writers start with ``BEGIN IMMEDIATE`` so a transaction that will write takes the write
 lock up front: two transactions can never both read and then deadlock on the upgrade to a
 write lock (SQLite would answer "database is locked" immediately, ignoring busy_timeout).
+The price: on SQLite, an open session holds the write lock until it closes, so do not nest
+sessions in one thread (the inner one waits for the outer) and keep transactions short; use
+``read_only(engine)`` for long reads.
 """
 
 from __future__ import annotations
@@ -45,7 +48,14 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
 
 
 def _sqlite_begin(connection: sa.Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    connection.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine, but SQLite transactions begin DEFERRED: for long reads (exports,
+    reports) that must not hold the write lock. Never write through it on SQLite."""
+    return engine.execution_options(sqlite_begin="DEFERRED")
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, **kwargs: Any) -> Engine:
@@ -106,19 +116,19 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def new_session(engine: Engine) -> Session:
+def new_session(engine: Engine, *, autoflush: bool = True) -> Session:
     """A session whose objects stay readable after commit (outcomes are built from them)."""
-    return Session(engine, expire_on_commit=False)
+    return Session(engine, expire_on_commit=False, autoflush=autoflush)
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
+def session_scope(engine: Engine, *, autoflush: bool = True) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error.
 
     Database connectivity/lock failures surface as ``RetryableError`` so webhooks answer 5xx
     and the provider retries instead of the message being dropped.
     """
-    session = new_session(engine)
+    session = new_session(engine, autoflush=autoflush)
     try:
         yield session
         session.commit()

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import Insert
+from sqlalchemy import Insert, bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -23,6 +24,17 @@ OUTBOX_KINDS = frozenset({"reply", "confirmation", "campaign", "reminder", "invi
 CONSENT_SCOPES = ("surveys", "dialogue", "quotes")
 CONSENT_STATUSES = frozenset({"granted", "declined", "withdrawn", "opted_out", "opted_in", "erased"})
 ACTIVE_RUN = "waiting"
+
+# Statements built once: the hot path only binds parameters (SQLAlchemy's compiled cache).
+_PARTICIPANT_BY_KEY = select(Participant).where(
+    Participant.channel == bindparam("channel"), Participant.key == bindparam("key"))
+_PARTICIPANT_BY_KEY_LOCKED = _PARTICIPANT_BY_KEY.with_for_update()
+_INBOUND_BY_PROVIDER = sa_select(Message.__table__.c.id).where(
+    Message.__table__.c.channel == bindparam("channel"),
+    Message.__table__.c.direction == "in",
+    Message.__table__.c.provider_id == bindparam("provider_id"))
+_ACTIVE_RUN = (select(Run).where(Run.participant_id == bindparam("pid"), Run.status == ACTIVE_RUN)
+               .order_by(col(Run.id).desc()).limit(1))
 
 
 def _require_aware(now: datetime) -> None:
@@ -46,10 +58,9 @@ def dialect_insert(session: Session, model: Any) -> Insert:
 def get_participant(
     *, session: Session, channel: str, key: str, lock: bool = False
 ) -> Participant | None:
-    stmt = select(Participant).where(Participant.channel == channel, Participant.key == key)
-    if lock and session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return session.exec(stmt).first()
+    locked = lock and session.get_bind().dialect.name == "postgresql"
+    stmt = _PARTICIPANT_BY_KEY_LOCKED if locked else _PARTICIPANT_BY_KEY
+    return session.execute(stmt, {"channel": channel, "key": key}).scalars().first()
 
 
 def get_or_create_participant(
@@ -143,13 +154,7 @@ def has_consent(participant: Participant, scope: str) -> bool:
 
 def active_run(*, session: Session, participant_id: int) -> Run | None:
     """The participant's waiting run (newest), if any."""
-    stmt = (
-        select(Run)
-        .where(Run.participant_id == participant_id, Run.status == ACTIVE_RUN)
-        .order_by(col(Run.id).desc())
-        .limit(1)
-    )
-    return session.exec(stmt).first()
+    return session.execute(_ACTIVE_RUN, {"pid": participant_id}).scalars().first()
 
 
 def end_run(*, run: Run, status: str, now: datetime) -> None:
@@ -166,23 +171,39 @@ def end_run(*, run: Run, status: str, now: datetime) -> None:
 
 # --- messages and outbox ----------------------------------------------------------------
 
+_MESSAGE_INSERT: dict[str, Insert] = {}
+_OUTBOX_INSERT: dict[str, Insert] = {}
+
 
 def add_inbound_message(
     *, session: Session, participant_id: int | None, channel: str, provider_id: str,
     body: str | None, now: datetime, run_id: int | None = None, status: str = "received",
-) -> Message:
+) -> int | None:
+    """Insert the inbound row unless (channel, provider id) exists: returns the new id, or
+    None for a duplicate. One statement does the dedupe check and the insert (hot path)."""
     _require_aware(now)
-    message = Message(participant_id=participant_id, run_id=run_id, channel=channel,
-                      direction="in", provider_id=provider_id, body=body, status=status,
-                      created_at=now)
-    session.add(message)
-    return message
+    dialect = session.get_bind().dialect.name
+    stmt = _MESSAGE_INSERT.get(dialect)
+    if stmt is None:
+        table = Message.__table__
+        stmt = _MESSAGE_INSERT[dialect] = (
+            dialect_insert(session, table)
+            .on_conflict_do_nothing(index_elements=["channel", "direction", "provider_id"])
+            .returning(table.c.id)
+        )
+    row = session.connection().execute(stmt, {
+        "participant_id": participant_id, "run_id": run_id, "channel": channel,
+        "direction": "in", "provider_id": provider_id, "body": body, "status": status,
+        "created_at": now, "segments": None, "encoding": None, "error_code": None,
+        "purged_at": None}).first()
+    return int(row[0]) if row is not None else None
 
 
-def find_inbound_message(*, session: Session, channel: str, provider_id: str) -> Message | None:
-    stmt = select(Message).where(Message.channel == channel, Message.direction == "in",
-                                 Message.provider_id == provider_id)
-    return session.exec(stmt).first()
+def find_inbound_message(*, session: Session, channel: str, provider_id: str) -> int | None:
+    """The id of the inbound message with this provider id, if it was already handled."""
+    row = session.connection().execute(
+        _INBOUND_BY_PROVIDER, {"channel": channel, "provider_id": provider_id}).first()
+    return int(row[0]) if row is not None else None
 
 
 def _buttons_json(buttons: Iterable[Any] | None) -> str | None:
@@ -197,6 +218,54 @@ def _buttons_json(buttons: Iterable[Any] | None) -> str | None:
         else:
             items.append({"label": str(button.label), "value": str(button.value)})
     return json.dumps(items, ensure_ascii=False, separators=(",", ":")) if items else None
+
+
+def insert_outbox(
+    *,
+    session: Session,
+    participant: Participant,
+    channel: str,
+    body: str,
+    kind: str,
+    dedupe_key: str,
+    now: datetime,
+    buttons: Iterable[Any] | None = None,
+    run_id: int | None = None,
+    quiet_window: tuple[time, time] | None = None,
+    timezone: str | None = None,
+    address_enc: bytes | None = None,
+) -> int | None:
+    """``enqueue_outbox`` without loading the row back: returns the new id or None."""
+    _require_aware(now)
+    if kind not in OUTBOX_KINDS:
+        raise ValueError(f"unknown outbox kind {kind!r}")
+    if kind != "confirmation" and (participant.opted_out or participant.erased_at is not None):
+        return None
+    not_before = now
+    if kind in HELD_KINDS:
+        if quiet_window is None or timezone is None:
+            from engage.config import get_settings
+
+            settings = get_settings()
+            quiet_window = quiet_window or settings.quiet_window
+            timezone = timezone or settings.timezone
+        not_before = next_allowed_send(now, participant.timezone or timezone, quiet_window)
+    dialect = session.get_bind().dialect.name
+    stmt = _OUTBOX_INSERT.get(dialect)
+    if stmt is None:
+        table = Outbox.__table__
+        stmt = _OUTBOX_INSERT[dialect] = (
+            dialect_insert(session, table)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(table.c.id)
+        )
+    row = session.connection().execute(stmt, {
+        "participant_id": participant.id, "run_id": run_id, "channel": channel, "kind": kind,
+        "body": body, "buttons": _buttons_json(buttons), "dedupe_key": dedupe_key,
+        "status": "pending", "not_before": not_before, "attempts": 0, "created_at": now,
+        "address_enc": address_enc, "lease_until": None, "claimed_by": None,
+        "message_id": None, "provider_id": None, "error": None, "sent_at": None}).first()
+    return int(row[0]) if row is not None else None
 
 
 def enqueue_outbox(
@@ -223,30 +292,11 @@ def enqueue_outbox(
     ``address_enc`` is only for a message whose participant address is already gone (the
     erasure confirmation).
     """
-    _require_aware(now)
-    if kind not in OUTBOX_KINDS:
-        raise ValueError(f"unknown outbox kind {kind!r}")
-    if kind != "confirmation" and (participant.opted_out or participant.erased_at is not None):
-        return None
-    not_before = now
-    if kind in HELD_KINDS:
-        if quiet_window is None or timezone is None:
-            from engage.config import get_settings
-
-            settings = get_settings()
-            quiet_window = quiet_window or settings.quiet_window
-            timezone = timezone or settings.timezone
-        not_before = next_allowed_send(now, participant.timezone or timezone, quiet_window)
-    stmt = (
-        dialect_insert(session, Outbox)
-        .values(participant_id=participant.id, run_id=run_id, channel=channel, kind=kind,
-                body=body, buttons=_buttons_json(buttons), dedupe_key=dedupe_key,
-                status="pending", not_before=not_before, attempts=0, created_at=now,
-                address_enc=address_enc)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(Outbox)
-    )
-    return session.scalars(stmt).first()
+    new_id = insert_outbox(session=session, participant=participant, channel=channel, body=body,
+                           kind=kind, dedupe_key=dedupe_key, now=now, buttons=buttons,
+                           run_id=run_id, quiet_window=quiet_window, timezone=timezone,
+                           address_enc=address_enc)
+    return session.get(Outbox, new_id) if new_id is not None else None
 
 
 def cancel_pending_outbox(

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from engage.storage.models import ts
+from engage.storage.models import Outbox, ts
 
 CAMPAIGN_STATUSES = ("draft", "scheduled", "running", "paused", "cancelled", "finished")
 RECIPIENT_STATUSES = (
@@ -124,3 +124,15 @@ class SessionRsvp(SQLModel, table=True):
     reminder_2h_at: datetime | None = ts(nullable=True)
     checked_in_at: datetime | None = ts(nullable=True)
     feedback_run_id: int | None = None
+
+
+# Prefix lookups on outbox dedupe keys ("campaign:7:%", and Runtime.start_run's
+# "campaign:7:p:42:invite:%") must not scan the whole outbox: with 100,000 campaign rows a
+# sequential scan per invitation makes fan-out quadratic. PostgreSQL can serve LIKE 'prefix%'
+# from a btree only with text_pattern_ops (the unique index follows the database collation).
+# SQLite needs nothing extra: its LIKE never uses an index here and its outbox is small.
+Index(
+    "ix_outbox_dedupe_prefix",
+    Outbox.__table__.c.dedupe_key,  # type: ignore[attr-defined]
+    postgresql_ops={"dedupe_key": "text_pattern_ops"},
+).ddl_if(dialect="postgresql")

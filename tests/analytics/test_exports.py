@@ -73,8 +73,17 @@ def test_export_writes_file_manifest_and_audit_entry(db_engine, settings, tmp_pa
     for required in ("suppression", "fewer than 10 respondents", "engage-sentiment",
                      "2026-10-02T09:30:00Z", "Trust index"):
         assert required in text
+    if fmt == "xlsx":  # the re-stamped zip is still a workbook a spreadsheet can open
+        from openpyxl import load_workbook
+
+        book = load_workbook(out)
+        assert book.sheetnames == ["Summary", "Method"]
+        header = [c.value for c in book["Summary"][1]]
+        first = dict(zip(header, [c.value for c in book["Summary"][2]], strict=True))
+        assert (first["district"], first["age_band"], first["respondents"]) == ("all", "all", 40)
     with Session(db_engine) as session:
-        entries = session.exec(select(AuditEntry).where(AuditEntry.action == "export.summary")).all()
+        query = select(AuditEntry).where(AuditEntry.action == "export.summary")
+        entries = session.exec(query).all()
         assert len(entries) == 1
         details = json.loads(entries[0].details)
         assert details["sha256"] == digest and details["withheld"] >= 2
@@ -147,7 +156,8 @@ def test_same_data_gives_same_bytes_apart_from_timestamps(db_engine, settings, t
 
 def test_quotes_only_from_residents_who_agreed(db_engine, settings) -> None:
     with Session(db_engine) as session:
-        words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima".split()
+        words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+                 "india", "juliet", "kilo", "lima"]
         for i, word in enumerate(words):
             add_respondent(session, district="Southern", answers={"trust_respect": 3},
                            text=f"QUOTE-OK {word} says we need more street lights",
@@ -237,3 +247,40 @@ def test_cli_export_summary_and_errors(db_engine, settings, tmp_path, monkeypatc
     assert neither.exit_code == 1 and "--session ID or --area NAME" in neither.output
     with Session(db_engine) as session:
         assert session.exec(select(Participant)).first() is not None
+
+
+def test_briefing_for_a_dialogue_session_uses_its_area(db_engine, settings, tmp_path) -> None:
+    from engage.storage.scheduling_models import DialogueSession
+
+    populate(db_engine, {("Eastern", "25-34"): 12})
+    with Session(db_engine) as session:
+        dialogue = DialogueSession(title="GVRS feedback", area="Eastern Park", place="Library",
+                                   starts_at=NOW, ends_at=NOW, timezone="America/New_York",
+                                   capacity=30, mediator="m1", checkin_code="ABC123")
+        session.add(dialogue)
+        session.commit()
+        session_id = dialogue.id
+    out = tmp_path / "session.json"
+    briefing, _ = export_briefing(engine=db_engine, settings=settings, area=None,
+                                  session_id=session_id, out=out, fmt="json", now=NOW,
+                                  period="2026Q3")
+    assert (briefing.dimension, briefing.area) == ("neighbourhood", "Eastern Park")
+    assert json.loads(out.read_text())["trend"][-1]["respondents"] == 12
+    with pytest.raises(UserError, match="no dialogue session with id 999"):
+        export_briefing(engine=db_engine, settings=settings, area=None, session_id=999,
+                        out=out, fmt="json", now=NOW)
+
+
+def test_noise_option_is_declared_in_the_method_note(db_engine, settings, tmp_path) -> None:
+    import random
+
+    populate(db_engine, {("Eastern", "25-34"): 40, ("Western", "25-34"): 35})
+    noisy_settings = settings.model_copy(update={"dp_epsilon": 0.5})
+    out = tmp_path / "noisy.json"
+    export_summary(engine=db_engine, settings=noisy_settings, period="2026Q3", by="district",
+                   fmt="json", out=out, now=NOW, rng=random.Random(11))
+    document = json.loads(out.read_text())
+    assert "epsilon=0.5" in document["method"]["noise"]
+    counts = {r["district"]: r["respondents"] for r in document["rows"]}
+    assert counts != {"all": 75, "Eastern": 40, "Western": 35}
+    assert all(abs(counts[d] - n) < 30 for d, n in (("Eastern", 40), ("Western", 35)))

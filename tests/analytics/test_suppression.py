@@ -171,3 +171,33 @@ def test_noise_applies_to_published_counts_only(db_engine) -> None:
     ]
     assert any(x != y for x, y in changed)
     assert all(r.figures["respondents"] is None for r in noisy.rows if not r.published)
+
+
+def test_neighbourhoods_cannot_be_recovered_from_published_district_totals(db_engine) -> None:
+    from analytics_helpers import add_respondent
+    from sqlmodel import Session
+
+    hoods = {("Eastern", "Oliver"): 3, ("Eastern", "Berea"): 20, ("Eastern", "Darley Park"): 15,
+             ("Western", "Harlem Park"): 11, ("Western", "Sandtown"): 31}
+    with Session(db_engine) as session:
+        for (district, hood), n in hoods.items():
+            for _ in range(n):
+                add_respondent(session, district=district, area=hood, answers={"safe_day": 3})
+        session.commit()
+    period = parse_period("2026Q3", "America/New_York")
+    by_district = summarize(db_engine, period, ("district",), min_cell_size=K)
+    district_totals = {r.key[0][1]: int(r.figures["respondents"] or 0)
+                       for r in by_district.rows if r.published}
+    assert district_totals["Eastern"] == 38
+    by_hood = summarize(db_engine, period, ("neighbourhood",), min_cell_size=K)
+    published = {r.key[0][1]: int(r.figures["respondents"] or 0)
+                 for r in by_hood.rows if r.published}
+    assert "Oliver" not in published
+    # the attacker: a district total minus that district's published neighbourhoods
+    for district in ("Eastern", "Western"):
+        names = [h for (d, h) in hoods if d == district]
+        hidden = [h for h in names if h not in published]
+        assert len(hidden) != 1, f"{district}: {hidden} recoverable from the district total"
+        if hidden:
+            assert district_totals[district] - sum(published[h] for h in names
+                                                   if h in published) >= K

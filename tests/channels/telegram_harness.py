@@ -39,6 +39,11 @@ class Harness:
     engine: Engine
     settings: Settings
     updates: Updates
+    clock: Any
+
+    def tick(self) -> None:
+        """Residents take a moment between messages (the runtime's clock is injected)."""
+        self.clock.advance(seconds=7)
 
     async def post(self, payload: Any, secret: str | None = SECRET) -> httpx.Response:
         headers = {SECRET_HEADER: secret} if secret is not None else {}
@@ -52,17 +57,22 @@ class Harness:
         return total
 
     async def say(self, text: str, chat: int = CHAT) -> httpx.Response:
+        self.tick()
         response = await self.post(self.updates.text(chat, text))
         await self.deliver()
         return response
 
     async def press(self, label: str, chat: int = CHAT) -> dict[str, Any]:
-        """Press the button labelled ``label`` (or ``label - ...``) on the last keyboard."""
-        message = self.api.last_message(chat)
-        assert message is not None and "reply_markup" in message, "no keyboard to press"
+        """Press the button labelled ``label`` (or ``label - ...``) on the newest keyboard."""
+        keyboards = [
+            m for m in self.api.messages if m["chat"]["id"] == chat and "reply_markup" in m
+        ]
+        assert keyboards, "no keyboard to press"
+        message = keyboards[-1]
         buttons = [b for row in message["reply_markup"]["inline_keyboard"] for b in row]
         matching = [b for b in buttons if b["text"] == label or b["text"].startswith(f"{label} - ")]
         assert matching, f"no button {label!r} in {[b['text'] for b in buttons]}"
+        self.tick()
         payload = self.updates.press_on(message, matching[0]["callback_data"])
         response = await self.post(payload)
         assert response.status_code == 200, response.text
@@ -117,7 +127,7 @@ async def tg_fixture(
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield Harness(api, client, dispatcher, db_engine, tg_settings, Updates())
+        yield Harness(api, client, dispatcher, db_engine, tg_settings, Updates(), clock)
     await sender.close()
     webhook = getattr(app.state, "telegram_webhook", None)
     if webhook is not None:

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from engage.channels.base import Inbound
 from engage.channels.telegram import decode_callback
-from engage.channels.telegram_updates import ONLY_TEXT
+from engage.channels.telegram_updates import ALREADY_ANSWERED, ONLY_TEXT
 from engage.config import Settings
 from engage.runtime import Runtime
 from engage.storage.db import make_engine
@@ -163,6 +163,44 @@ async def test_repeated_button_press_is_answered_once(tg: Harness) -> None:
     await tg.deliver()
     language_questions = [t for t in tg.api.sent_texts(CHAT) if "language" in t.lower()]
     assert len(language_questions) == 1
+
+
+async def test_press_on_an_already_answered_keyboard_is_not_recorded(tg: Harness) -> None:
+    await tg.say("/start")
+    consent = tg.api.last_message(CHAT)
+    assert consent is not None and "reply_markup" in consent
+    await tg.say("yes")  # typed, the consent keyboard stays on screen
+    await tg.press("English")
+    await tg.say("Federal Hill")
+    day = tg.api.last_message(CHAT)
+    await tg.say("4")  # safe_day typed; its keyboard (1-5) stays on screen
+    sent = len(tg.api.sent_texts(CHAT))
+    # a press on the old safe_day keyboard must not become the safe_night answer
+    tg.tick()
+    old = [b for row in day["reply_markup"]["inline_keyboard"] for b in row]  # type: ignore[index]
+    assert (await tg.post(tg.updates.press_on(day, old[0]["callback_data"]))).status_code == 200
+    tg.tick()
+    no = consent["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+    assert (await tg.post(tg.updates.press_on(consent, no))).status_code == 200
+    await tg.deliver()
+    assert len(tg.api.sent_texts(CHAT)) == sent
+    answers = tg.api.calls_to("answerCallbackQuery")
+    assert [a.params.get("text") for a in answers[-2:]] == [ALREADY_ANSWERED["en"]] * 2
+    edited = [int(c.params["message_id"]) for c in tg.api.calls_to("editMessageReplyMarkup")]
+    assert day["message_id"] in edited and consent["message_id"] in edited  # type: ignore[index]
+    status, results = tg.results()
+    assert status == "waiting" and "safe_night" not in results and results["safe_day"] == "4"
+    participant = tg.participant()
+    assert participant is not None and participant.consent_surveys == "granted"
+    await tg.press("2")  # the current keyboard still works
+    assert tg.results()[1]["safe_night"] == "2"
+
+
+async def test_help_does_not_retire_the_keyboard(tg: Harness) -> None:
+    await tg.say("/start")
+    await tg.say("/help")
+    await tg.press("Yes")
+    assert "language" in tg.api.sent_texts(CHAT)[-1].lower()
 
 
 async def test_blocked_bot_records_an_opt_out(tg: Harness) -> None:

@@ -102,7 +102,26 @@ def test_simulate_interactive_reads_stdin() -> None:
                            input="4\nyes\nskip\n")
     assert result.exit_code == 0, result.output
     assert "status: completed" in result.stdout
+    assert "[yes] Yes" in result.stdout  # buttons shown literally, not eaten as markup
+
+
+def test_simulate_interactive_shows_missing_context_and_stops_at_eof() -> None:
+    result = runner.invoke(app, ["flows", "simulate", "session_feedback"], input="4\n")
+    assert result.exit_code == 0, result.output
+    assert "Thank you for joining [session_title]." in result.stdout
+    assert "status: waiting" in result.stdout
 
 
 def test_every_shipped_flow_is_scripted() -> None:
     assert {flow for flow, _ in SCRIPTS} == set(SHIPPED)
+
+
+def test_validate_checks_gazetteers_too(tmp_path: Path) -> None:
+    areas = tmp_path / "areas"
+    areas.mkdir()
+    (areas / "town.yaml").write_text("districts: [North]\nneighbourhoods:\n"
+                                     "  - {name: A, district: South}\n")
+    result = runner.invoke(app, ["flows", "validate", str(areas / "town.yaml")])
+    assert result.exit_code == 1
+    assert f"{areas / 'town.yaml'}: neighbourhoods[0].district: unknown district 'South'" in (
+        result.stdout)

@@ -307,3 +307,25 @@ def test_hostile_replies_get_a_reprompt(reply: str) -> None:
         after = resume(SAT, state, reply, now=LATER)
         assert after.state["status"] in ("waiting", "declined")
         assert all(answers.clean(e.text) for e in after.events if isinstance(e, Say))
+
+
+def test_built_in_reprompts_fit_one_sms_segment() -> None:
+    from engage.flow.engine import _REPROMPTS
+    from engage.flow.gsm import segment_info
+
+    for texts in _REPROMPTS.values():
+        for key, text in texts.items():
+            full = text.format(lo=1, hi=10) + texts["skip"]
+            assert segment_info(full).segments == 1, (key, full)
+
+
+@pytest.mark.parametrize(
+    ("reply", "value"),
+    [("strongly agre", "5"), ("Muy de acuerdo", "5"), ("en desacuerdo", "2"), ("NEUTRAL", "3"),
+     ("4/5", "4"), ("cinco", "5")],
+)
+def test_likert_labels_words_and_typos(reply: str, value: str) -> None:
+    last = feed(SAT, ["yes", "1", "skip", "4", "4", reply])[-1]
+    result = last.events[0]
+    assert isinstance(result, ResultRecorded) and result.name == "trust_respect"
+    assert result.value == value and result.number == float(value)

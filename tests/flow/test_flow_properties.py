@@ -97,3 +97,25 @@ def test_replies_alone_always_reach_an_end(flow_id: str, replies: list[str]) -> 
     usable = (usable + ["zzz"] * budget)[:budget]
     state, _ = drive(flow_id, None, usable)
     assert state["status"] in ("completed", "declined")
+
+
+KEYS = {"childcare": 0, "interpretation": 1, "ride": 2, "none": 3}
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+def test_parsers_never_raise(text: str) -> None:
+    from engage.flow.areas import load_gazetteer
+    from engage.flow.templating import lookup_in, render
+
+    assert answers.parse_yes_no(text) in (True, False, None)
+    number = answers.parse_number(text)
+    assert number is None or isinstance(number, float)
+    assert answers.parse_choice(text, KEYS, 4) in (None, 0, 1, 2, 3)
+    chosen = answers.parse_multi(text, KEYS, 4)
+    assert chosen is None or set(chosen) <= {0, 1, 2, 3}
+    cleaned = answers.parse_text(text, 100)
+    assert cleaned is None or (0 < len(cleaned) <= 100)
+    assert isinstance(answers.is_skip(text), bool)
+    load_gazetteer().match(text)
+    render(text, lookup_in({"a": text}, {"b": text}, "en"))

@@ -1,0 +1,117 @@
+"""Inbound throughput and latency through ``Runtime.handle_inbound`` (one process, one thread).
+
+    .venv/bin/python bench/runtime.py [--messages 6000] [--pg URL]
+
+SQLite always (a fresh file in a temp dir); PostgreSQL when ``--pg URL`` or
+ENGAGE_TEST_POSTGRES_URL is given (a throwaway database is created on that server and dropped).
+Residents walk the shipped satisfaction survey, so each message is a real engine step with
+consent, results, scrubbing, sentiment and outbox writes. Prints messages/s and p50/p99.
+Targets: >= 1,500/s on SQLite, >= 1,000/s on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engage.channels.base import Inbound  # noqa: E402
+from engage.config import Settings  # noqa: E402
+from engage.flows_catalog import FlowCatalog  # noqa: E402
+from engage.runtime import Runtime  # noqa: E402
+from engage.storage.db import create_schema, make_engine  # noqa: E402
+
+SCRIPT = ["hi", "yes", "1", "Canton", "4", "2", "3", "5", "called for help", "4",
+          "More street lights near the park and fewer speeding cars please", "yes", "2", "1",
+          "yes"]
+
+
+def run(url: str, messages: int, settings: Settings,
+        threads: int = 1, offset: int = 0) -> tuple[float, float, float, int]:
+    engine = make_engine(url)
+    create_schema(engine)
+    runtime = Runtime(engine=engine, settings=settings, catalog=FlowCatalog(settings.flows_dir))
+    now = datetime(2026, 7, 1, 16, 0, tzinfo=UTC)
+    people = max(1, messages // len(SCRIPT))
+    latencies: list[float] = []
+    # warm-up (imports, flow publication, connection pool)
+    runtime.handle_inbound(Inbound("sms", f"+1443{offset:07d}", "hi", f"warm{offset}", now))
+    def one(person: int, step: int, text: str) -> float:
+        t0 = time.perf_counter()
+        who = offset + person
+        runtime.handle_inbound(Inbound("sms", f"+1410{who:07d}", text, f"SM{who}-{step}", now))
+        return time.perf_counter() - t0
+
+    start = time.perf_counter()
+    n = 0
+    if threads == 1:
+        for step, text in enumerate(SCRIPT):
+            for person in range(people):
+                latencies.append(one(person, step, text))
+                n += 1
+    else:
+        # concurrent webhooks in one process: each resident's messages stay in order
+        def resident(person: int) -> list[float]:
+            return [one(person, step, text) for step, text in enumerate(SCRIPT)]
+
+        with ThreadPoolExecutor(threads) as pool:
+            for result in pool.map(resident, range(people)):
+                latencies.extend(result)
+                n += len(result)
+    elapsed = time.perf_counter() - start
+    engine.dispose()
+    latencies.sort()
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+    return n / elapsed, p50, p99, n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="runtime inbound benchmark")
+    parser.add_argument("--messages", type=int, default=6000)
+    parser.add_argument("--pg", default=os.environ.get("ENGAGE_TEST_POSTGRES_URL"))
+    parser.add_argument("--threads", type=int, default=8,
+                        help="concurrent handlers for the PostgreSQL threaded figure")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(_env_file=None, ENGAGE_DATA_DIR=tmp, ENGAGE_ENV="test",  # type: ignore[call-arg]
+                            ENGAGE_SECRET_KEY="bench-secret-" + "x" * 40)
+        rate, p50, p99, n = run(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", args.messages, settings)
+        print(f"sqlite      {n} messages  {rate:8.0f} msg/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+              f"  (target >= 1500/s)")
+        if args.pg:
+            base = sa.make_url(args.pg)
+            name = f"engage_bench_{uuid.uuid4().hex[:8]}"
+            admin = sa.create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            try:
+                url = base.set(database=name).render_as_string(hide_password=False)
+                rate, p50, p99, n = run(url, args.messages, settings)
+                print(f"postgresql  {n} messages  {rate:8.0f} msg/s  p50 {p50:6.2f} ms  "
+                      f"p99 {p99:6.2f} ms  1 thread (target >= 1000/s)")
+                rate, p50, p99, n = run(url, args.messages * 2, settings,
+                                        threads=args.threads, offset=1_000_000)
+                print(f"postgresql  {n} messages  {rate:8.0f} msg/s  p50 {p50:6.2f} ms  "
+                      f"p99 {p99:6.2f} ms  {args.threads} threads, one process")
+            finally:
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                admin.dispose()
+        else:
+            print("postgresql  skipped (pass --pg URL or set ENGAGE_TEST_POSTGRES_URL)")
+
+
+if __name__ == "__main__":
+    main()
