@@ -145,6 +145,8 @@ class Checker:
             expire_after = parse_duration(raw["expire_after"])
             if expire_after is None:
                 self.error("expire_after", "expected a duration like 30m, 24h or 7d")
+        else:
+            self.warn("expire_after", "not set: an unanswered run waits forever (add e.g. 7d)")
         scope = raw.get("scope", "surveys")
         if not isinstance(scope, str) or not _ID.match(scope):
             self.error("scope", "expected a consent scope name like surveys or dialogue")

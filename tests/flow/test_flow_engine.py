@@ -329,3 +329,31 @@ def test_likert_labels_words_and_typos(reply: str, value: str) -> None:
     result = last.events[0]
     assert isinstance(result, ResultRecorded) and result.name == "trust_respect"
     assert result.value == value and result.number == float(value)
+
+
+def test_ten_point_likert() -> None:
+    flow = make_flow("""
+        id: ten
+        version: 1
+        languages: [en, es]
+        expire_after: 1d
+        nodes:
+          - id: q
+            ask:
+              type: likert
+              scale: 10
+              result: score
+              labels: {10: {en: Excellent, es: Excelente}}
+              text: {en: "Rate 1-10", es: "Del 1 al 10"}
+            next: done
+          - id: done
+            end: completed
+        """)
+    first = start(flow, now=T0)
+    assert [o.value for o in first.events[0].options] == [str(i) for i in range(1, 11)]  # type: ignore[union-attr]
+    assert first.events[0].options[-1].label == "10 - Excellent"  # type: ignore[union-attr]
+    assert says(resume(flow, roundtrip(first), "11", now=LATER)) == [
+        "Sorry, please reply with a number from 1 to 10."]
+    for reply, value in (("10", "10"), ("diez", "10"), ("excelent", "10"), ("7/10", "7")):
+        result = resume(flow, roundtrip(first), reply, now=LATER).events[0]
+        assert isinstance(result, ResultRecorded) and result.value == value, reply

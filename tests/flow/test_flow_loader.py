@@ -153,8 +153,11 @@ def test_segment_warning_for_long_spanish() -> None:
     long_es = "¿" + "á" * 80 + "?"
     _, found = check_flow_text(GOOD.replace('"¿Bien?"', f'"{long_es}"'), "x.yaml")
     warnings = [str(p) for p in found if p.severity == "warning"]
-    assert warnings == ["x.yaml: nodes[0].ask.text.es: warning: needs 2 SMS segments "
-                        "(82 characters, UCS-2 because of 'á', 70 per segment)"]
+    assert warnings == [
+        "x.yaml: expire_after: warning: not set: an unanswered run waits forever (add e.g. 7d)",
+        "x.yaml: nodes[0].ask.text.es: warning: needs 2 SMS segments "
+        "(82 characters, UCS-2 because of 'á', 70 per segment)",
+    ]
 
 
 def test_load_flow_missing_file(tmp_path: Path) -> None:
@@ -178,3 +181,15 @@ def test_duplicate_flow_ids_across_files(tmp_path: Path) -> None:
 )
 def test_durations(value: object, seconds: int | None) -> None:
     assert parse_duration(value) == seconds
+
+
+def test_the_documented_example_flow_is_valid() -> None:
+    """docs/FLOWS.md must not teach a flow that the loader rejects."""
+    import re
+
+    doc = (FLOWS_DIR.parent / "docs" / "FLOWS.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if "nodes:" in b]
+    assert blocks
+    for block in blocks:
+        flow, found = check_flow_text(block, "FLOWS.md", areas_dir=AREAS)
+        assert flow is not None, [str(p) for p in found]
