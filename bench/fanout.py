@@ -155,6 +155,7 @@ def main() -> None:
     parser.add_argument("--no-send", action="store_true", help="only time the fan-out")
     args = parser.parse_args()
 
+    from engage.commands.scheduler import postgres_engine_options
     from engage.config import Settings
     from engage.storage.db import create_schema, make_engine
 
@@ -172,7 +173,7 @@ def main() -> None:
     data_dir = tempfile.mkdtemp(prefix="engage-bench-")
     os.environ.update(bench_env(url, None, data_dir))
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    engine = make_engine(url)
+    engine = make_engine(url, **postgres_engine_options(url))
     fake = None
     try:
         create_schema(engine)

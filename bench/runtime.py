@@ -26,11 +26,11 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engage.channels.base import Inbound  # noqa: E402
-from engage.config import Settings  # noqa: E402
-from engage.flows_catalog import FlowCatalog  # noqa: E402
-from engage.runtime import Runtime  # noqa: E402
-from engage.storage.db import create_schema, make_engine  # noqa: E402
+from engage.channels.base import Inbound
+from engage.config import Settings
+from engage.flows_catalog import FlowCatalog
+from engage.runtime import Runtime
+from engage.storage.db import create_schema, make_engine
 
 SCRIPT = ["hi", "yes", "1", "Canton", "4", "2", "3", "5", "called for help", "4",
           "More street lights near the park and fewer speeding cars please", "yes", "2", "1",

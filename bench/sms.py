@@ -295,7 +295,7 @@ def bench_dispatcher(sends: int, batch: int, pipelines: int = 2) -> None:
                                        dedupe_key=f"bench-{i}"))
             sender = TwilioSender(settings)
             dispatcher = Dispatcher(engine=engine, settings=settings, senders={"sms": sender},
-                                    concurrency=64)
+                                    concurrency=64, pipelines=pipelines)
 
             async def loop() -> int:
                 done = 0
@@ -317,9 +317,10 @@ def bench_dispatcher(sends: int, batch: int, pipelines: int = 2) -> None:
             done, seconds = asyncio.run(drain())
             print(f"dispatcher: {done} sends via twilio Client -> fake API on 127.0.0.1, "
                   f"rate limit off, batch {batch}")
-            print(f"  {done / seconds:8.0f} sends/s  ({seconds:.2f} s; sent={dispatcher.stats['sent']}"
-                  f", failed={dispatcher.stats['failed']}, retried={dispatcher.stats['retried']})"
-                  "  (target >= 1,000/s)")
+            stats = dispatcher.stats
+            print(f"  {done / seconds:8.0f} sends/s  ({seconds:.2f} s; sent={stats['sent']}, "
+                  f"failed={stats['failed']}, retried={stats['retried']}; "
+                  f"{pipelines} batches in flight)  (target >= 1,000/s)")
             engine.dispose()
     finally:
         _stop(api)

@@ -95,12 +95,14 @@ def verify(session: Session) -> VerifyResult:
     expected_prev = GENESIS
     expected_seq = 1
     count = 0
-    rows = session.exec(select(AuditEntry).order_by(col(AuditEntry.seq)).execution_options(yield_per=1000))
+    stmt = select(AuditEntry).order_by(col(AuditEntry.seq)).execution_options(yield_per=1000)
+    rows = session.exec(stmt)
     for entry in rows:
         count += 1
         if entry.seq != expected_seq:
             kind = "removed before it" if entry.seq > expected_seq else "duplicated or reordered"
-            return VerifyResult(False, entry.seq, f"expected seq {expected_seq} (an entry was {kind})", count)
+            reason = f"expected seq {expected_seq} (an entry was {kind})"
+            return VerifyResult(False, entry.seq, reason, count)
         if entry.prev_hash != expected_prev:
             return VerifyResult(False, entry.seq, "prev_hash does not match the previous entry "
                                 "(an entry was inserted or removed)", count)

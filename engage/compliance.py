@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -56,7 +56,8 @@ KEYWORDS: dict[str, Keyword] = _entries()
 def fold(text: str) -> str:
     """Lowercase letters and digits only, accents removed: the keyword matching form."""
     decomposed = unicodedata.normalize("NFKD", text or "")
-    return "".join(ch for ch in decomposed.casefold() if ch.isalnum() and not unicodedata.combining(ch))
+    return "".join(
+        ch for ch in decomposed.casefold() if ch.isalnum() and not unicodedata.combining(ch))
 
 
 def classify(text: str) -> Keyword | None:
@@ -86,7 +87,9 @@ def in_quiet_hours(now: datetime, tz_name: str | None, quiet_window: tuple[time,
     return next_allowed_send(now, tz_name, quiet_window) > now
 
 
-def next_allowed_send(now: datetime, tz_name: str | None, quiet_window: tuple[time, time]) -> datetime:
+def next_allowed_send(
+    now: datetime, tz_name: str | None, quiet_window: tuple[time, time]
+) -> datetime:
     """``now`` when outside the resident's quiet hours, else the end of the quiet window.
 
     Computed on the local calendar (date + wall time in the zone), never by adding hours, so a
@@ -110,7 +113,5 @@ def next_allowed_send(now: datetime, tz_name: str | None, quiet_window: tuple[ti
         end_day = today + timedelta(days=1) if wall >= start else today
     if not quiet:
         return now
-    resume = _at(end_day, end, zone).astimezone(now.tzinfo)
-    from datetime import UTC
-
-    return max(resume, now).astimezone(UTC)
+    resume = _at(end_day, end, zone).astimezone(UTC)
+    return max(resume, now.astimezone(UTC))

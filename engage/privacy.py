@@ -43,18 +43,24 @@ def normalize_address(channel: str, raw: str) -> str:
     """
     value = (raw or "").strip()
     if channel == "sms":
-        try:
-            number = phonenumbers.parse(value, DEFAULT_REGION)
-        except phonenumbers.NumberParseException as exc:
-            raise UserError("sms address is not a phone number") from exc
-        if not phonenumbers.is_possible_number(number):
-            raise UserError("sms address is not a possible phone number")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return _normalize_phone(value)
     if channel == "telegram":
         if not re.fullmatch(r"-?\d{1,20}", value):
             raise UserError("telegram address must be a numeric chat id")
         return str(int(value))
     raise UserError(f"unknown channel {channel!r}")
+
+
+@lru_cache(maxsize=4096)
+def _normalize_phone(value: str) -> str:
+    """libphonenumber parsing is the slowest step of an inbound message: cached per process."""
+    try:
+        number = phonenumbers.parse(value, DEFAULT_REGION)
+    except phonenumbers.NumberParseException as exc:
+        raise UserError("sms address is not a phone number") from exc
+    if not phonenumbers.is_possible_number(number):
+        raise UserError("sms address is not a possible phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def participant_key(secret: bytes, channel: str, normalized: str) -> str:
@@ -140,7 +146,8 @@ def scrub(text: str) -> str:
     out = _STREET.sub("[address]", out)
     spans = [
         (m.start, m.end)
-        for m in phonenumbers.PhoneNumberMatcher(out, DEFAULT_REGION, leniency=phonenumbers.Leniency.POSSIBLE)
+        for m in phonenumbers.PhoneNumberMatcher(
+            out, DEFAULT_REGION, leniency=phonenumbers.Leniency.POSSIBLE)
     ]
     for start, end in reversed(spans):
         out = out[:start] + "[phone]" + out[end:]
@@ -176,7 +183,9 @@ def purge_expired_bodies(*, session: Session, now: datetime, days: int) -> int:
     return int(messages or 0) + int(outbox or 0)
 
 
-def erase_participant(*, session: Session, participant: Participant, now: datetime) -> dict[str, int]:
+def erase_participant(
+    *, session: Session, participant: Participant, now: datetime
+) -> dict[str, int]:
     """Forget a resident: answers, free text, runs, messages and the address go.
 
     What stays is an anonymous tombstone: the participant row with a random key (so a later
@@ -197,7 +206,8 @@ def erase_participant(*, session: Session, participant: Participant, now: dateti
                 (col(Response.participant_id) == pid) | col(Response.run_id).in_(run_ids)
             )
         ).rowcount,
-        "messages": session.execute(delete(Message).where(col(Message.participant_id) == pid)).rowcount,
+        "messages": session.execute(
+            delete(Message).where(col(Message.participant_id) == pid)).rowcount,
     }
     session.execute(
         update(Outbox)
@@ -231,4 +241,5 @@ def erase_participant(*, session: Session, participant: Participant, now: dateti
 
 def count_erased(session: Session) -> int:
     """Number of tombstones (for reports; tombstones carry nothing else)."""
-    return int(session.exec(select(func.count()).where(col(Participant.erased_at).is_not(None))).one())
+    stmt = select(func.count()).where(col(Participant.erased_at).is_not(None))
+    return int(session.exec(stmt).one())

@@ -265,6 +265,8 @@ class Runtime:
             status = "ignored"
         elif inbound.media_count > 0 and not text.strip():
             self._say_fixed(ctx, "media", participant.language)
+        elif (checkin := _dialogue_checkin(session, participant, text, now)) is not None:
+            ctx.outbox_ids.extend([checkin.outbox_id] if checkin.outbox_id else [])
         else:
             run = self._converse(ctx, text, inbound)
             if run is not None and run.id is not None and run is not active:
@@ -608,6 +610,15 @@ class Runtime:
             participant.address_enc = privacy.encrypt_address(self._secret, normalized)
             session.add(participant)
         return participant
+
+
+def _dialogue_checkin(session: Session, participant: Participant, text: str,
+                      now: datetime) -> Any:
+    """Hook (scheduling): a dialogue session's check-in code texted at the session records
+    attendance and gets a welcome reply instead of going to the resident's flow."""
+    from engage.scheduling.dialogue import handle_checkin
+
+    return handle_checkin(session=session, participant=participant, text=text, now=now)
 
 
 class _NullContext:

@@ -124,7 +124,8 @@ def test_erase_participant_leaves_an_anonymous_tombstone(db_engine: sa.Engine) -
         p = _participant(session)
         other = _participant(session, key="other")
         for owner in (p, other):
-            run = Run(participant_id=owner.id, flow_id="satisfaction", state='{"results":{"safer":"x"}}')
+            run = Run(participant_id=owner.id, flow_id="satisfaction",
+                      state='{"results":{"safer":"x"}}')
             session.add(run)
             session.flush()
             session.add(Response(run_id=run.id, participant_id=owner.id, flow_id="satisfaction",
@@ -153,5 +154,32 @@ def test_erase_participant_leaves_an_anonymous_tombstone(db_engine: sa.Engine) -
         assert [e.status for e in ledger] == ["granted", "erased"]
         # the other resident is untouched
         assert len(session.exec(select(Response)).all()) == 1
-        assert session.exec(select(Outbox).where(Outbox.participant_id != pid)).one().status == "pending"
+        other_row = session.exec(select(Outbox).where(Outbox.participant_id != pid)).one()
+        assert other_row.status == "pending"
         assert privacy.count_erased(session) == 1
+
+
+def test_structured_logging_drops_unknown_fields_and_scrubs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+    import logging
+
+    from engage.logging import configure, log_event
+
+    configure(logging.INFO)
+    log = logging.getLogger("engage.test")
+    log_event(log, "inbound.handled", participant="ab" * 32, message_id=7,
+              body="call 410-555-1234", address="+14105550100")
+    log.warning("careless: reply from %s at 1200 N Charles St", "+1 410 555 0100")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    handled = next(line for line in lines if line["event"] == "inbound.handled")
+    assert handled["participant"] == "ab" * 8 and handled["message_id"] == 7
+    assert "body" not in handled and "address" not in handled
+    careless = next(line for line in lines if line["event"].startswith("careless"))
+    assert "[phone]" in careless["event"] and "[address]" in careless["event"]
+    assert "555" not in careless["event"]
+    root = logging.getLogger("engage")
+    for handler in list(root.handlers):
+        if getattr(handler, "_engage", False):
+            root.removeHandler(handler)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, distinct, func, literal, select
+from sqlalchemy import Connection, Engine, and_, case, distinct, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from engage.analytics.periods import Period
@@ -88,9 +88,12 @@ def _choice(name: str) -> ColumnElement[Any]:
     return func.max(case((Response.name == name, func.coalesce(Response.value, Response.category))))
 
 
-def _pivot(period: Period, flow_id: str, *, scan: bool = False) -> Any:
+def _pivot(
+    period: Period, flow_id: str, dims: Sequence[str], *, scan: bool = False, dedupe: bool = True
+) -> Any:
     """One row per respondent: the latest run per resident in the period, answers as columns.
 
+    Only the requested dimensions are pivoted (each is one more aggregate over every row).
     ``scan=True`` wraps the time filter in an expression so SQLite will not drive the query
     from the ``answered_at`` index: when the period holds most rows, walking that index and
     then sorting by run is about twice as slow as reading the table in run order.
@@ -99,25 +102,35 @@ def _pivot(period: Period, flow_id: str, *, scan: bool = False) -> Any:
         func.coalesce(Response.answered_at, Response.answered_at) if scan else Response.answered_at
     )
     person = func.coalesce(func.max(Response.participant_id), -Response.run_id)
-    survey_names = LIKERT_ITEMS + TEXT_ITEMS
-    columns: list[Any] = [
-        Response.run_id.label("run_id"),
-        func.coalesce(func.max(Response.district), literal(UNKNOWN)).label("district"),
-        func.coalesce(
-            func.max(case((Response.name == "area", Response.value))),
-            func.max(Response.area),
-            literal(UNKNOWN),
-        ).label("neighbourhood"),
+    columns: list[Any] = [Response.run_id.label("run_id")]
+    if "district" in dims:
+        district = func.coalesce(func.max(Response.district), literal(UNKNOWN))
+        columns.append(district.label("district"))
+    if "neighbourhood" in dims:
+        columns.append(
+            func.coalesce(
+                func.max(case((Response.name == "area", Response.value))),
+                func.max(Response.area),
+                literal(UNKNOWN),
+            ).label("neighbourhood")
+        )
+    columns += [
+        func.coalesce(_choice(g), literal(UNKNOWN)).label(g) for g in GROUP_DIMENSIONS if g in dims
     ]
-    columns += [func.coalesce(_choice(g), literal(UNKNOWN)).label(g) for g in GROUP_DIMENSIONS]
-    columns += [_answer(item).label(item) for item in LIKERT_ITEMS]
+    answers = [_answer(item) for item in LIKERT_ITEMS]
+    columns += [a.label(item) for a, item in zip(answers, LIKERT_ITEMS, strict=True)]
     answered_text = func.coalesce(Response.category, "") != SKIPPED
-    columns.append(func.avg(case((answered_text, Response.sentiment))).label("sentiment"))
+    sentiment = func.avg(case((answered_text, Response.sentiment)))
+    columns.append(sentiment.label("sentiment"))
     columns.append(func.min(Response.sentiment_version).label("version_min"))
     columns.append(func.max(Response.sentiment_version).label("version_max"))
-    columns.append(
-        func.row_number().over(partition_by=person, order_by=Response.run_id.desc()).label("rn")
-    )
+    if dedupe:
+        rank = func.row_number().over(partition_by=person, order_by=Response.run_id.desc())
+    else:
+        rank = literal(1)
+    columns.append(rank.label("rn"))
+    # a respondent answered at least one survey question (a skip is not an answer)
+    answered_any = or_(*(a.is_not(None) for a in answers), sentiment.is_not(None))
     return (
         select(*columns)
         .where(
@@ -126,7 +139,7 @@ def _pivot(period: Period, flow_id: str, *, scan: bool = False) -> Any:
             answered_at < period.end,
         )
         .group_by(Response.run_id)
-        .having(func.count(case((Response.name.in_(survey_names), 1))) > 0)
+        .having(answered_any)
         .subquery("pivot")
     )
 
@@ -140,9 +153,9 @@ def _moments(prefix: str, expr: ColumnElement[Any]) -> list[Any]:
 
 
 def _aggregate_query(
-    period: Period, dims: Sequence[str], flow_id: str, *, scan: bool = False
+    period: Period, dims: Sequence[str], flow_id: str, *, scan: bool = False, dedupe: bool = True
 ) -> Any:
-    pivot = _pivot(period, flow_id, scan=scan)
+    pivot = _pivot(period, flow_id, dims, scan=scan, dedupe=dedupe)
     c = pivot.c
     aggregates: list[Any] = [func.count().label("respondents")]
     for item in LIKERT_ITEMS:
@@ -314,6 +327,22 @@ def _prefer_scan(conn: Connection, period: Period, flow_id: str) -> bool:
     return bool(in_period > SCAN_FRACTION * total)
 
 
+def _someone_answered_twice(conn: Connection, period: Period, flow_id: str) -> bool:
+    """Whether any resident has two runs that may hold answers in the period (started
+    before its end, last active after its start). If not, the per-resident "latest run"
+    ranking is skipped: a cheap query on runs saves a window over every respondent."""
+    candidates = (
+        select(
+            func.count(distinct(Run.participant_id)).label("people"),
+            func.count(Run.participant_id).label("runs"),
+        )
+        .where(Run.flow_id == flow_id, Run.started_at < period.end,
+               Run.updated_at >= period.start)
+    )
+    people, runs = conn.execute(candidates).one()
+    return bool(runs != people)  # runs of erased residents (no participant) are distinct
+
+
 @dataclass(frozen=True)
 class Measurement:
     """Raw (unsuppressed) cube of sufficient statistics, response-rate counts of area cells
@@ -335,7 +364,8 @@ def measure(
     versions: set[str] = set()
     with engine.connect() as conn:
         scan = _prefer_scan(conn, period, flow_id)
-        result = conn.execute(_aggregate_query(period, dims, flow_id, scan=scan))
+        dedupe = _someone_answered_twice(conn, period, flow_id)
+        result = conn.execute(_aggregate_query(period, dims, flow_id, scan=scan, dedupe=dedupe))
         names = list(result.keys())
         for row in result:
             key = tuple(str(v) for v in row[: len(dims)])

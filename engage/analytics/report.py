@@ -101,14 +101,14 @@ def bar_chart(rows: Sequence[Row], k: int) -> str:
         x = label_w + plot_w * tick / 100
         parts.append(
             f'<line x1="{x:.1f}" y1="20" x2="{x:.1f}" y2="{height - 22}" stroke="#ccc" '
-            f'stroke-width="0.5"/><text x="{x:.1f}" y="{height - 8}" font-size="11" '
+            f'stroke-width="0.5"/><text x="{x:.1f}" y="{height - 8}" font-size="12" '
             f'text-anchor="middle" fill="currentColor">{tick}</text>'
         )
     y = 26
     for row in published:
         name = _district_label(row.key[0][1])
         parts.append(
-            f'<text x="{label_w - 6}" y="{y + bar_h + 4}" font-size="12" text-anchor="end" '
+            f'<text x="{label_w - 6}" y="{y + bar_h + 4}" font-size="13" text-anchor="end" '
             f'fill="currentColor">{name}</text>'
         )
         for offset, (column, colour) in enumerate(
@@ -150,13 +150,13 @@ def line_chart(points: Sequence[tuple[Period, Row]]) -> str:
         yy = top + plot_h * (1 - tick / 100)
         parts.append(
             f'<line x1="{left}" y1="{yy:.1f}" x2="{width - right}" y2="{yy:.1f}" stroke="#ccc" '
-            f'stroke-width="0.5"/><text x="{left - 4}" y="{yy + 4:.1f}" font-size="11" '
+            f'stroke-width="0.5"/><text x="{left - 4}" y="{yy + 4:.1f}" font-size="12" '
             f'text-anchor="end" fill="currentColor">{tick}</text>'
         )
     for i, (period, _) in enumerate(points):
         xx = left + plot_w * i / count
         parts.append(
-            f'<text x="{xx:.1f}" y="{height - 12}" font-size="11" text-anchor="middle" '
+            f'<text x="{xx:.1f}" y="{height - 12}" font-size="12" text-anchor="middle" '
             f'fill="currentColor">{escape(period.label)}</text>'
         )
     for column, colour in (("trust_index", TRUST_COLOUR), ("safety_index", SAFETY_COLOUR)):

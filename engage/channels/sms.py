@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+from twilio.base import values
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response as TwilioResponse
@@ -155,6 +157,15 @@ class ApiUrlHttpClient(AsyncTwilioHttpClient):
             allow_redirects=allow_redirects,
         )
 
+    def log_request(self, kwargs: dict[str, Any]) -> None:
+        # twilio formats its debug lines eagerly; skip that work unless they would be shown
+        if self.logger.isEnabledFor(logging.INFO):
+            super().log_request(kwargs)
+
+    def log_response(self, status_code: int, response: Any) -> None:
+        if self.logger.isEnabledFor(logging.INFO):
+            super().log_response(status_code, response)
+
     async def close(self) -> None:
         if self.session is not None and not self.session.closed:
             await self.session.close()
@@ -197,23 +208,23 @@ class TwilioSender:
                 created = await self.client.messages.create_async(
                     to=message.address,
                     body=part,
-                    from_=self.from_number or _unset(),
-                    messaging_service_sid=self.messaging_service_sid or _unset(),
+                    from_=self.from_number or values.unset,
+                    messaging_service_sid=self.messaging_service_sid or values.unset,
                     status_callback=self.status_callback,
                     smart_encoded=True,
                 )
             except (TwilioRestException, TwilioServiceException) as exc:
-                return _rest_failure(exc, message.outbox_id, sent_sids=sids)
+                return _partial(_rest_failure(exc, message.outbox_id), sids, len(parts))
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 log.warning(
                     "twilio transport error outbox=%s: %s", message.outbox_id, type(exc).__name__
                 )
-                return SendResult(
+                result = SendResult(
                     ok=False,
                     error=f"transport: {type(exc).__name__}",
                     retry_after=TRANSIENT_RETRY_SECONDS,
-                    provider_id=sids[0] if sids else None,
                 )
+                return _partial(result, sids, len(parts))
             if created.sid:
                 sids.append(created.sid)
             status = (
@@ -234,21 +245,23 @@ class TwilioSender:
         await self.http_client.close()
 
 
-def _unset() -> Any:
-    from twilio.base import values
-
-    return values.unset
+def _partial(result: SendResult, sids: list[str], total: int) -> SendResult:
+    """A long body failed after some parts went out: retrying would repeat those parts, so
+    the failure becomes permanent (at most once) and keeps the first part's SID."""
+    if not sids:
+        return result
+    return replace(result, permanent=True, retry_after=None, provider_id=sids[0],
+                   error=f"sent {len(sids)} of {total} parts; {result.error}")
 
 
 def _rest_failure(
-    exc: TwilioRestException | TwilioServiceException, outbox_id: int, *, sent_sids: list[str]
+    exc: TwilioRestException | TwilioServiceException, outbox_id: int
 ) -> SendResult:
     status = int(getattr(exc, "status", 0) or 0)
     code = getattr(exc, "code", None)
     code_text = str(code) if code is not None else None
     error = f"twilio HTTP {status} code {code_text}"
     log.warning("twilio refused outbox=%s status=%s code=%s", outbox_id, status, code_text)
-    provider_id = sent_sids[0] if sent_sids else None
     if code == OPTED_OUT_CODE:
         return SendResult(
             ok=False,
@@ -256,7 +269,6 @@ def _rest_failure(
             error=error,
             permanent=True,
             opted_out=True,
-            provider_id=provider_id,
         )
     if status == 429 or status >= 500 or status == 0:
         return SendResult(
@@ -264,8 +276,5 @@ def _rest_failure(
             error_code=code_text,
             error=error,
             retry_after=TRANSIENT_RETRY_SECONDS,
-            provider_id=provider_id,
         )
-    return SendResult(
-        ok=False, error_code=code_text, error=error, permanent=True, provider_id=provider_id
-    )
+    return SendResult(ok=False, error_code=code_text, error=error, permanent=True)

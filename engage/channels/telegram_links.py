@@ -60,6 +60,10 @@ class _Fallback(Exception):
     """Roll the transaction back and treat the update as a plain START."""
 
 
+class _Duplicate(Exception):
+    """Roll the transaction back: another delivery of this update was recorded first."""
+
+
 def read_link(runtime: Any, payload: str | None, now: datetime) -> DeepLink | None:
     """The deep link in a /start payload, or None (no payload, forged, expired)."""
     if not payload:
@@ -75,6 +79,8 @@ def join(runtime: Any, inbound: Inbound, link: DeepLink) -> JoinOutcome:
             return _join(session, runtime, inbound, link, now)
     except _Fallback:
         return JoinOutcome(status="fallback")
+    except _Duplicate:
+        return JoinOutcome(status="duplicate")
     except IntegrityError as exc:  # the same update delivered twice at once: retry finds it
         raise RetryableError("concurrent delivery of the same update; retry") from exc
 
@@ -104,14 +110,6 @@ def _join(
             now=now,
             source=LINK_SOURCE,
         )
-    message = repo.add_inbound_message(
-        session=session,
-        participant_id=participant.id,
-        channel=channel,
-        provider_id=inbound.provider_id,
-        body="START",
-        now=now,
-    )
     run: Run | None = runtime.start_run(
         session=session,
         participant=participant,
@@ -125,8 +123,17 @@ def _join(
     )
     if run is None or run.id is None:
         raise _Fallback  # already took part (or declined): a plain START answers them
-    message.run_id = run.id
-    session.add(message)
+    added = repo.add_inbound_message(
+        session=session,
+        participant_id=participant.id,
+        channel=channel,
+        provider_id=inbound.provider_id,
+        body="START",
+        now=now,
+        run_id=run.id,
+    )
+    if added is None:  # the same update won a race while we worked: undo ours
+        raise _Duplicate
     outbox_ids = repo.outbox_ids_for_prefix(session=session, prefix=prefix + ":")
     _bookkeeping(session, runtime, target, participant.id, run.id, len(outbox_ids), now)
     log.info(

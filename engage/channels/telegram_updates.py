@@ -9,9 +9,11 @@ Telegram retries; the runtime's dedupe on ``provider_id`` (the update id) makes 
 What residents may send, and what happens:
 - text -> the runtime, as a reply; ``/stop``, ``/help``, ``/delete``, ``/language`` -> the
   compliance keywords STOP, HELP, DELETE, LANGUAGE (``/language es`` -> ESPAÑOL);
-- ``/start [code]`` -> START with the deep-link code in ``Inbound.start_payload``;
+- ``/start`` -> START; ``/start <code>`` -> joins the deep link's campaign or dialogue session
+  (telegram_links.py), or a plain START when the code can't be used;
 - a button press -> the button's value as a reply; the press is answered and the keyboard
-  removed from the old message;
+  removed from the old message; a press on a keyboard whose question was already answered is
+  refused (telegram_presses.py);
 - stickers, photos, voice, files, unknown commands -> one polite line, nothing stored;
 - edited messages, channel posts, group chats -> ignored (a bot in a group must not start
   surveys in public); the bot being blocked -> an opt-out.
@@ -33,13 +35,13 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, TelegramObject, Update
 
-from engage.channels.base import Inbound
+from engage.channels.base import ChannelName, Inbound
 from engage.channels.deeplinks import DeepLink
 from engage.channels.telegram import decode_callback
 
 log = logging.getLogger("engage.telegram")
 
-CHANNEL = "telegram"
+CHANNEL: ChannelName = "telegram"
 COMMAND_KEYWORDS: dict[str, str] = {
     "stop": "STOP",
     "help": "HELP",

@@ -12,7 +12,8 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 
 @audit_app.command("verify")
 def verify_command(
-    url: str | None = typer.Option(None, "--url", help="Database URL (default: ENGAGE_DATABASE_URL)."),
+    url: str | None = typer.Option(
+        None, "--url", help="Database URL (default: ENGAGE_DATABASE_URL)."),
 ) -> None:
     """Exit 0 when the chain is intact; exit 1 naming the first bad entry."""
     import sqlalchemy as sa

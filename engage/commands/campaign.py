@@ -187,9 +187,10 @@ def show_command(
     ctx = open_context(url)
 
     def load() -> tuple[dict[str, Any], dict[str, Any]]:
-        return _run(ctx, lambda s: (
+        loaded: tuple[dict[str, Any], dict[str, Any]] = _run(ctx, lambda s: (
             _summary(get_campaign(session=s, campaign_id=campaign_id)),
             campaign_progress(session=s, campaign_id=campaign_id).to_dict()))
+        return loaded
 
     summary, progress = load()
     if as_json:

@@ -12,7 +12,8 @@ db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 
 @db_app.command("upgrade")
 def upgrade_command(
-    url: str | None = typer.Option(None, "--url", help="Database URL (default: ENGAGE_DATABASE_URL)."),
+    url: str | None = typer.Option(
+        None, "--url", help="Database URL (default: ENGAGE_DATABASE_URL)."),
     revision: str = typer.Option("head", "--revision", help="Target revision."),
 ) -> None:
     """Apply the packaged Alembic migrations (works from any directory)."""

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import SQLAlchemyError
 
 from engage.commands.common import console, fail
+from engage.commands.dbproblems import database_problem
 from engage.config import ConfigError, get_settings
 from engage.errors import EngageError
 
@@ -41,6 +43,8 @@ def demo(
                               period=period, on_progress=advance)
     except (EngageError, ConfigError, OSError) as exc:
         fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(database_problem(exc))
     console.print(
         f"{result.residents} residents sent {result.messages} messages "
         f"({result.completed} completed, {result.declined} declined, {result.responses} answers "

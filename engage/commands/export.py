@@ -7,8 +7,10 @@ from pathlib import Path
 
 import typer
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from engage.commands.common import console, fail
+from engage.commands.dbproblems import database_problem
 from engage.config import ConfigError, get_settings
 from engage.errors import EngageError
 
@@ -38,6 +40,8 @@ def summary(
         )
     except (EngageError, ConfigError, OSError) as exc:
         fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(database_problem(exc))
     console.print(
         f"wrote {result.path} ({result.rows} rows, {result.withheld} withheld) "
         f"sha256 {result.sha256[:16]}… manifest {result.manifest.name}",
@@ -67,6 +71,8 @@ def briefing(
         )
     except (EngageError, ConfigError, OSError) as exc:
         fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(database_problem(exc))
     console.print(
         f"wrote {target} for {result.dimension} {result.area} ({len(result.quotes)} quotes) "
         f"sha256 {digest[:16]}…",

@@ -85,13 +85,30 @@ def outbox(
         if not rows:
             console.print("(no messages yet)", style="dim", markup=False)
         return
-    last = rows[-1]["id"] if rows else 0
+    printed = {row["id"] for row in rows}
+    newest = floor = max(printed, default=0)
     try:
         while True:
             time.sleep(interval)
-            new = _rows(engine, secret, last, 200)
+            new = [r for r in _rows(engine, secret, floor, 500) if r["id"] not in printed]
             _print(new)
-            if new:
-                last = new[-1]["id"]
+            printed.update(r["id"] for r in new)
+            newest = max(printed, default=newest)
+            # a row still waiting (retry, quiet hours) is printed when it finishes
+            floor = _unfinished_floor(engine, newest)
+            printed = {i for i in printed if i > floor}
     except KeyboardInterrupt:
         return
+
+
+def _unfinished_floor(engine: Any, newest: int) -> int:
+    """Just below the oldest row not finished yet (or the newest printed id)."""
+    from sqlmodel import col, func, select
+
+    from engage.storage.db import session_scope
+    from engage.storage.models import Outbox
+
+    with session_scope(engine) as session:
+        oldest = session.exec(select(func.min(Outbox.id)).where(
+            col(Outbox.status).not_in(FINISHED))).one()
+    return min(newest, oldest - 1) if oldest is not None else newest

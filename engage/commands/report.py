@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from engage.commands.common import console, fail
+from engage.commands.dbproblems import database_problem
 from engage.config import ConfigError, get_settings
 from engage.errors import EngageError
 
@@ -28,6 +30,8 @@ def report(
         )
     except (EngageError, ConfigError, OSError) as exc:
         fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(database_problem(exc))
     console.print(f"wrote {result.html} and {result.csv.name}", markup=False, highlight=False)
 
 

@@ -44,7 +44,8 @@ def open_context(url: str | None = None) -> Context:
     try:
         settings = get_settings()
         settings.check_production()
-        engine = make_engine(url or settings.effective_database_url)
+        engine = make_engine(url or settings.effective_database_url,
+                             **postgres_engine_options(url or settings.effective_database_url))
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
     except ConfigError as exc:
@@ -55,6 +56,15 @@ def open_context(url: str | None = None) -> Context:
         fail(f"database unavailable: {type(exc.orig).__name__}")
     runtime = Runtime(engine=engine, settings=settings, catalog=FlowCatalog(settings.flows_dir))
     return Context(settings, engine, runtime)
+
+
+def postgres_engine_options(url: str) -> dict[str, object]:
+    """No server-side prepared statements on PostgreSQL: a cached *generic* plan for
+    ``dedupe_key LIKE $1`` is a sequential scan of the whole outbox (the pattern is unknown when
+    it is planned), which makes a large fan-out quadratic. Custom plans use the prefix index."""
+    if sa.make_url(url).get_backend_name() != "postgresql":
+        return {}
+    return {"connect_args": {"prepare_threshold": None}}
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

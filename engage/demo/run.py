@@ -79,6 +79,7 @@ class WebhookResident:
             raise UserError("the demo needs a Twilio webhook token (development or TWILIO_*)")
         self.validator = RequestValidator(token)
         self.sent = 0
+        self.participants: dict[int, int] = {}  # resident index -> participant id
 
     def send(self, resident: Resident, body: str) -> None:
         self.sent += 1
@@ -97,16 +98,23 @@ class WebhookResident:
 
     def position(self, resident: Resident) -> tuple[str | None, str]:
         """(node id the resident is being asked, conversation language) of the waiting run."""
-        key = privacy.participant_key(self.secret, "sms", resident.phone)
-        query = (
-            select(Run.state)
-            .join(Participant, Participant.id == Run.participant_id)
-            .where(Participant.key == key, Participant.channel == "sms", Run.status == "waiting")
-            .order_by(Run.id.desc())
-            .limit(1)
-        )
         with self.engine.connect() as conn:
-            state = conn.execute(query).scalar_one_or_none()
+            pid = self.participants.get(resident.index)
+            if pid is None:
+                key = privacy.participant_key(self.secret, "sms", resident.phone)
+                pid = conn.execute(
+                    select(Participant.id).where(Participant.channel == "sms",
+                                                 Participant.key == key)
+                ).scalar_one_or_none()
+                if pid is None:
+                    return None, resident.language
+                self.participants[resident.index] = pid
+            state = conn.execute(
+                select(Run.state)
+                .where(Run.participant_id == pid, Run.status == "waiting")
+                .order_by(Run.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
         if state is None:
             return None, resident.language
         data = json.loads(state)
@@ -118,7 +126,8 @@ def converse(channel: WebhookResident, replier: Replier, resident: Resident,
     """One resident's whole conversation; returns how many messages they sent."""
     clock.now = max(clock.now, resident.starts_at)
     channel.send(resident, replier.greeting(resident))
-    sent, attempts, asked_spanish = 1, {}, False
+    sent, asked_spanish = 1, False
+    attempts: dict[str, int] = {}
     for _ in range(MAX_TURNS):
         node, language = channel.position(resident)
         if node is None:

@@ -134,7 +134,7 @@ def materialize(*, session: Session, campaign_id: int, audience: Audience,
          "reminders_sent"],
         source,
     )
-    return int(session.execute(stmt).rowcount or 0)
+    return int(getattr(session.execute(stmt), "rowcount", 0) or 0)
 
 
 def add_csv_recipients(*, session: Session, campaign_id: int, numbers: list[str],
@@ -153,7 +153,7 @@ def add_csv_recipients(*, session: Session, campaign_id: int, numbers: list[str]
         elif participant.consent_surveys in REFUSED_CONSENT:
             status = "skipped"
         exists_already = session.execute(
-            select(CampaignRecipient.id).where(
+            select(col(CampaignRecipient.id)).where(
                 col(CampaignRecipient.campaign_id) == campaign_id,
                 col(CampaignRecipient.participant_id) == participant.id,
             )

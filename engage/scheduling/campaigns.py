@@ -502,7 +502,8 @@ def _invite_batch(session: Session, campaign: Campaign, starter: RunStarter, set
     assert campaign.id is not None
     throttled = campaign.throttle_per_minute is not None
     budget = throttle_budget(campaign.throttle_per_minute,
-                             sent_last_minute(session, campaign.id, now), limit)
+                             sent_last_minute(session, campaign.id, now) if throttled else 0,
+                             limit)
     if budget <= 0:
         return 0, False
     zones = _allowed_zones(session, campaign.id, ("pending",), settings, now)
@@ -518,7 +519,7 @@ def _invite_batch(session: Session, campaign: Campaign, starter: RunStarter, set
         .limit(budget)
     )
     if session.get_bind().dialect.name == "postgresql":  # side-by-side batches never overlap
-        stmt = stmt.with_for_update(skip_locked=True, of=CampaignRecipient)  # type: ignore[arg-type]
+        stmt = stmt.with_for_update(skip_locked=True, of=CampaignRecipient)
     rows = session.exec(stmt).all()
     invited, used = 0, 0
     started: dict[int, CampaignRecipient] = {}
@@ -561,7 +562,7 @@ def _messages_for_runs(session: Session, run_ids: list[int]) -> dict[int, int]:
     session.flush()
     rows = session.execute(
         select(Outbox.run_id, func.count()).where(col(Outbox.run_id).in_(run_ids))
-        .group_by(Outbox.run_id)
+        .group_by(col(Outbox.run_id))
     ).all()
     return {int(run_id): int(n) for run_id, n in rows}
 
@@ -573,8 +574,10 @@ def _remind_batch(session: Session, campaign: Campaign, settings: Settings, now:
     assert campaign.id is not None
     if campaign.reminders <= 0:
         return 0, False
+    throttled = campaign.throttle_per_minute is not None
     budget = throttle_budget(campaign.throttle_per_minute,
-                             sent_last_minute(session, campaign.id, now), limit)
+                             sent_last_minute(session, campaign.id, now) if throttled else 0,
+                             limit)
     if budget <= 0:
         return 0, False
     zones = _allowed_zones(session, campaign.id, ("invited",), settings, now)

@@ -117,6 +117,7 @@ class Dispatcher:
         concurrency: int = 64,
         rates: dict[str, float] | None = None,
         poll_interval: float = 0.5,
+        pipelines: int = 2,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -130,6 +131,7 @@ class Dispatcher:
         self.backoff_cap = backoff_cap
         self.concurrency = concurrency
         self.poll_interval = poll_interval
+        self.pipelines = max(1, pipelines)  # batches in flight at once in run_forever
         rate_for = {"sms": settings.sms_rate, "telegram": TELEGRAM_RATE} | (rates or {})
         self.buckets = {
             name: TokenBucket(rate_for.get(name, 0.0)
@@ -147,11 +149,12 @@ class Dispatcher:
         return [job.row for job in self._claim(limit)]
 
     def _quota(self, channel: str) -> int | None:
-        """Rows one claim may take for a channel: what its rate can send within half a lease."""
+        """Rows one claim may take for a channel: what its rate can send within half a lease,
+        shared between the batches that may be in flight at once."""
         bucket = self.buckets.get(channel)
         if bucket is None or bucket.unlimited:
             return None
-        return max(1, math.floor(bucket.rate * self.lease.total_seconds() / 2))
+        return max(1, math.floor(bucket.rate * self.lease.total_seconds() / 2 / self.pipelines))
 
     def _claim(self, limit: int) -> list[_Job]:
         now = self.clock()
@@ -379,9 +382,14 @@ class Dispatcher:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run_forever(self, stop_event: asyncio.Event, *, limit: int = 100) -> None:
-        """Send until ``stop_event`` is set; errors are logged and retried after a pause."""
+        """Send until ``stop_event`` is set. ``pipelines`` batches overlap, so one is on the
+        network while another is being claimed or recorded; errors are logged, then retried."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        await asyncio.gather(*(self._pump(stop_event, limit) for _ in range(self.pipelines)))
+
+    async def _pump(self, stop_event: asyncio.Event, limit: int) -> None:
+        assert self._wake is not None
         while not stop_event.is_set():
             try:
                 count = await self.run_once(limit)

@@ -114,7 +114,8 @@ class Run(SQLModel, table=True):
     participant_id: int | None = Field(default=None, foreign_key="participant.id")
     flow_id: str = Field(max_length=80, index=True)
     flow_version_id: int | None = Field(default=None, foreign_key="flow_version.id")
-    status: str = Field(default="waiting", max_length=16, index=True)  # waiting completed declined expired ended
+    # waiting | completed | declined | expired | ended (opt-out, superseded)
+    status: str = Field(default="waiting", max_length=16, index=True)
     state: str = Field(sa_column=Column(Text, nullable=False))
     campaign_id: int | None = Field(default=None, index=True)
     session_id: int | None = Field(default=None, index=True)

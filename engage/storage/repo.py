@@ -22,7 +22,8 @@ from engage.storage.models import ConsentEntry, Message, Outbox, Participant, Ru
 HELD_KINDS = frozenset({"campaign", "reminder", "invitation"})
 OUTBOX_KINDS = frozenset({"reply", "confirmation", "campaign", "reminder", "invitation", "system"})
 CONSENT_SCOPES = ("surveys", "dialogue", "quotes")
-CONSENT_STATUSES = frozenset({"granted", "declined", "withdrawn", "opted_out", "opted_in", "erased"})
+CONSENT_STATUSES = frozenset(
+    {"granted", "declined", "withdrawn", "opted_out", "opted_in", "erased"})
 ACTIVE_RUN = "waiting"
 
 # Statements built once: the hot path only binds parameters (SQLAlchemy's compiled cache).

@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
@@ -25,7 +26,7 @@ from engage.channels.telegram import build_bot
 from engage.channels.telegram_links import runtime_gateway
 from engage.channels.telegram_updates import build_dispatcher
 from engage.config import Settings
-from engage.errors import RetryableError
+from engage.errors import RetryableError, UserError
 
 log = logging.getLogger("engage.telegram")
 
@@ -74,31 +75,46 @@ def check_secret(settings: Settings, presented: str | None) -> JSONResponse | No
 @router.post(WEBHOOK_PATH)
 async def telegram_webhook(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
+    metrics = getattr(request.app.state, "metrics", None)
     if not settings.telegram_bot_token:
         return _refuse(404, "Telegram is not configured (TELEGRAM_BOT_TOKEN unset)")
     refusal = check_secret(settings, request.headers.get(SECRET_HEADER))
     if refusal is not None:
+        _count(metrics, "engage_webhook_rejected_total", reason=str(refusal.status_code))
         return refusal
     hook = webhook_for(request.app)
     try:
         payload = json.loads(await request.body())
         update = Update.model_validate(payload, context={"bot": hook.bot})
     except (ValueError, ValidationError):
+        _count(metrics, "engage_webhook_rejected_total", reason="malformed")
         return _refuse(400, "body is not a Telegram update")
     try:
         outcome = await hook.dispatcher.feed_update(hook.bot, update)
     except RetryableError as exc:
         log.warning("telegram update=%s deferred: %s", update.update_id, exc)
+        _count(metrics, "engage_inbound_total", outcome="retry")
         return JSONResponse(
             {"ok": False, "error": "temporarily unavailable, retry"},
             status_code=503,
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
+    except UserError as exc:  # garbled beyond repair: a retry cannot help, so acknowledge
+        log.warning("telegram update=%s refused: %s", update.update_id, exc)
+        _count(metrics, "engage_inbound_total", outcome="refused")
+        return JSONResponse({"ok": True})
+    status = getattr(outcome, "status", None)
+    _count(metrics, "engage_inbound_total", outcome=str(status or "other"))
     if getattr(outcome, "outbox_ids", None):
         dispatcher = getattr(request.app.state, "dispatcher", None)
         if dispatcher is not None:
             dispatcher.notify()  # replies are waiting: send now, not at the next poll
     return JSONResponse({"ok": True})
+
+
+def _count(metrics: Any, name: str, **labels: str) -> None:
+    if metrics is not None:
+        metrics.inc(name, channel="telegram", **labels)
 
 
 def _refuse(status: int, message: str) -> JSONResponse:

@@ -79,3 +79,18 @@ def test_report_cli(db_engine, settings, tmp_path, monkeypatch) -> None:
     assert (out / "index.html").exists() and (out / "MANIFEST.sha256").exists()
     bad = CliRunner().invoke(app, ["report", "--period", "summer", "--out", str(out)])
     assert bad.exit_code == 1 and "period must look like" in bad.output
+
+
+def test_commands_report_a_missing_schema_in_one_line(tmp_path, settings, monkeypatch) -> None:
+    from engage.cli import app
+    from engage.config import get_settings
+
+    monkeypatch.setenv("ENGAGE_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    get_settings.cache_clear()
+    for args in (["report", "--period", "2026Q3", "--out", str(tmp_path / "r")],
+                 ["export", "summary", "--period", "2026Q3", "--out", str(tmp_path / "s.csv")],
+                 ["export", "briefing", "--area", "Eastern", "--out", str(tmp_path / "b.md")]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1, args
+        assert "database error: no such table" in result.output
+        assert "Traceback" not in result.output

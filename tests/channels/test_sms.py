@@ -194,3 +194,19 @@ async def test_long_body_is_sent_in_parts(tmp_path: Path, fake_api: FakeTwilioAP
     bodies = [m.body for m in fake_api.messages]
     assert len(bodies) == 2 and " ".join(bodies) == text
     assert all(len(b) <= 1600 for b in bodies)
+
+
+async def test_long_body_failing_midway_is_not_resent(tmp_path: Path,
+                                                      fake_api: FakeTwilioAPI) -> None:
+    text = " ".join(["survey"] * 400)
+    sender = TwilioSender(_settings(tmp_path, fake_api))
+    try:
+        first = await sender.send(_out(text))
+        fake_api.faults.statuses.extend([201, 500])  # first part accepted, second refused
+        fake_api.messages.clear()
+        result = await sender.send(_out(text))
+    finally:
+        await sender.close()
+    assert first.ok
+    assert not result.ok and result.permanent and result.retry_after is None
+    assert result.error and result.error.startswith("sent 1 of 2 parts")

@@ -152,6 +152,14 @@ async def test_repeated_update_id_gives_one_reply(tg: Harness) -> None:
     assert len(inbound) == 1
 
 
+async def test_outcomes_are_counted_in_metrics(tg: Harness) -> None:
+    await tg.say("Hello")
+    await tg.post(tg.updates.text(CHAT, "x"), secret="wrong")
+    metrics = (await tg.client.get("/metrics")).text
+    assert 'engage_inbound_total{channel="telegram",outcome="handled"} 1' in metrics
+    assert 'engage_webhook_rejected_total{channel="telegram",reason="403"} 1' in metrics
+
+
 async def test_repeated_button_press_is_answered_once(tg: Harness) -> None:
     await tg.say("/start")
     message = tg.api.last_message(CHAT)
@@ -247,6 +255,7 @@ async def test_stop_help_delete_commands(tg: Harness) -> None:
     await tg.say("yes")
     assert len(tg.api.sent_texts(CHAT)) == count  # silence after STOP
     await tg.say("/delete")
+    assert "erased" in tg.api.sent_texts(CHAT)[-1]  # one confirmation, even after STOP
     erased = tg.participant()
     assert erased is None or (erased.address_enc is None and erased.erased_at is not None)
 

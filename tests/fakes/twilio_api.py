@@ -40,7 +40,7 @@ class SentMessage:
 
 @dataclass
 class Faults:
-    statuses: list[int] = field(default_factory=list)  # next N creates answer these statuses
+    statuses: list[int] = field(default_factory=list)  # next N creates: these statuses (2xx = ok)
     unsubscribed: set[str] = field(default_factory=set)  # numbers answered with 21610
     stall_seconds: list[float] = field(default_factory=list)  # next N creates sleep this long
 
@@ -91,7 +91,7 @@ class FakeTwilioAPI:
             await asyncio.sleep(stall)
         form = await request.post()
         to = str(form.get("To", ""))
-        if forced is not None:
+        if forced is not None and forced >= 400:  # a 2xx entry means "answer normally"
             return _error(forced, forced, "fake failure")
         if to in self.faults.unsubscribed:
             return _error(400, 21610, "Attempt to send to unsubscribed recipient")

@@ -298,7 +298,7 @@ def test_two_tick_runners_at_once_never_duplicate(db_engine: Engine, db_url: str
             runtime = make_runtime(engine, settings, clock, tmp_path / f"w{n}")
             for _ in range(3):
                 campaigns.run_campaigns(engine=engine, starter=runtime, settings=settings,
-                                        now=clock(), batch=7)
+                                        now=clock(), batch=7, parallel=3)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -375,3 +375,22 @@ def test_missed_start_is_done_on_return_unless_past_cutoff(
     assert progress(db_engine, expired).status == "finished"
     with session_scope(db_engine) as session:
         assert session.exec(select(col(Run.id))).all()
+
+
+def test_run_expiry_stops_reminders_and_ends_the_run(db_engine: Engine, settings: Settings,
+                                                     rt: Runtime, clock: Any) -> None:
+    pid = add_resident(db_engine, rt, number(1), now=clock())
+    cid = create(db_engine, settings, rt, clock, reminders=3, reminder_after_hours=2,
+                 run_expiry_hours=3)
+    ticks = make_ticks(db_engine, settings, rt)
+    ticks.campaigns(clock())
+    for _ in range(3):  # daytime in New York throughout
+        clock.advance(hours=2)
+        ticks.campaigns(clock())
+    reminders = [r for r in rows(db_engine, f"campaign:{cid}:") if ":reminder:" in r.dedupe_key]
+    assert len(reminders) == 1  # at 2 h; by 4 h the run had expired
+    report = progress(db_engine, cid)
+    assert report.count("expired") == 1 and report.status == "finished"
+    with session_scope(db_engine) as session:
+        run = session.exec(select(Run).where(Run.participant_id == pid)).one()
+    assert run.status == "expired"

@@ -276,3 +276,23 @@ def test_bad_sessions_are_refused(db_engine: Engine, settings: Settings, clock: 
                                 mediator="m", now=clock())
     message = str(err.value)
     assert "title" in message and "end" in message and "capacity" in message
+
+
+def test_texting_the_code_checks_in_through_the_runtime(db_engine: Engine, settings: Settings,
+                                                        rt: Runtime, clock: Any) -> None:
+    ids = residents(db_engine, rt, clock, 1)
+    sid = make_session(db_engine, settings, clock)
+    invite(db_engine, rt, sid, clock)
+    reply(rt, number(0), "yes", clock)
+    with session_scope(db_engine) as session:
+        ds = session.get(DialogueSession, sid)
+        assert ds is not None
+        code = ds.checkin_code
+    clock.set(START + timedelta(minutes=5))
+    outcome = reply(rt, number(0), f"checkin {code}", clock)
+    assert outcome.status == "handled" and len(outcome.outbox_ids) == 1
+    assert rsvps(db_engine, sid)[ids[0]].checked_in_at == START + timedelta(minutes=5)
+    welcome = [r for r in rows(db_engine) if r.id in outcome.outbox_ids]
+    assert "checked in" in welcome[0].body and welcome[0].kind == "reply"
+    later = reply(rt, number(0), "none", clock)  # other replies still reach the flow
+    assert later.run_id is not None

@@ -229,8 +229,9 @@ async def test_rate_limit_caps_rows_per_claim(db_engine: Engine, settings: Setti
     for i in range(10):
         _enqueue(db_engine, pid, clock(), body=f"m{i}")
     dispatcher = Dispatcher(engine=db_engine, settings=settings, senders={"sms": MemorySender()},
-                            clock=clock, rates={"sms": 0.1}, lease_seconds=40)
-    assert len(dispatcher.claim(100)) == 2  # 0.1/s * 40 s / 2
+                            clock=clock, rates={"sms": 0.5}, lease_seconds=40)
+    assert dispatcher.pipelines == 2
+    assert len(dispatcher.claim(100)) == 5  # 0.5/s * 40 s / 2, shared by 2 batches in flight
 
 
 def test_token_bucket_spaces_sends() -> None:
@@ -248,3 +249,22 @@ def test_backoff_grows_and_is_capped() -> None:
     assert backoff_seconds(1, base=2, cap=100, rng=lambda: 1.0) == 2
     assert backoff_seconds(3, base=2, cap=100, rng=lambda: 0.0) == 4
     assert backoff_seconds(20, base=2, cap=100, rng=lambda: 1.0) == 100
+
+
+async def test_run_forever_sends_and_stops(db_engine: Engine, settings: Settings,
+                                           clock: Any) -> None:
+    pid = _participant(db_engine, settings)
+    sender = MemorySender()
+    dispatcher = _dispatcher(db_engine, settings, clock, sender, poll_interval=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run_forever(stop))
+    for i in range(5):
+        _enqueue(db_engine, pid, clock(), body=f"m{i}")
+    dispatcher.notify()
+    for _ in range(200):  # bounded wait for the background loop
+        if len(sender.sent) == 5:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert sorted(m.text for m in sender.sent) == [f"m{i}" for i in range(5)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from engage.storage.db import session_scope
-from engage.storage.models import Response
+from engage.storage.models import Message, Response
 from tests.web.conftest import SmsHarness
 
 EN_REPLIES = ["YES", "1", "Hampden", "4", "2", "3", "4", "5", "More street lights", "yes", "2",
@@ -44,3 +44,8 @@ async def test_whole_survey_in_spanish(sms: SmsHarness) -> None:
         answers = {r.name: r.value for r in session.exec(select(Response))}
     assert answers["language"] == "es"
     assert answers["safe_night"] == "2"
+    with session_scope(sms.engine) as session:
+        out = session.exec(select(Message).where(Message.direction == "out")).all()
+    assert out and all(m.segments and m.provider_id for m in out)
+    assert {m.encoding for m in out} == {"GSM-7", "UCS-2"}  # accents force UCS-2
+    assert all(m.smart_encoded == "true" for m in sms.api.messages)
