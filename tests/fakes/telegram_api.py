@@ -14,7 +14,6 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -236,12 +235,6 @@ def _error(status: int, description: str, parameters: dict[str, Any] | None = No
     if parameters:
         body["parameters"] = parameters
     return web.json_response(body, status=status)
-
-
-def iter_buttons(markup: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
-    """Flatten an inline keyboard JSON object."""
-    for row in (markup or {}).get("inline_keyboard", []):
-        yield from row
 
 
 class Updates:
