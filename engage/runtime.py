@@ -28,6 +28,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from engage import compliance, privacy
@@ -57,6 +58,11 @@ Status = Literal["handled", "duplicate", "ignored"]
 _MESSAGES = Message.__table__
 _SET_MESSAGE_RUN = (sa_update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"))
                     .values(run_id=bindparam("new_run_id")))
+_RUNS = Run.__table__
+_UPDATE_RUN = (sa_update(_RUNS).where(_RUNS.c.id == bindparam("run_pk"))
+               .values(state=bindparam("state"), status=bindparam("status"),
+                       wake_at=bindparam("wake_at"), updated_at=bindparam("updated_at"),
+                       ended_at=bindparam("ended_at")))
 _ANONYMIZE_MESSAGE = (sa_update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"))
                       .values(participant_id=None, body=None, status="erased"))
 
@@ -422,11 +428,18 @@ class Runtime:
                 value = state["results"].get(name)
                 if isinstance(value, str):
                     state["results"][name] = privacy.scrub(value)
-        run.state = json.dumps(state, separators=(",", ":"), ensure_ascii=False)
-        run.status = step.status
-        run.wake_at = step.wake_at
-        run.updated_at = ctx.now
-        ctx.session.add(run)
+        values = {"state": json.dumps(state, separators=(",", ":"), ensure_ascii=False),
+                  "status": step.status, "wake_at": step.wake_at, "updated_at": ctx.now,
+                  "ended_at": run.ended_at}
+        if run.id is not None and not ctx.session.is_modified(run):
+            # hot path: one prebuilt UPDATE instead of a unit-of-work flush of the Run
+            ctx.session.connection().execute(_UPDATE_RUN, {"run_pk": run.id, **values})
+            for name, value in values.items():
+                set_committed_value(run, name, value)
+        else:
+            for name, value in values.items():
+                setattr(run, name, value)
+            ctx.session.add(run)
         ctx.session.add(p)
 
     def _store_result(self, ctx: _Ctx, run: Run, event: ResultRecorded) -> None:

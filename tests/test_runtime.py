@@ -590,3 +590,59 @@ def test_no_pii_in_logs_or_analytics_tables(runtime: Runtime, db_engine: sa.Engi
         dump = "\n".join(repr(row.model_dump()) for row in analytic)
     for secret in planted:
         assert secret not in dump
+
+
+def test_keywords_from_a_stranger(runtime: Runtime, db_engine: sa.Engine,
+                                  settings: Settings) -> None:
+    """HELP or STOP as the very first message: answered, and STOP is remembered."""
+    helped = say(runtime, "INFO", "+14105550111")
+    assert "Msg & data rates may apply" in bodies(db_engine, helped.outbox_ids)[0]
+    assert counts(db_engine)["Run"] == 0  # HELP does not start a survey
+    stopped = say(runtime, "parar", "+14105550122")
+    assert "baja" in bodies(db_engine, stopped.outbox_ids)[0]
+    p = participant(db_engine, settings, "+14105550122")
+    assert p is not None and p.opted_out
+    assert say(runtime, "hola", "+14105550122").status == "ignored"
+    assert counts(db_engine)["Run"] == 0
+
+
+def test_two_messages_from_one_person_at_once_are_serialized(
+    runtime: Runtime, db_engine: sa.Engine, settings: Settings
+) -> None:
+    """Two different replies arriving at the same moment must both be applied, one after
+    the other, to successive states (no lost update): without the per-person lock both would
+    answer the same question."""
+    people = [f"+1667555{i:04d}" for i in range(10)]
+    for address in people:
+        for text in ("hi", "yes", "1", "Canton"):  # now waiting on safe_day
+            say(runtime, text, address)
+    barrier = threading.Barrier(len(people) * 2)
+    errors: list[BaseException] = []
+
+    def send(address: str, text: str, n: int) -> None:
+        try:
+            barrier.wait()
+            for _ in range(50):
+                try:
+                    runtime.handle_inbound(inbound(text, address, provider_id=f"{address}-x{n}"))
+                    return
+                except RetryableError:
+                    continue
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(a, t, n))
+               for a in people for n, t in enumerate(("2", "5"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    for address in people:
+        p = participant(db_engine, settings, address)
+        assert p is not None
+        got = results(db_engine, p.id or 0)
+        assert {got["safe_day"], got["safe_night"]} == {"2", "5"}
+        with Session(db_engine) as session:
+            run = session.exec(select(Run).where(Run.participant_id == p.id)).one()
+            assert json.loads(run.state)["node"] == "trust_respect"
