@@ -4,7 +4,9 @@
    dispatcher drains replies to the development outbox) runs under uvicorn in one process; a
    load process posts pre-signed webhooks over 127.0.0.1 (residents answering the survey in
    turn) and measures requests/s and p50/p99 latency. A bare FastAPI endpoint that only
-   parses the same form is measured in the same run, with the same load, as the ceiling.
+   parses the same form is measured in the same run, with the same load, as the ceiling,
+   and engage's app with a no-op runtime shows what the webhook layer itself costs
+   (``--without-dispatcher`` adds engage with inbound handling only, no sends).
 2. Dispatcher: N pending outbox rows on SQLite sent with the real twilio Client to the
    loopback fake Twilio API (its own process), rate limit off: sends/s.
 
@@ -75,7 +77,7 @@ def _bench_env(data_dir: Path) -> dict[str, str]:
 # -- servers (run as child processes) -----------------------------------------------------
 
 
-def serve_engage(port: int) -> None:
+def serve_engage(port: int, *, dispatcher: bool = True) -> None:
     import uvicorn
 
     from engage.config import get_settings
@@ -85,7 +87,8 @@ def serve_engage(port: int) -> None:
     settings = get_settings()
     engine = make_engine(settings.effective_database_url)
     create_schema(engine)
-    uvicorn.run(create_app(settings, engine=engine), host="127.0.0.1", port=port,
+    app = create_app(settings, engine=engine, start_background=dispatcher)
+    uvicorn.run(app, host="127.0.0.1", port=port,
                 log_level="warning", access_log=False)
 
 
@@ -334,8 +337,9 @@ def _fake_token() -> str:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_serve":
-        {"bare": serve_bare, "stub": serve_stub, "engage": serve_engage}[sys.argv[2]](
-            int(sys.argv[3]))
+        servers = {"bare": serve_bare, "stub": serve_stub, "engage": serve_engage,
+                   "engage-no-dispatcher": lambda p: serve_engage(p, dispatcher=False)}
+        servers[sys.argv[2]](int(sys.argv[3]))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_load":
         import json
@@ -351,8 +355,12 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=4000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--only", choices=("webhooks", "dispatcher"))
+    parser.add_argument("--without-dispatcher", action="store_true",
+                        help="also measure engage with no in-process dispatcher (inbound only)")
     args = parser.parse_args()
     if args.only != "dispatcher":
+        if args.without_dispatcher:
+            MODES["engage-no-dispatcher"] = "engage inbound only (no sends)"
         bench_webhooks(args.requests, args.concurrency, args.warmup)
     if args.only != "webhooks":
         bench_dispatcher(args.sends, args.batch)

@@ -19,6 +19,7 @@ Database work runs in a worker thread so an in-process dispatcher never blocks t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -93,9 +94,10 @@ class _Job:
 
 def backoff_seconds(attempt: int, *, base: float, cap: float,
                     rng: Callable[[], float] = random.random) -> float:
-    """Exponential backoff with full jitter: uniform in [base*2^(n-1)/2, base*2^(n-1)], capped."""
-    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
-    return ceiling / 2 + rng() * ceiling / 2
+    """Exponential backoff with "equal jitter": uniform in [c/2, c], c = min(cap, base*2^(n-1)),
+    so retries from many rows spread out but never come sooner than half the step."""
+    ceiling = min(cap, base * 2.0 ** max(attempt - 1, 0))
+    return float(ceiling / 2 + rng() * ceiling / 2)
 
 
 class Dispatcher:
@@ -118,6 +120,7 @@ class Dispatcher:
         rates: dict[str, float] | None = None,
         poll_interval: float = 0.5,
         pipelines: int = 2,
+        batch_window: float = 0.05,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -132,6 +135,9 @@ class Dispatcher:
         self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.pipelines = max(1, pipelines)  # batches in flight at once in run_forever
+        # After a partial batch, wait this long so replies arriving together share one claim
+        # and one record transaction (on SQLite every transaction contends with the webhooks).
+        self.batch_window = batch_window
         rate_for = {"sms": settings.sms_rate, "telegram": TELEGRAM_RATE} | (rates or {})
         self.buckets = {
             name: TokenBucket(rate_for.get(name, 0.0)
@@ -167,7 +173,7 @@ class Dispatcher:
                 .limit(limit)
             )
             if not is_sqlite(self.engine):
-                query = query.with_for_update(skip_locked=True, of=Outbox)  # type: ignore[arg-type]
+                query = query.with_for_update(skip_locked=True, of=Outbox)
             rows = list(session.exec(query))
             participants = self._participants(session, {r.participant_id for r in rows})
             jobs: list[_Job] = []
@@ -330,7 +336,7 @@ class Dispatcher:
                     self.stats["retried"] += 1
             if messages:
                 message_ids = session.scalars(
-                    sa.insert(Message).returning(Message.id, sort_by_parameter_order=True),
+                    sa.insert(Message).returning(col(Message.id), sort_by_parameter_order=True),
                     messages,
                 ).all()
                 for owner, message_id in zip(linked, message_ids, strict=True):
@@ -397,7 +403,11 @@ class Dispatcher:
                 log.exception("dispatcher batch failed; retrying shortly")
                 count = 0
                 await asyncio.sleep(self.poll_interval)
+            if count >= limit:
+                continue
             if count:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop_event.wait(), self.batch_window)
                 continue
             self._wake.clear()
             waiters = [asyncio.ensure_future(stop_event.wait()),
@@ -406,6 +416,8 @@ class Dispatcher:
                                return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
+            if self._wake.is_set() and not stop_event.is_set():
+                await asyncio.sleep(self.batch_window)  # let the burst that woke us gather
 
     async def aclose(self) -> None:
         """Close senders that hold connections (Twilio's aiohttp session, the aiogram Bot)."""

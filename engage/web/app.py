@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from fastapi import FastAPI
@@ -40,7 +40,7 @@ def _build_dispatcher(app: FastAPI) -> Any:
                       senders=build_senders(state.settings), runtime=state.runtime)
 
 
-def _leader_runner(app: FastAPI) -> Callable[[asyncio.Event], Awaitable[None]] | None:
+def _leader_runner(app: FastAPI) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None:
     """The scheduler leader's loop, when ``engage.scheduling.leader`` is installed."""
     try:
         leader = importlib.import_module("engage.scheduling.leader")
