@@ -309,6 +309,7 @@ def _sort_key(key: Key) -> tuple[tuple[int, str], ...]:
 
 
 SCAN_FRACTION = 0.25
+PG_WORK_MEM = "64MB"  # per sort/hash node, this transaction only
 
 
 def _prefer_scan(conn: Connection, period: Period, flow_id: str) -> bool:
@@ -363,6 +364,9 @@ def measure(
     finest: dict[Key, dict[str, float]] = {}
     versions: set[str] = set()
     with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # one pivot row per respondent is sorted/hashed: keep it in memory, not on disk
+            conn.exec_driver_sql(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
         scan = _prefer_scan(conn, period, flow_id)
         dedupe = _someone_answered_twice(conn, period, flow_id)
         result = conn.execute(_aggregate_query(period, dims, flow_id, scan=scan, dedupe=dedupe))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import NoReturn
 
 import typer
@@ -13,5 +14,7 @@ err_console = Console(stderr=True)
 
 def fail(message: str) -> NoReturn:
     """Print one clear line to stderr and exit 1 (the CLI contract)."""
-    err_console.print(f"error: {message}", markup=False, highlight=False)
+    # Plain print, not rich: rich wraps long lines at the console width, and the contract is
+    # one line per error.
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
     raise typer.Exit(1)

@@ -11,7 +11,6 @@ are the same on every run with the same seed.
 from __future__ import annotations
 
 import json
-import shutil
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -244,10 +243,3 @@ def _busiest_district(engine: Engine) -> str:
     with engine.connect() as conn:
         row = conn.execute(query).first()
     return str(row[0]) if row else "Central"
-
-
-def clean_output(out_dir: Path) -> None:
-    """Remove a previous demo's files (only the ones the demo writes)."""
-    report = out_dir / "report"
-    if report.is_dir():
-        shutil.rmtree(report)
