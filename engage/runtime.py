@@ -241,14 +241,19 @@ class Runtime:
     def _handle(self, session: Session, inbound: Inbound, channel: str, normalized: str,
                 key: str, text: str, now: datetime) -> InboundOutcome:
         prefix = f"in:{channel}:{inbound.provider_id}:"
-        participant = repo.get_participant(session=session, channel=channel, key=key, lock=True)
-        if participant is None:
+        found = repo.participant_and_active_run(session=session, channel=channel, key=key,
+                                                lock=True)
+        if found is not None:
+            participant, active = found
+        else:
             hint = inbound.language_hint if inbound.language_hint in SUPPORTED_LANGUAGES else "en"
-            participant, _ = repo.get_or_create_participant(
+            participant, created = repo.get_or_create_participant(
                 session=session, channel=channel, key=key, now=now, language=hint or "en",
                 address_enc=privacy.encrypt_address(self._secret, normalized))
+            # a concurrent first message may have created them (and a run) meanwhile
+            active = None if created else repo.active_run(session=session,
+                                                          participant_id=participant.id or 0)
         assert participant.id is not None
-        active = repo.active_run(session=session, participant_id=participant.id)
         keyword = compliance.classify(text)
         # The participant row is locked (PostgreSQL) / the database is (SQLite), so this insert
         # is the dedupe: a retried or concurrent delivery of the same message finds its row.
@@ -440,7 +445,7 @@ class Runtime:
             for name, value in values.items():
                 setattr(run, name, value)
             ctx.session.add(run)
-        ctx.session.add(p)
+        repo.save_participant(session=ctx.session, participant=p)  # language, area: one UPDATE
 
     def _store_result(self, ctx: _Ctx, run: Run, event: ResultRecorded) -> None:
         """Store an answer only under granted consent for its scope; free text scrubbed."""
