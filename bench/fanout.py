@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument("--no-send", action="store_true", help="only time the fan-out")
     args = parser.parse_args()
 
-    from engage.commands.scheduler import postgres_engine_options
+    from engage.commands.database import engine_options as postgres_engine_options
     from engage.config import Settings
     from engage.storage.db import create_schema, make_engine
 

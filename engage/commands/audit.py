@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from engage.commands.common import console, fail
-from engage.config import ConfigError, get_settings
+from engage.config import ConfigError
 
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 
@@ -20,10 +20,10 @@ def verify_command(
     from sqlmodel import Session
 
     from engage import audit
-    from engage.storage.db import make_engine
+    from engage.commands.database import open_engine
 
     try:
-        engine = make_engine(url or get_settings().effective_database_url)
+        engine = open_engine(url)
         with Session(engine) as session:
             result = audit.verify(session)
     except ConfigError as exc:

@@ -16,9 +16,9 @@ from engage.errors import EngageError
 
 
 def _engine() -> Engine:
-    from engage.storage.db import make_engine
+    from engage.commands.database import open_engine
 
-    return make_engine(get_settings().effective_database_url)
+    return open_engine()
 
 
 def summary(

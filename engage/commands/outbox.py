@@ -65,11 +65,11 @@ def outbox(
     """Show outbound messages (the development outbox when Twilio is not configured)."""
     import sqlalchemy as sa
 
-    from engage.storage.db import make_engine
+    from engage.commands.database import open_engine
 
     try:
         settings = get_settings()
-        engine = make_engine(settings.effective_database_url)
+        engine = open_engine()
         secret = settings.secret_bytes()
         rows = _rows(engine, secret, 0, limit)
     except ConfigError as exc:

@@ -20,12 +20,12 @@ def report(
 ) -> None:
     """Write a self-contained HTML page (charts, plain-language method) and its CSV."""
     from engage.analytics.report import build_report
-    from engage.storage.db import make_engine
+    from engage.commands.database import open_engine
 
     settings = get_settings()
     try:
         result = build_report(
-            engine=make_engine(settings.effective_database_url), settings=settings,
+            engine=open_engine(), settings=settings,
             period=period, out=out, now=datetime.now(UTC), actor="cli",
         )
     except (EngageError, ConfigError, OSError) as exc:

@@ -10,7 +10,6 @@ import signal
 from dataclasses import dataclass
 from typing import Annotated, NoReturn
 
-import sqlalchemy as sa
 import typer
 from sqlalchemy.engine import Engine
 
@@ -36,35 +35,15 @@ class Context:
 
 
 def open_context(url: str | None = None) -> Context:
-    """Settings, engine and runtime, or one clear error line."""
+    """Settings, engine (schema ready) and runtime, or one clear error line."""
+    from engage.commands.database import open_engine
     from engage.flows_catalog import FlowCatalog
     from engage.runtime import Runtime
-    from engage.storage.db import make_engine
 
-    try:
-        settings = get_settings()
-        settings.check_production()
-        engine = make_engine(url or settings.effective_database_url,
-                             **postgres_engine_options(url or settings.effective_database_url))
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-    except ConfigError as exc:
-        fail(str(exc))
-    except sa.exc.ArgumentError as exc:
-        fail(f"invalid database URL: {exc}")
-    except sa.exc.OperationalError as exc:
-        fail(f"database unavailable: {type(exc.orig).__name__}")
+    settings = get_settings()
+    engine = open_engine(url)
     runtime = Runtime(engine=engine, settings=settings, catalog=FlowCatalog(settings.flows_dir))
     return Context(settings, engine, runtime)
-
-
-def postgres_engine_options(url: str) -> dict[str, object]:
-    """No server-side prepared statements on PostgreSQL: a cached *generic* plan for
-    ``dedupe_key LIKE $1`` is a sequential scan of the whole outbox (the pattern is unknown when
-    it is planned), which makes a large fan-out quadratic. Custom plans use the prefix index."""
-    if sa.make_url(url).get_backend_name() != "postgresql":
-        return {}
-    return {"connect_args": {"prepare_threshold": None}}
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

@@ -14,34 +14,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _schema_ready(settings: Settings, migrate: bool) -> None:
-    """SQLite (one process): apply migrations now. Other databases: several processes may start
-    at once, so only check, and tell the operator to run ``engage db upgrade`` when behind."""
-    import sqlalchemy as sa
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
+    """SQLite: migrate now; other databases: check only (see commands/database.py)."""
+    from engage.commands.database import ensure_schema
 
-    from engage.storage.db import alembic_config, make_engine, upgrade
-
-    url = settings.effective_database_url
-    shown = sa.make_url(url).render_as_string(hide_password=True)
-    try:
-        if migrate and sa.make_url(url).get_backend_name() == "sqlite":
-            upgrade(url)
-            return
-        heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
-        engine = make_engine(url)
-        try:
-            with engine.connect() as conn:
-                current = set(MigrationContext.configure(conn).get_current_heads())
-        finally:
-            engine.dispose()
-    except sa.exc.OperationalError as exc:
-        fail(f"database at {shown} is unavailable ({type(exc.orig).__name__})")
-    except Exception as exc:
-        fail(f"database at {shown} could not be prepared ({type(exc).__name__}: {exc}); "
-             "run `engage db upgrade`")
-    if current != heads:
-        fail(f"database at {shown} is not at the latest schema: run `engage db upgrade` first")
+    ensure_schema(settings.effective_database_url, migrate=migrate)
 
 
 def serve(

@@ -179,11 +179,11 @@ async def run_polling(
 
 
 def _make_runtime(settings: Settings) -> tuple[Any, Any]:
+    from engage.commands.database import open_engine
     from engage.flows_catalog import FlowCatalog
     from engage.runtime import Runtime
-    from engage.storage.db import make_engine
 
-    engine = make_engine(settings.effective_database_url)
+    engine = open_engine(settings.effective_database_url)
     runtime = Runtime(engine=engine, settings=settings, catalog=FlowCatalog(settings.flows_dir))
     return runtime, engine
 

@@ -81,7 +81,8 @@ def test_report_cli(db_engine, settings, tmp_path, monkeypatch) -> None:
     assert bad.exit_code == 1 and "period must look like" in bad.output
 
 
-def test_commands_report_a_missing_schema_in_one_line(tmp_path, settings, monkeypatch) -> None:
+def test_commands_prepare_an_empty_sqlite_database(tmp_path, settings, monkeypatch) -> None:
+    """The embedded default just works: an empty SQLite file is migrated, then reported on."""
     from engage.cli import app
     from engage.config import get_settings
 
@@ -91,6 +92,21 @@ def test_commands_report_a_missing_schema_in_one_line(tmp_path, settings, monkey
                  ["export", "summary", "--period", "2026Q3", "--out", str(tmp_path / "s.csv")],
                  ["export", "briefing", "--area", "Eastern", "--out", str(tmp_path / "b.md")]):
         result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, (args, result.output)
+    assert (tmp_path / "s.csv").read_text().startswith("# what:")
+
+
+def test_commands_report_an_unusable_database_in_one_line(tmp_path, settings, monkeypatch) -> None:
+    from engage.cli import app
+    from engage.config import get_settings
+
+    # nothing listens on port 1 of the loopback: the connection is refused at once
+    monkeypatch.setenv("ENGAGE_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    get_settings.cache_clear()
+    for args in (["report", "--period", "2026Q3", "--out", str(tmp_path / "r")],
+                 ["export", "summary", "--period", "2026Q3", "--out", str(tmp_path / "s.csv")],
+                 ["export", "briefing", "--area", "Eastern", "--out", str(tmp_path / "b.md")]):
+        result = CliRunner().invoke(app, args)
         assert result.exit_code == 1, args
-        assert "database error: no such table" in result.output
+        assert result.output.count("\n") == 1 and "is unavailable" in result.output
         assert "Traceback" not in result.output
