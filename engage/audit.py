@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import insert as sa_insert
+from sqlalchemy import select as sa_select
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
@@ -55,6 +57,11 @@ def compute_hash(
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
+_TABLE = AuditEntry.__table__  # type: ignore[attr-defined]
+_LAST = sa_select(_TABLE.c.seq, _TABLE.c.hash).order_by(_TABLE.c.seq.desc()).limit(1)
+_INSERT = sa_insert(_TABLE).returning(_TABLE.c.id)
+
+
 def _lock_chain(session: Session) -> None:
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
@@ -70,11 +77,14 @@ def append(
     details: dict[str, Any] | None = None,
     now: datetime,
 ) -> AuditEntry:
-    """Add one entry in the caller's transaction. ``details`` must carry no PII."""
+    """Add one entry in the caller's transaction. ``details`` must carry no PII. The row is
+    written with one INSERT; the returned entry is a read-only copy, not in the session."""
     if now.tzinfo is None:
         raise ValueError("naive datetime rejected: use aware UTC datetimes")
     _lock_chain(session)
-    last = session.exec(select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(1)).first()
+    # Core statements, not ORM objects: this runs inside inbound messages (consent answers)
+    conn = session.connection()
+    last = conn.execute(_LAST).first()
     seq = (last.seq + 1) if last else 1
     prev_hash = last.hash if last else GENESIS
     at = now.astimezone(UTC)
@@ -85,8 +95,9 @@ def append(
         hash=compute_hash(prev_hash=prev_hash, seq=seq, at=at, actor=actor, action=action,
                           subject=subject, details=details_text),
     )
-    session.add(entry)
-    session.flush()
+    entry.id = conn.execute(_INSERT, {
+        "seq": seq, "at": at, "actor": actor, "action": action, "subject": subject,
+        "details": details_text, "prev_hash": prev_hash, "hash": entry.hash}).scalar_one()
     return entry
 
 

@@ -421,7 +421,8 @@ class Runtime:
             elif isinstance(event, ResultRecorded):
                 self._store_result(ctx, run, event)
             elif isinstance(event, LanguageChanged):
-                p.language = event.language
+                repo.update_participant(session=ctx.session, participant=p,
+                                        language=event.language)
             elif isinstance(event, RunEnded):
                 run.ended_at = ctx.now
         state = step.state
@@ -445,18 +446,19 @@ class Runtime:
             for name, value in values.items():
                 setattr(run, name, value)
             ctx.session.add(run)
-        repo.save_participant(session=ctx.session, participant=p)  # language, area: one UPDATE
 
     def _store_result(self, ctx: _Ctx, run: Run, event: ResultRecorded) -> None:
         """Store an answer only under granted consent for its scope; free text scrubbed."""
         p = ctx.participant
         if event.name == "language" and event.value in SUPPORTED_LANGUAGES:
-            p.language = event.value  # needed to talk to them at all, not an answer to analyse
+            # needed to talk to them at all, not an answer to analyse
+            repo.update_participant(session=ctx.session, participant=p, language=event.value)
         if not repo.has_consent(p, event.scope):
             return
         if event.name == "area" and event.value:
-            p.area = event.value[:120]
-            p.district = (event.extra.get("district") or None) if event.extra else None
+            repo.update_participant(
+                session=ctx.session, participant=p, area=event.value[:120],
+                district=(event.extra.get("district") or None) if event.extra else None)
         text = sentiment = version = None
         value = event.value
         if event.question_type == "text":

@@ -11,9 +11,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import Insert, bindparam
+from sqlalchemy import Insert, and_, bindparam
+from sqlalchemy import insert as sa_insert
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from engage.compliance import next_allowed_send
@@ -36,6 +39,16 @@ _INBOUND_BY_PROVIDER = sa_select(Message.__table__.c.id).where(
     Message.__table__.c.provider_id == bindparam("provider_id"))
 _ACTIVE_RUN = (select(Run).where(Run.participant_id == bindparam("pid"), Run.status == ACTIVE_RUN)
                .order_by(col(Run.id).desc()).limit(1))
+_PARTICIPANTS = Participant.__table__
+_CONSENT_INSERT = sa_insert(ConsentEntry.__table__).returning(ConsentEntry.__table__.c.id)
+# participant + its newest waiting run in ONE statement (the inbound hot path)
+_PARTICIPANT_AND_RUN = (
+    sa_select(Participant, Run)
+    .outerjoin(Run, and_(col(Run.participant_id) == col(Participant.id),
+                         col(Run.status) == ACTIVE_RUN))
+    .where(col(Participant.channel) == bindparam("channel"),
+           col(Participant.key) == bindparam("key"))
+    .order_by(col(Run.id).desc()).limit(1))
 
 
 def _require_aware(now: datetime) -> None:
@@ -62,6 +75,28 @@ def get_participant(
     locked = lock and session.get_bind().dialect.name == "postgresql"
     stmt = _PARTICIPANT_BY_KEY_LOCKED if locked else _PARTICIPANT_BY_KEY
     return session.execute(stmt, {"channel": channel, "key": key}).scalars().first()
+
+
+def participant_and_active_run(
+    *, session: Session, channel: str, key: str, lock: bool = False
+) -> tuple[Participant, Run | None] | None:
+    """The participant for (channel, key) and its newest waiting run. None when unknown.
+
+    SQLite: one statement (the write lock taken by BEGIN IMMEDIATE already serializes).
+    PostgreSQL with ``lock``: the participant row is locked first and the run read by a
+    second statement: a statement that waited for the lock still sees its own (older)
+    snapshot of the run table, so reading both at once could miss the update made by the
+    transaction it waited for (a lost update).
+    """
+    if lock and session.get_bind().dialect.name == "postgresql":
+        participant = get_participant(session=session, channel=channel, key=key, lock=True)
+        if participant is None:
+            return None
+        return participant, active_run(session=session, participant_id=participant.id or 0)
+    row = session.execute(_PARTICIPANT_AND_RUN, {"channel": channel, "key": key}).first()
+    if row is None:
+        return None
+    return row[0], row[1]
 
 
 def get_or_create_participant(
@@ -111,7 +146,8 @@ def record_consent(
     """Append to the consent ledger, update the participant's cached status, audit it.
 
     ``scope`` "all" (opt-out/opt-in/erasure) updates every scope's cached status for
-    opt-out, and the ``opted_out`` flag.
+    opt-out, and the ``opted_out`` flag. The ledger row is written with one INSERT (no
+    flush); the returned ``ConsentEntry`` is a read-only copy of it, not in the session.
     """
     from engage import audit
 
@@ -120,27 +156,56 @@ def record_consent(
         raise ValueError(f"unknown consent status {status!r}")
     if scope not in (*CONSENT_SCOPES, "all"):
         raise ValueError(f"unknown consent scope {scope!r}")
-    entry = ConsentEntry(participant_id=participant.id, scope=scope, status=status,
-                         text_version=text_version or "unversioned", source=source, at=now)
-    session.add(entry)
+    version = text_version or "unversioned"
+    changes: dict[str, Any] = {}
     if scope == "all":
         if status == "opted_out":
-            participant.opted_out = True
+            changes["opted_out"] = True
             for name in CONSENT_SCOPES:
                 if getattr(participant, f"consent_{name}") == "granted":
-                    setattr(participant, f"consent_{name}", "withdrawn")
+                    changes[f"consent_{name}"] = "withdrawn"
         elif status == "opted_in":
-            participant.opted_out = False
+            changes["opted_out"] = False
     else:
-        setattr(participant, f"consent_{scope}", status)
-    session.add(participant)
-    session.flush()
+        changes[f"consent_{scope}"] = status
+    if participant.id is None:  # not stored yet: the unit of work inserts it first
+        for name, value in changes.items():
+            setattr(participant, name, value)
+        session.add(participant)
+        session.flush()
+    else:
+        update_participant(session=session, participant=participant, **changes)
+    # one INSERT ... RETURNING instead of add + flush (this runs inside inbound messages)
+    entry_id = session.connection().execute(_CONSENT_INSERT, {
+        "participant_id": participant.id, "scope": scope, "status": status,
+        "text_version": version, "source": source, "at": now}).scalar_one()
+    entry = ConsentEntry(id=entry_id, participant_id=participant.id, scope=scope, status=status,
+                         text_version=version, source=source, at=now)
     audit.append(session=session, actor=audit_actor, action=f"consent.{status}",
                  subject=f"participant:{participant.id}",
-                 details={"scope": scope, "text_version": entry.text_version, "source": source,
-                          "entry": entry.id},
+                 details={"scope": scope, "text_version": version, "source": source,
+                          "entry": entry_id},
                  now=now)
     return entry
+
+
+def update_participant(*, session: Session, participant: Participant, **values: Any) -> None:
+    """Set columns of a stored participant with one UPDATE (only the values that differ) and
+    mark them as committed on the object, so no unit-of-work flush is needed for it later.
+    A participant not stored yet just gets the attributes (its INSERT carries them)."""
+    if participant.id is None or not sa_inspect(participant).persistent:
+        for name, value in values.items():
+            setattr(participant, name, value)
+        session.add(participant)
+        return
+    changed = {name: value for name, value in values.items()
+               if getattr(participant, name) != value}
+    if not changed:
+        return
+    session.connection().execute(
+        _PARTICIPANTS.update().where(_PARTICIPANTS.c.id == participant.id).values(**changed))
+    for name, value in changed.items():
+        set_committed_value(participant, name, value)
 
 
 def has_consent(participant: Participant, scope: str) -> bool:

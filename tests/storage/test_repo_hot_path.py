@@ -1,0 +1,109 @@
+"""The inbound hot path's repository functions: one-statement participant + run lookup,
+column updates without a unit-of-work flush, consent written with Core statements."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from engage import audit
+from engage.storage import repo
+from engage.storage.db import session_scope
+from engage.storage.models import ConsentEntry, Participant, Run
+
+NOW = datetime(2026, 7, 1, 16, 0, tzinfo=UTC)
+
+
+def _participant(session: sa.orm.Session, key: str = "a" * 64) -> Participant:
+    p = Participant(key=key, channel="sms")
+    session.add(p)
+    session.flush()
+    return p
+
+
+def _run(session: sa.orm.Session, p: Participant, status: str) -> Run:
+    run = Run(participant_id=p.id, flow_id="satisfaction", status=status, state="{}",
+              started_at=NOW, updated_at=NOW)
+    session.add(run)
+    session.flush()
+    return run
+
+
+def test_participant_and_active_run_finds_the_newest_waiting_run(db_engine: sa.Engine) -> None:
+    with session_scope(db_engine) as session:
+        p = _participant(session)
+        other = _participant(session, key="b" * 64)
+        _run(session, p, "waiting")
+        newest = _run(session, p, "waiting")
+        _run(session, p, "completed")
+        _run(session, other, "waiting")
+        newest_id, pid = newest.id, p.id
+    for lock in (False, True):
+        with session_scope(db_engine) as session:
+            found = repo.participant_and_active_run(session=session, channel="sms",
+                                                    key="a" * 64, lock=lock)
+            assert found is not None
+            participant, run = found
+            assert participant.id == pid and run is not None and run.id == newest_id
+            assert repo.participant_and_active_run(session=session, channel="telegram",
+                                                   key="a" * 64, lock=lock) is None
+
+
+def test_participant_without_waiting_run_gets_none(db_engine: sa.Engine) -> None:
+    with session_scope(db_engine) as session:
+        p = _participant(session)
+        _run(session, p, "completed")
+    with session_scope(db_engine) as session:
+        found = repo.participant_and_active_run(session=session, channel="sms", key="a" * 64)
+        assert found is not None and found[1] is None
+
+
+def test_update_participant_writes_changes_without_a_flush(db_engine: sa.Engine) -> None:
+    statements: list[str] = []
+
+    def record(_c: object, _cur: object, statement: str, *_a: object) -> None:
+        statements.append(statement)
+
+    with session_scope(db_engine) as session:
+        _participant(session)
+    with session_scope(db_engine) as session:
+        p = session.exec(select(Participant)).one()
+        sa.event.listen(db_engine, "before_cursor_execute", record)
+        try:
+            repo.update_participant(session=session, participant=p, language="en")  # unchanged
+            assert statements == []
+            repo.update_participant(session=session, participant=p, language="es",
+                                    area="Canton", district="Southeast")
+            assert len(statements) == 1 and statements[0].startswith("UPDATE participant")
+            assert p.language == "es" and p.area == "Canton"
+            assert not session.dirty  # nothing left for the unit of work to flush
+        finally:
+            sa.event.remove(db_engine, "before_cursor_execute", record)
+    with session_scope(db_engine) as session:
+        stored = session.exec(select(Participant)).one()
+        assert (stored.language, stored.area, stored.district) == ("es", "Canton", "Southeast")
+
+
+def test_record_consent_on_new_participant_and_rollback(db_engine: sa.Engine) -> None:
+    with session_scope(db_engine) as session:
+        p = Participant(key="c" * 64, channel="sms")  # not flushed yet: inserted first
+        repo.record_consent(session=session, participant=p, scope="surveys", status="granted",
+                            text_version="v1", now=NOW)
+        assert p.id is not None and p.consent_surveys == "granted"
+    try:
+        with session_scope(db_engine) as session:
+            p = session.exec(select(Participant)).one()
+            repo.record_consent(session=session, participant=p, scope="all",
+                                status="opted_out", text_version="keyword", now=NOW)
+            raise RuntimeError("crash after the consent was written")
+    except RuntimeError:
+        pass
+    with session_scope(db_engine) as session:
+        p = session.exec(select(Participant)).one()
+        assert p.consent_surveys == "granted" and not p.opted_out  # the crash rolled it back
+        ledger = session.exec(select(ConsentEntry)).all()
+        assert [(e.scope, e.status) for e in ledger] == [("surveys", "granted")]
+        result = audit.verify(session)
+        assert result.ok and result.entries == 1
