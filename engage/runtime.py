@@ -462,7 +462,9 @@ class Runtime:
         text = sentiment = version = None
         value = event.value
         if event.question_type == "text":
-            raw = event.raw if event.raw is not None else event.value
+            # a skipped question keeps no text: "SKIP" or "pass" is not an answer to analyse
+            raw = None if event.category == "skipped" else (
+                event.raw if event.raw is not None else event.value)
             text = privacy.scrub(raw)[:4000] if raw else None
             value = None
             if text and self._score is not None:

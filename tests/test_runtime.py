@@ -118,6 +118,20 @@ def test_full_survey_stores_consented_scrubbed_results(runtime: Runtime, db_engi
         assert session.exec(select(func.count()).select_from(FlowVersion)).one() == 1
 
 
+def test_skipped_free_text_keeps_no_text(runtime: Runtime, db_engine: sa.Engine,
+                                         settings: Settings) -> None:
+    script = list(SCRIPT)
+    script[SCRIPT.index(SAFER)] = "SKIP"
+    for text in script:
+        assert say(runtime, text).status == "handled"
+    p = participant(db_engine, settings)
+    assert p is not None
+    with Session(db_engine) as session:
+        safer = session.exec(select(Response).where(Response.name == "safer")).one()
+    assert safer.category == "skipped"
+    assert safer.text is None and safer.sentiment is None and safer.value is None
+
+
 def test_declined_consent_stores_nothing_and_ends(runtime: Runtime, db_engine: sa.Engine,
                                                   settings: Settings) -> None:
     say(runtime, "hi")
