@@ -248,8 +248,14 @@ class Replier:
     understood tries again more plainly (a bare number), as people do.
     """
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int | str) -> None:
         self.rng = random.Random(seed)
+
+    @classmethod
+    def for_resident(cls, seed: int, resident: Resident) -> Replier:
+        """A replier of this resident's own, so what they text never depends on who else is
+        texting at the same moment (the demo runs residents concurrently)."""
+        return cls(f"{seed}:{resident.index}")
 
     def pick(self, options: tuple[str, ...] | list[str]) -> str:
         return self.rng.choice(list(options))

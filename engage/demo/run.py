@@ -2,21 +2,32 @@
 product, then the staff export, a briefing and the public report are written.
 
 Every message goes the way a real one does: a Twilio-signed webhook request into the FastAPI
-app (in-process, through Starlette's TestClient), the signature check, the runtime's single
+app (in-process: called as an ASGI app, as uvicorn would), the signature check, the runtime's single
 transaction, the engine, consent gate, scrubbing, sentiment scoring and the outbox. Time is
-simulated (the runtime's injected clock), so a year of answers takes seconds and the figures
-are the same on every run with the same seed.
+simulated (the runtime's injected clock), so a year of answers takes seconds. The bot's
+replies are left pending in the demo database's outbox (its ``pending`` rows): nothing is
+sent, there is no phone network here, and draining ~30,000 of them through the dispatcher and
+development sender (~5,000 rows/s measured) would add several seconds to a 2,000-resident run
+that must finish within a minute.
+
+Residents may text concurrently (``CONCURRENCY`` at once, in one event loop) while each
+one's own messages stay strictly in order. What a resident texts comes from their own seeded random
+stream and their own simulated clock, so the answers stored, and every figure exported, are
+the same on every run with the same seed whatever the interleaving; only row ids differ.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import warnings
+import sqlite3
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import Engine, func, select
 from twilio.request_validator import RequestValidator
@@ -29,20 +40,45 @@ from engage.analytics.report import build_report
 from engage.config import Settings
 from engage.demo.community import Replier, Resident, build_residents
 from engage.errors import UserError
-from engage.storage.models import Participant, Response, Run
+from engage.storage.models import Outbox, Participant, Response, Run
 
 DEMO_NUMBER = "+14105550100"  # the programme's (fictional) number residents text
 MAX_TURNS = 40
+# Residents texting at once. Any number gives the same figures (see the module docstring),
+# but the work is CPU-bound Python and the runtime serializes SQLite writers, so on a 2-core
+# machine more than one in flight measured slower (GIL hand-offs between the event loop and
+# the app's worker thread), not faster.
+CONCURRENCY = 1
+
+# Where a resident's run stands, read the way any SQLite reader would: a read-only autocommit
+# connection sees each committed transaction and never takes the write lock the runtime needs
+# (the engine's own connections begin IMMEDIATE, i.e. as writers).
+_PARTICIPANT_SQL = (f"SELECT id FROM {Participant.__table__.name} "
+                    "WHERE channel = ? AND key = ?")
+_WAITING_RUN_SQL = (f"SELECT state FROM {Run.__table__.name} "
+                    "WHERE participant_id = ? AND status = 'waiting' ORDER BY id DESC LIMIT 1")
+
+_SIM_NOW: ContextVar[datetime] = ContextVar("engage_demo_now")
 
 
-@dataclass
 class SimClock:
-    """The runtime's clock: moved forward by the demo as simulated residents text."""
+    """The runtime's clock. Each resident converses in their own asyncio task (and so their
+    own context, which the app's worker thread inherits), so the runtime reads the simulated
+    time of the resident whose message it is handling."""
 
-    now: datetime
+    def __init__(self, default: datetime) -> None:
+        self.default = default
 
     def __call__(self) -> datetime:
-        return self.now
+        return _SIM_NOW.get(self.default)
+
+    @property
+    def now(self) -> datetime:
+        return self()
+
+    @now.setter
+    def now(self, when: datetime) -> None:
+        _SIM_NOW.set(when)
 
 
 @dataclass(frozen=True)
@@ -58,32 +94,36 @@ class DemoResult:
     briefing: Path
     report: Path
     seconds: float
+    replies_queued: int = 0  # the bot's replies, left pending in the demo database's outbox
 
 
 class WebhookResident:
-    """Sends one resident's texts as signed Twilio webhooks and reads where their run is."""
+    """Sends residents' texts as signed Twilio webhooks and reads where their run is."""
 
-    def __init__(self, client: Any, settings: Settings, engine: Engine, clock: SimClock) -> None:
+    def __init__(self, app: Any, settings: Settings, reader: sqlite3.Connection) -> None:
         from engage.channels.sms import SIGNATURE_HEADER, SMS_WEBHOOK_PATH, public_url_for
 
-        self.client = client
-        self.engine = engine
-        self.clock = clock
+        self.app = app
+        self.reader = reader
         self.secret = settings.secret_bytes()
         self.path = SMS_WEBHOOK_PATH
         self.url = public_url_for(settings, SMS_WEBHOOK_PATH)
-        self.header = SIGNATURE_HEADER
+        self.header = SIGNATURE_HEADER.lower().encode("latin-1")
+        base = urlsplit(settings.public_url)
+        self.scheme = base.scheme or "http"
+        self.host = (base.netloc or "127.0.0.1").encode("latin-1")
+        self.server = (base.hostname or "127.0.0.1",
+                       base.port or (443 if self.scheme == "https" else 80))
         token = settings.twilio_webhook_token
         if not token:
             raise UserError("the demo needs a Twilio webhook token (development or TWILIO_*)")
         self.validator = RequestValidator(token)
-        self.sent = 0
         self.participants: dict[int, int] = {}  # resident index -> participant id
 
-    def send(self, resident: Resident, body: str) -> None:
-        self.sent += 1
+    async def send(self, resident: Resident, body: str, number: int) -> None:
+        """Text number ``number`` of this resident (its MessageSid is unique and stable)."""
         params = {
-            "MessageSid": f"SMdemo{resident.index:07d}{self.sent:09d}",
+            "MessageSid": f"SMdemo{resident.index:07d}{number:09d}",
             "AccountSid": "ACdemo",
             "From": resident.phone,
             "To": DEMO_NUMBER,
@@ -91,40 +131,63 @@ class WebhookResident:
             "NumMedia": "0",
         }
         signature = self.validator.compute_signature(self.url, params)
-        reply = self.client.post(self.path, data=params, headers={self.header: signature})
-        if reply.status_code != 200:
-            raise UserError(f"demo webhook answered {reply.status_code} (expected 200)")
+        status = await self.post(urlencode(params).encode("utf-8"), signature)
+        if status != 200:
+            raise UserError(f"demo webhook answered {status} (expected 200)")
+
+    async def post(self, body: bytes, signature: str) -> int:
+        """POST a form to the webhook as an ASGI server would hand it to the app (the same
+        scope and messages uvicorn builds), and return the response status. Calling the app
+        directly, rather than through an HTTP client's ASGI transport, skips only client-side
+        bookkeeping: routing, middleware, signature check and runtime all run as in production.
+        """
+        scope = {
+            "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1", "method": "POST", "scheme": self.scheme,
+            "path": self.path, "raw_path": self.path.encode("latin-1"), "root_path": "",
+            "query_string": b"", "server": self.server, "client": ("127.0.0.1", 50000),
+            "headers": [
+                (b"host", self.host),
+                (b"content-type", b"application/x-www-form-urlencoded"),
+                (b"content-length", str(len(body)).encode("latin-1")),
+                (self.header, signature.encode("latin-1")),
+            ],
+        }
+        pending = [{"type": "http.request", "body": body, "more_body": False}]
+        status = 0
+
+        async def receive() -> dict[str, Any]:
+            return pending.pop() if pending else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+
+        await self.app(scope, receive, send)
+        return status
 
     def position(self, resident: Resident) -> tuple[str | None, str]:
         """(node id the resident is being asked, conversation language) of the waiting run."""
-        with self.engine.connect() as conn:
-            pid = self.participants.get(resident.index)
-            if pid is None:
-                key = privacy.participant_key(self.secret, "sms", resident.phone)
-                pid = conn.execute(
-                    select(Participant.id).where(Participant.channel == "sms",
-                                                 Participant.key == key)
-                ).scalar_one_or_none()
-                if pid is None:
-                    return None, resident.language
-                self.participants[resident.index] = pid
-            state = conn.execute(
-                select(Run.state)
-                .where(Run.participant_id == pid, Run.status == "waiting")
-                .order_by(Run.id.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-        if state is None:
+        pid = self.participants.get(resident.index)
+        if pid is None:
+            key = privacy.participant_key(self.secret, "sms", resident.phone)
+            row = self.reader.execute(_PARTICIPANT_SQL, ("sms", key)).fetchone()
+            if row is None:
+                return None, resident.language
+            pid = self.participants[resident.index] = int(row[0])
+        found = self.reader.execute(_WAITING_RUN_SQL, (pid,)).fetchone()
+        if found is None:
             return None, resident.language
-        data = json.loads(state)
+        data = json.loads(found[0])
         return data.get("node"), str(data.get("language") or "en")
 
 
-def converse(channel: WebhookResident, replier: Replier, resident: Resident,
-             clock: SimClock) -> int:
-    """One resident's whole conversation; returns how many messages they sent."""
-    clock.now = max(clock.now, resident.starts_at)
-    channel.send(resident, replier.greeting(resident))
+async def converse(channel: WebhookResident, replier: Replier, resident: Resident,
+                   clock: SimClock) -> int:
+    """One resident's whole conversation, in order; returns how many messages they sent."""
+    clock.now = resident.starts_at
+    await channel.send(resident, replier.greeting(resident), 1)
     sent, asked_spanish = 1, False
     attempts: dict[str, int] = {}
     for _ in range(MAX_TURNS):
@@ -139,9 +202,44 @@ def converse(channel: WebhookResident, replier: Replier, resident: Resident,
             attempt = attempts.get(node, 0)
             attempts[node] = attempt + 1
             body = replier.answer(resident, node, attempt)
-        channel.send(resident, body)
         sent += 1
+        await channel.send(resident, body, sent)
     return sent
+
+
+async def _community_texts(
+    app: Any,
+    settings: Settings,
+    engine: Engine,
+    people: list[Resident],
+    *,
+    seed: int,
+    clock: SimClock,
+    on_progress: Callable[[int, int], None] | None,
+) -> int:
+    """Every resident's conversation through the app, ``CONCURRENCY`` at a time."""
+    database = engine.url.database or ""
+    reader = sqlite3.connect(f"file:{Path(database).resolve()}?mode=ro", uri=True,
+                             isolation_level=None, check_same_thread=False)
+    channel = WebhookResident(app, settings, reader)
+    queue = iter(people)
+    totals = {"messages": 0, "done": 0}
+
+    async def worker() -> None:
+        for resident in queue:  # shared iterator: the next resident not yet started
+            replier = Replier.for_resident(seed, resident)
+            # its own task, so its own context: its simulated clock is its own
+            sent = await asyncio.create_task(converse(channel, replier, resident, clock))
+            totals["messages"] += sent
+            totals["done"] += 1
+            if on_progress:
+                on_progress(totals["done"], len(people))
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(min(CONCURRENCY, len(people)))))
+    finally:
+        reader.close()
+    return totals["messages"]
 
 
 def _count(engine: Engine, query: Any) -> int:
@@ -165,10 +263,6 @@ def run_demo(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> DemoResult:
     """Build the community in a fresh SQLite database under ``out_dir`` and run it."""
-    with warnings.catch_warnings():  # starlette's note about its own httpx dependency
-        warnings.simplefilter("ignore")
-        from fastapi.testclient import TestClient
-
     from engage.flow.areas import load_gazetteer
     from engage.flows_catalog import FlowCatalog
     from engage.runtime import Runtime
@@ -199,14 +293,8 @@ def run_demo(
     catalog = FlowCatalog(demo_settings.flows_dir)
     runtime = Runtime(engine=engine, settings=demo_settings, catalog=catalog, clock=clock)
     app = create_app(demo_settings, engine=engine, runtime=runtime, start_background=False)
-    replier = Replier(seed + 1)
-    messages = 0
-    with TestClient(app, base_url=demo_settings.public_url) as client:
-        channel = WebhookResident(client, demo_settings, engine, clock)
-        for done, resident in enumerate(people, start=1):
-            messages += converse(channel, replier, resident, clock)
-            if on_progress:
-                on_progress(done, len(people))
+    messages = asyncio.run(_community_texts(app, demo_settings, engine, people, seed=seed,
+                                            clock=clock, on_progress=on_progress))
 
     stamp = wall if wall.tzinfo else wall.replace(tzinfo=UTC)
     export_path = out_dir / f"summary-{target.label}-district-age_band.csv"
@@ -223,11 +311,13 @@ def run_demo(
     declined = _count(engine, select(func.count()).select_from(Run).where(
         Run.status == "declined"))
     stored = _count(engine, select(func.count()).select_from(Response))
+    queued = _count(engine, select(func.count()).select_from(Outbox).where(
+        Outbox.status == "pending"))
     engine.dispose()
     return DemoResult(
         residents=len(people), messages=messages, completed=completed, declined=declined,
         responses=stored, database_url=url, period=target.label, export=export_path,
-        briefing=briefing_path, report=report.html,
+        briefing=briefing_path, report=report.html, replies_queued=queued,
         seconds=(datetime.now(UTC) - began).total_seconds(),
     )
 
