@@ -20,6 +20,8 @@ from engage.flow import Flow, flow_from_dict, load_flows
 from engage.storage.models import FlowVersion
 from engage.storage.repo import dialect_insert
 
+_PENDING = "engage.flow_versions_pending"  # Session.info key: versions this transaction inserted
+
 
 class FlowCatalog:
     """Current flows (loaded lazily once) plus a cache of published versions by id."""
@@ -87,12 +89,37 @@ class FlowCatalog:
                                   "flow_version_id": row.id}, now=now)
         assert row.id is not None
         version_id = row.id
-        if created:  # cache only once committed: a rolled-back publish must be redone
-            event.listen(session, "after_commit",
-                         lambda _s: self._remember(flow, version_id), once=True)
-        else:
+        pending: set[tuple[str, str]] = session.info.setdefault(_PENDING, set())
+        key = (flow.id, flow.digest)
+        if created:
+            pending.add(key)
+            self._remember_after_commit(session, flow, version_id)
+        elif key not in pending:  # committed by someone else: safe to share at once
             self._remember(flow, version_id)
+        # else: our own uncommitted insert. Other transactions cannot see it yet (a run that
+        # references it would break the foreign key) and it may still roll back.
         return row, created
+
+    def _remember_after_commit(self, session: Session, flow: Flow, version_id: int) -> None:
+        """Cache ``version_id`` when this transaction commits; forget it if it rolls back."""
+        key = (flow.id, flow.digest)
+        settled = False
+
+        def committed(_session: Session) -> None:
+            nonlocal settled
+            if not settled:
+                settled = True
+                session.info.get(_PENDING, set()).discard(key)
+                self._remember(flow, version_id)
+
+        def rolled_back(_session: Session) -> None:
+            nonlocal settled
+            if not settled:
+                settled = True
+                session.info.get(_PENDING, set()).discard(key)
+
+        event.listen(session, "after_commit", committed, once=True)
+        event.listen(session, "after_rollback", rolled_back, once=True)
 
     def _remember(self, flow: Flow, version_id: int | None) -> None:
         if version_id is not None:
