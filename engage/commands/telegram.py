@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from aiogram.exceptions import AiogramError, TelegramAPIError
 
-from engage.channels.deeplinks import DeepLinkKind, link_url, make_code
-from engage.channels.telegram import TelegramSender, build_bot
-from engage.channels.telegram_updates import ALLOWED_UPDATES, build_dispatcher
 from engage.commands.common import console, fail
 from engage.config import Settings, get_settings
-from engage.web.telegram_routes import WEBHOOK_PATH
+
+# aiogram takes seconds to import: it is loaded inside the commands that use it, so every
+# other `engage` command starts fast.
+if TYPE_CHECKING:
+    from engage.channels.deeplinks import DeepLinkKind
 
 telegram_app = typer.Typer(help="Telegram bot: webhook registration, polling, deep links.")
 
@@ -41,6 +41,10 @@ def set_webhook(
     ] = False,
 ) -> None:
     """Register ENGAGE_PUBLIC_URL/webhooks/telegram with Telegram, with the secret token."""
+    from engage.channels.telegram import build_bot
+    from engage.channels.telegram_updates import ALLOWED_UPDATES
+    from engage.web.telegram_routes import WEBHOOK_PATH
+
     settings = _settings()
     if not settings.telegram_webhook_secret:
         fail("TELEGRAM_WEBHOOK_SECRET is required for webhook mode")
@@ -65,6 +69,8 @@ def set_webhook(
 @telegram_app.command("delete-webhook")
 def delete_webhook() -> None:
     """Remove the webhook (needed before `engage telegram poll`)."""
+    from engage.channels.telegram import build_bot
+
     settings = _settings()
 
     async def call() -> None:
@@ -85,6 +91,9 @@ def link(
     days: Annotated[int, typer.Option(min=1, max=365, help="Days until the link expires")] = 30,
 ) -> None:
     """Print a t.me deep link that joins a campaign or a dialogue session (expiring)."""
+    from engage.channels.deeplinks import link_url, make_code
+    from engage.channels.telegram import build_bot
+
     settings = _settings()
     if (campaign is None) == (session is None):
         fail("give exactly one of --campaign or --session")
@@ -113,6 +122,8 @@ def poll(
     timeout: Annotated[int, typer.Option(min=1, max=50, help="Long-poll wait in seconds")] = 25,
 ) -> None:
     """Long polling for development: same runtime and outbox dispatcher as the webhook."""
+    from aiogram.exceptions import AiogramError, TelegramAPIError
+
     settings = _settings()
     try:
         asyncio.run(run_polling(settings, polling_timeout=timeout))
@@ -137,7 +148,9 @@ async def run_polling(
     Updates are handled one at a time, in order (``handle_as_tasks=False``), so one
     resident's quick replies can't overtake each other.
     """
+    from engage.channels.telegram import TelegramSender, build_bot
     from engage.channels.telegram_links import runtime_gateway
+    from engage.channels.telegram_updates import ALLOWED_UPDATES, build_dispatcher
     from engage.scheduling.dispatcher import Dispatcher as OutboxDispatcher
 
     if runtime is None:
@@ -189,6 +202,8 @@ def _make_runtime(settings: Settings) -> tuple[Any, Any]:
 
 
 def _run_api(coro: Any) -> Any:
+    from aiogram.exceptions import AiogramError, TelegramAPIError
+
     try:
         return asyncio.run(coro)
     except TelegramAPIError as exc:
