@@ -429,16 +429,27 @@ def start(flow: Flow, *, now: datetime, language: str | None = None,
     return Step(st, events)
 
 
-def resume(flow: Flow, state: Mapping[str, Any], reply: str, *, now: datetime) -> Step:
-    """Handle one resident reply. Any text is safe: the worst case is a re-prompt."""
-    now = _check_now(now)
+def _begin(
+    flow: Flow, state: Mapping[str, Any], now: datetime
+) -> tuple[dict[str, Any], list[Event], Step | None]:
+    """What every step on a running state does first: copy the state, and stop at once (with
+    the Step to return) when the run has already ended or has just expired."""
     st = _prepare(flow, state)
     events: list[Event] = []
     if st["status"] != "waiting":
-        return Step(st, events)
+        return st, events, Step(st, events)
     if _expire_if_due(st, now, events):
         _set_wake(st)
-        return Step(st, events)
+        return st, events, Step(st, events)
+    return st, events, None
+
+
+def resume(flow: Flow, state: Mapping[str, Any], reply: str, *, now: datetime) -> Step:
+    """Handle one resident reply. Any text is safe: the worst case is a re-prompt."""
+    now = _check_now(now)
+    st, events, finished = _begin(flow, state, now)
+    if finished is not None:
+        return finished
     node = flow.nodes.get(st.get("node") or "")
     if node is None or node.question is None:
         _end(st, "completed", st.get("node"), events)  # a foreign state; never strand it
@@ -502,13 +513,9 @@ def timeout(flow: Flow, state: Mapping[str, Any], *, now: datetime) -> Step:
     """The wake-up the state asked for (``wake_at``): expiry, a reminder, or the timeout path.
     Calling it early or on a finished run changes nothing."""
     now = _check_now(now)
-    st = _prepare(flow, state)
-    events: list[Event] = []
-    if st["status"] != "waiting":
-        return Step(st, events)
-    if _expire_if_due(st, now, events):
-        _set_wake(st)
-        return Step(st, events)
+    st, events, finished = _begin(flow, state, now)
+    if finished is not None:
+        return finished
     due = _parse_time(st.get("question_due"))
     node = flow.nodes.get(st.get("node") or "")
     if due is None or now < due or node is None or node.question is None:
