@@ -14,15 +14,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import bindparam, text
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
-from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from engage.storage.models import AuditEntry
+from engage.storage.sql import Statement, Tx, as_tx
 
 GENESIS = "0" * 64
 _LOCK_ID = 0x656E67_61756474  # "eng" "audt": one advisory lock for the chain
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What ``append`` wrote: enough to cite the entry (its row id, place and hash)."""
+
+    id: int
+    seq: int
+    hash: str
 
 
 @dataclass(frozen=True)
@@ -58,47 +68,40 @@ def compute_hash(
 
 
 _TABLE = AuditEntry.__table__  # type: ignore[attr-defined]
-_LAST = sa_select(_TABLE.c.seq, _TABLE.c.hash).order_by(_TABLE.c.seq.desc()).limit(1)
-_INSERT = sa_insert(_TABLE).returning(_TABLE.c.id)
-
-
-def _lock_chain(session: Session) -> None:
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
+_LAST = Statement(sa_select(_TABLE.c.seq, _TABLE.c.hash).order_by(_TABLE.c.seq.desc()).limit(1))
+_INSERT = Statement(sa_insert(_TABLE).values(
+    {c.name: bindparam(c.name) for c in _TABLE.columns if c.name != "id"})
+    .returning(_TABLE.c.id))
+_LOCK = Statement(text("SELECT pg_advisory_xact_lock(:k)"))
 
 
 def append(
     *,
-    session: Session,
+    session: Session | Tx,
     actor: str,
     action: str,
     subject: str | None = None,
     details: dict[str, Any] | None = None,
     now: datetime,
-) -> AuditEntry:
+) -> Appended:
     """Add one entry in the caller's transaction. ``details`` must carry no PII. The row is
-    written with one INSERT; the returned entry is a read-only copy, not in the session."""
+    written with one INSERT (no ORM object: this runs inside inbound messages)."""
     if now.tzinfo is None:
         raise ValueError("naive datetime rejected: use aware UTC datetimes")
-    _lock_chain(session)
-    # Core statements, not ORM objects: this runs inside inbound messages (consent answers)
-    conn = session.connection()
-    last = conn.execute(_LAST).first()
-    seq = (last.seq + 1) if last else 1
-    prev_hash = last.hash if last else GENESIS
+    tx = as_tx(session)
+    if tx.is_pg:  # the chain never forks: appends are serialized until commit
+        tx.all(_LOCK, {"k": _LOCK_ID})
+    last = tx.first(_LAST)
+    seq = (last[0] + 1) if last else 1
+    prev_hash = last[1] if last else GENESIS
     at = now.astimezone(UTC)
     details_text = _canonical_details(details)
-    entry = AuditEntry(
-        seq=seq, at=at, actor=actor, action=action, subject=subject, details=details_text,
-        prev_hash=prev_hash,
-        hash=compute_hash(prev_hash=prev_hash, seq=seq, at=at, actor=actor, action=action,
-                          subject=subject, details=details_text),
-    )
-    entry.id = conn.execute(_INSERT, {
+    digest = compute_hash(prev_hash=prev_hash, seq=seq, at=at, actor=actor, action=action,
+                          subject=subject, details=details_text)
+    entry_id = tx.scalar(_INSERT, {
         "seq": seq, "at": at, "actor": actor, "action": action, "subject": subject,
-        "details": details_text, "prev_hash": prev_hash, "hash": entry.hash}).scalar_one()
-    return entry
+        "details": details_text, "prev_hash": prev_hash, "hash": digest})
+    return Appended(id=int(entry_id), seq=seq, hash=digest)
 
 
 def verify(session: Session) -> VerifyResult:

@@ -12,15 +12,15 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import event
 from sqlmodel import Session, select
 
 from engage.errors import UserError
 from engage.flow import Flow, flow_from_dict, load_flows
 from engage.storage.models import FlowVersion
 from engage.storage.repo import dialect_insert
+from engage.storage.sql import Tx, as_tx
 
-_PENDING = "engage.flow_versions_pending"  # Session.info key: versions this transaction inserted
+_PENDING = "engage.flow_versions_pending"  # Tx.info key: versions this transaction inserted
 
 
 class FlowCatalog:
@@ -53,22 +53,23 @@ class FlowCatalog:
     # -- published versions ---------------------------------------------------------------
     def publish(self, session: Session, *, now: datetime | None = None) -> list[FlowVersion]:
         """Make sure every current flow has a FlowVersion row; returns them all."""
-        return [self._publish_one(session, flow, now or datetime.now(UTC))[0]
+        return [self._publish_one(as_tx(session), flow, now or datetime.now(UTC))[0]
                 for flow in self.flows().values()]
 
-    def version_id(self, session: Session, flow: Flow, *, now: datetime) -> int:
+    def version_id(self, session: Session | Tx, flow: Flow, *, now: datetime) -> int:
         """The FlowVersion id for ``flow`` (published on first use). Cached: the hot path
         costs nothing after the first call."""
         cached = self._version_ids.get((flow.id, flow.digest))
         if cached is not None:
             return cached
-        row, _ = self._publish_one(session, flow, now)
+        row, _ = self._publish_one(as_tx(session), flow, now)
         assert row.id is not None
         return row.id
 
-    def _publish_one(self, session: Session, flow: Flow, now: datetime) -> tuple[FlowVersion, bool]:
+    def _publish_one(self, tx: Tx, flow: Flow, now: datetime) -> tuple[FlowVersion, bool]:
         from engage import audit
 
+        session = tx.session
         stmt = (
             dialect_insert(session, FlowVersion)
             .values(flow_id=flow.id, version=str(flow.version), digest=flow.digest,
@@ -83,55 +84,54 @@ class FlowCatalog:
                                       FlowVersion.digest == flow.digest)
         ).one()
         if created:
-            audit.append(session=session, actor="system", action="flow.published",
+            audit.append(session=tx, actor="system", action="flow.published",
                          subject=f"flow:{flow.id}",
                          details={"version": str(flow.version), "digest": flow.digest,
                                   "flow_version_id": row.id}, now=now)
         assert row.id is not None
         version_id = row.id
-        pending: set[tuple[str, str]] = session.info.setdefault(_PENDING, set())
+        pending: set[tuple[str, str]] = tx.info.setdefault(_PENDING, set())
         key = (flow.id, flow.digest)
         if created:
             pending.add(key)
-            self._remember_after_commit(session, flow, version_id)
+            self._remember_after_commit(tx, flow, version_id)
         elif key not in pending:  # committed by someone else: safe to share at once
             self._remember(flow, version_id)
         # else: our own uncommitted insert. Other transactions cannot see it yet (a run that
         # references it would break the foreign key) and it may still roll back.
         return row, created
 
-    def _remember_after_commit(self, session: Session, flow: Flow, version_id: int) -> None:
+    def _remember_after_commit(self, tx: Tx, flow: Flow, version_id: int) -> None:
         """Cache ``version_id`` when this transaction commits; forget it if it rolls back."""
         key = (flow.id, flow.digest)
         settled = False
 
-        def committed(_session: Session) -> None:
+        def committed() -> None:
             nonlocal settled
             if not settled:
                 settled = True
-                session.info.get(_PENDING, set()).discard(key)
+                tx.info.get(_PENDING, set()).discard(key)
                 self._remember(flow, version_id)
 
-        def rolled_back(_session: Session) -> None:
+        def rolled_back() -> None:
             nonlocal settled
             if not settled:
                 settled = True
-                session.info.get(_PENDING, set()).discard(key)
+                tx.info.get(_PENDING, set()).discard(key)
 
-        event.listen(session, "after_commit", committed, once=True)
-        event.listen(session, "after_rollback", rolled_back, once=True)
+        tx.after_commit(committed, rolled_back)
 
     def _remember(self, flow: Flow, version_id: int | None) -> None:
         if version_id is not None:
             self._version_ids[(flow.id, flow.digest)] = version_id
             self._by_version[version_id] = flow
 
-    def version(self, session: Session, flow_version_id: int) -> Flow:
+    def version(self, session: Session | Tx, flow_version_id: int) -> Flow:
         """The exact flow a run started on (from the cache, else the stored definition)."""
         cached = self._by_version.get(flow_version_id)
         if cached is not None:
             return cached
-        row = session.get(FlowVersion, flow_version_id)
+        row = as_tx(session).session.get(FlowVersion, flow_version_id)
         if row is None:
             raise UserError(f"flow version {flow_version_id} is not published")
         flow = flow_from_dict(json.loads(row.definition))

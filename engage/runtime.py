@@ -7,10 +7,20 @@ provider retries unacknowledged deliveries, nothing acknowledged is ever lost an
 processed twice (inbound rows are unique on (channel, provider id); outbox rows on a dedupe key
 derived from the inbound message).
 
-Ordering per resident: on PostgreSQL the participant row is locked (``SELECT ... FOR UPDATE``)
-before anything is read; on SQLite every write transaction starts with ``BEGIN IMMEDIATE`` and
-this process additionally serializes through a lock, so two messages from one person are
-handled one after the other.
+Messages that arrive together share a transaction (group commit, ``storage.group_commit``):
+each caller still returns only once the transaction holding its message has committed. A
+batch that fails on one message is rolled back and its messages are handled one per
+transaction, so a bad message fails alone and the others are stored exactly as if they had
+come one by one.
+
+Ordering per resident: on PostgreSQL the participant rows of a batch are locked (``SELECT ...
+FOR UPDATE``, in id order) before anything is read, and a resident's messages always go to the
+same batch lane of this process; on SQLite every write transaction starts with ``BEGIN
+IMMEDIATE`` and this process writes through one lock. So two messages from one person are
+handled one after the other, each on the state the other left.
+
+The statements run on the transaction's DBAPI connection (``storage.sql``): this is the hot
+path, and SQLAlchemy's per-call overhead was most of its cost.
 """
 
 from __future__ import annotations
@@ -18,18 +28,16 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import bindparam
-from sqlalchemy import select as sa_select
-from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import Session, col, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from engage import compliance, privacy
 from engage.channels.base import Inbound
@@ -41,8 +49,11 @@ from engage.flow.events import ConsentChanged, LanguageChanged, ResultRecorded, 
 from engage.flows_catalog import FlowCatalog
 from engage.logging import log_event
 from engage.storage import repo
-from engage.storage.db import is_sqlite, session_scope
-from engage.storage.models import Message, Participant, Response, Run
+from engage.storage.db import is_sqlite
+from engage.storage.group_commit import GroupCommit
+from engage.storage.models import Participant
+from engage.storage.rows import RunRow
+from engage.storage.sql import Tx, as_tx, transaction
 
 log = logging.getLogger("engage.runtime")
 
@@ -50,21 +61,12 @@ CHANNELS = ("sms", "telegram")
 MAX_TEXT = 5000
 MAX_PROVIDER_ID = 80
 SUPPORTED_LANGUAGES = ("en", "es")
-_SQLITE_LOCKS: dict[str, threading.Lock] = {}
-_SQLITE_LOCKS_GUARD = threading.Lock()
+MAX_BATCH = 64  # inbound messages per shared transaction at most
+PG_LANES = 4  # concurrent batches per process on PostgreSQL (commits overlap their fsyncs)
+_SQLITE_WRITERS: dict[str, threading.Lock] = {}
+_SQLITE_WRITERS_GUARD = threading.Lock()
 
 Status = Literal["handled", "duplicate", "ignored"]
-
-_MESSAGES = Message.__table__
-_SET_MESSAGE_RUN = (sa_update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"))
-                    .values(run_id=bindparam("new_run_id")))
-_RUNS = Run.__table__
-_UPDATE_RUN = (sa_update(_RUNS).where(_RUNS.c.id == bindparam("run_pk"))
-               .values(state=bindparam("state"), status=bindparam("status"),
-                       wake_at=bindparam("wake_at"), updated_at=bindparam("updated_at"),
-                       ended_at=bindparam("ended_at")))
-_ANONYMIZE_MESSAGE = (sa_update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"))
-                      .values(participant_id=None, body=None, status="erased"))
 
 
 def utcnow() -> datetime:
@@ -80,6 +82,18 @@ class InboundOutcome:
     outbox_ids: tuple[int, ...] = ()
     keyword: str | None = None
     run_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One validated inbound message, ready for a transaction."""
+
+    inbound: Inbound
+    channel: str
+    normalized: str
+    key: str
+    text: str
+    now: datetime
 
 
 def _load_sentiment() -> tuple[Callable[[str], float] | None, str | None]:
@@ -146,15 +160,16 @@ TEXTS: dict[str, dict[str, str]] = {
 
 @dataclass
 class _Ctx:
-    """Per-transaction state: where outbound rows go and how their dedupe keys are made."""
+    """Per-message state: where outbound rows go and how their dedupe keys are made.
+    ``participant`` is a record (inbound, wake-ups) or an ORM instance (campaign starts)."""
 
-    session: Session
-    participant: Participant
+    tx: Tx
+    participant: Any
     now: datetime
     prefix: str
     channel: str
     default_kind: str
-    active: Run | None = None
+    active: RunRow | None = None
     outbox_ids: list[int] = field(default_factory=list)
     counter: int = 0
 
@@ -179,41 +194,32 @@ class Runtime:
         self._is_sqlite = is_sqlite(engine)
         self._is_pg = engine.dialect.name == "postgresql"
         self._score, self._score_version = _load_sentiment()
-        self._upsert: Any = None
-        self._process_lock: threading.Lock | None = None
-        if self._is_sqlite:
-            url = str(engine.url)
-            with _SQLITE_LOCKS_GUARD:
-                self._process_lock = _SQLITE_LOCKS.setdefault(url, threading.Lock())
+        self._writer: threading.Lock | None = None
+        if self._is_sqlite:  # one writer per database file in this process, every Runtime
+            with _SQLITE_WRITERS_GUARD:
+                self._writer = _SQLITE_WRITERS.setdefault(str(engine.url), threading.Lock())
+            self._lanes = [GroupCommit(self._run_batch, max_batch=MAX_BATCH,
+                                       writer=self._writer)]
+        else:
+            self._lanes = [GroupCommit(self._run_batch, max_batch=MAX_BATCH)
+                           for _ in range(PG_LANES)]
 
     # ---------------------------------------------------------------- inbound ---------------
     def handle_inbound(self, inbound: Inbound) -> InboundOutcome:
-        """Handle one authenticated inbound message in one transaction.
+        """Handle one authenticated inbound message; returns once it is committed.
 
         Raises ``UserError`` for a garbled message (nothing stored) and ``RetryableError`` when
         the database is down or locked (the webhook must answer 5xx so the provider retries).
         """
-        channel, normalized, text = self._validate(inbound)
-        key = privacy.participant_key(self._secret, channel, normalized)
-        now = self.clock()
-        try:
-            with self._serialized(), session_scope(self.engine, autoflush=False) as session:
-                outcome = self._handle(session, inbound, channel, normalized, key, text, now)
-        except IntegrityError as exc:  # a concurrent duplicate won the race: retry finds it
-            raise RetryableError("concurrent delivery of the same message; retry") from exc
-        except OperationalError as exc:  # raised outside session_scope (e.g. connect)
-            raise RetryableError(f"database unavailable: {type(exc.orig).__name__}") from exc
-        log_event(log, "inbound." + outcome.status, participant=key,
-                  provider_id=inbound.provider_id, channel=channel, keyword=outcome.keyword,
+        job = self._job(inbound)
+        lane = self._lanes[zlib.crc32(job.key.encode()) % len(self._lanes)]
+        outcome = lane.submit(job)
+        log_event(log, "inbound." + outcome.status, participant=job.key,
+                  provider_id=inbound.provider_id, channel=job.channel, keyword=outcome.keyword,
                   count=len(outcome.outbox_ids), run_id=outcome.run_id)
         return outcome
 
-    def _serialized(self) -> Any:
-        if self._process_lock is not None:
-            return self._process_lock
-        return _NullContext()
-
-    def _validate(self, inbound: Any) -> tuple[str, str, str]:
+    def _job(self, inbound: Any) -> _Job:
         """Reject garbled input before anything is stored; messages never echo PII."""
         if not isinstance(inbound, Inbound):
             raise UserError("garbled inbound: not an Inbound message")
@@ -236,75 +242,106 @@ class Runtime:
         except UserError as exc:
             raise UserError(f"garbled inbound: {exc}") from None
         text = inbound.text.replace("\x00", "")[:MAX_TEXT]
-        return inbound.channel, normalized, text
+        key = privacy.participant_key(self._secret, inbound.channel, normalized)
+        return _Job(inbound, inbound.channel, normalized, key, text, self.clock())
 
-    def _handle(self, session: Session, inbound: Inbound, channel: str, normalized: str,
-                key: str, text: str, now: datetime) -> InboundOutcome:
+    def _run_batch(self, jobs: Sequence[_Job]) -> list[InboundOutcome | BaseException]:
+        """All jobs in one transaction; if one of them fails (other than the database being
+        unavailable, which every job would meet), each runs again in a transaction of its own
+        so only the bad one fails."""
+        if len(jobs) > 1:
+            try:
+                return list(self._transact(jobs))
+            except RetryableError as exc:
+                return [exc] * len(jobs)
+            except Exception:  # noqa: S110 - isolated below, where its own caller sees it
+                pass
+        outcomes: list[InboundOutcome | BaseException] = []
+        for job in jobs:
+            try:
+                outcomes.extend(self._transact([job]))
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def _transact(self, jobs: Sequence[_Job]) -> list[InboundOutcome]:
+        try:
+            with transaction(self.engine) as tx:
+                repo.lock_participants(session=tx, keys=[job.key for job in jobs])
+                return [self._handle(tx, job) for job in jobs]
+        except IntegrityError as exc:  # a concurrent duplicate won the race: retry finds it
+            raise RetryableError("concurrent delivery of the same message; retry") from exc
+
+    def _serialized(self) -> AbstractContextManager[Any]:
+        """Writers other than inbound batches (wake-ups, provider opt-outs) on SQLite."""
+        return self._writer if self._writer is not None else nullcontext()
+
+    def _handle(self, tx: Tx, job: _Job) -> InboundOutcome:
+        inbound, channel, key, text, now = job.inbound, job.channel, job.key, job.text, job.now
         prefix = f"in:{channel}:{inbound.provider_id}:"
-        found = repo.participant_and_active_run(session=session, channel=channel, key=key,
-                                                lock=True)
+        created = False
+        found = repo.participant_and_active_run(session=tx, channel=channel, key=key)
         if found is not None:
             participant, active = found
         else:
             hint = inbound.language_hint if inbound.language_hint in SUPPORTED_LANGUAGES else "en"
-            participant, created = repo.get_or_create_participant(
-                session=session, channel=channel, key=key, now=now, language=hint or "en",
-                address_enc=privacy.encrypt_address(self._secret, normalized))
-            # a concurrent first message may have created them (and a run) meanwhile
-            active = None if created else repo.active_run(session=session,
-                                                          participant_id=participant.id or 0)
-        assert participant.id is not None
+            participant, active, created = repo.ensure_participant(
+                session=tx, channel=channel, key=key, now=now, language=hint or "en",
+                address_enc=privacy.encrypt_address(self._secret, job.normalized))
         keyword = compliance.classify(text)
         # The participant row is locked (PostgreSQL) / the database is (SQLite), so this insert
         # is the dedupe: a retried or concurrent delivery of the same message finds its row.
         message_id = repo.add_inbound_message(
-            session=session, participant_id=participant.id, channel=channel,
+            session=tx, participant_id=participant.id, channel=channel,
             provider_id=inbound.provider_id, body=text, now=now,
             run_id=active.id if active is not None and keyword is None else None)
         if message_id is None:
-            session.rollback()  # a new participant row made for a duplicate is dropped too
-            return self._duplicate(session, prefix, key)
+            if created:  # a participant row made for a duplicate is dropped again
+                repo.delete_participant(session=tx, participant_id=participant.id)
+            return self._duplicate(tx, prefix, key)
         if participant.address_enc is None:
-            participant.address_enc = privacy.encrypt_address(self._secret, normalized)
-        ctx = _Ctx(session=session, participant=participant, now=now, prefix=prefix,
-                   channel=channel, default_kind="reply", active=active)
+            repo.update_participant(session=tx, participant=participant,
+                                    address_enc=privacy.encrypt_address(self._secret,
+                                                                        job.normalized))
+        ctx = _Ctx(tx=tx, participant=participant, now=now, prefix=prefix, channel=channel,
+                   default_kind="reply", active=active)
         status: Status = "handled"
-        run: Run | None = None
+        run: RunRow | None = None
         if keyword is not None:
-            status, run = self._keyword(ctx, keyword, text, normalized, inbound, message_id)
+            status, run = self._keyword(ctx, keyword, text, job.normalized, message_id)
         elif participant.opted_out:
             status = "ignored"
         elif inbound.media_count > 0 and not text.strip():
             self._say_fixed(ctx, "media", participant.language)
-        elif (checkin := _dialogue_checkin(session, participant, text, now)) is not None:
+        elif (checkin := _dialogue_checkin(tx, participant, text, now)) is not None:
             ctx.outbox_ids.extend([checkin.outbox_id] if checkin.outbox_id else [])
         else:
-            run = self._converse(ctx, text, inbound)
-            if run is not None and run.id is not None and run is not active:
-                session.execute(_SET_MESSAGE_RUN, {"new_run_id": run.id, "message_id": message_id})
+            run = self._converse(ctx, text)
+            if run is not None and (active is None or run.id != active.id):
+                repo.set_message_run(session=tx, message_id=message_id, run_id=run.id)
         return InboundOutcome(status=status, participant_key=key,
                               outbox_ids=tuple(ctx.outbox_ids),
                               keyword=keyword.kind if keyword else None,
                               run_id=run.id if run is not None else None)
 
-    def _duplicate(self, session: Session, prefix: str, key: str) -> InboundOutcome:
-        ids = repo.outbox_ids_for_prefix(session=session, prefix=prefix)
+    def _duplicate(self, tx: Tx, prefix: str, key: str) -> InboundOutcome:
+        ids = repo.outbox_ids_for_prefix(session=tx, prefix=prefix)
         return InboundOutcome(status="duplicate", participant_key=key, outbox_ids=ids)
 
     # ---------------------------------------------------------------- keywords --------------
     def _keyword(self, ctx: _Ctx, keyword: Keyword, text: str, normalized: str,
-                 inbound: Inbound, message_id: int) -> tuple[Status, Run | None]:
+                 message_id: int) -> tuple[Status, RunRow | None]:
         p = ctx.participant
         lang = keyword.language if keyword.language == "es" else p.language
         if keyword.kind == "opt_out":
             if p.opted_out:
                 return "ignored", None  # confirmed once already; say nothing more
-            self._opt_out(ctx.session, p, source="keyword", now=ctx.now, keep_confirmations=True)
+            self._opt_out(ctx.tx, p, source="keyword", now=ctx.now, keep_confirmations=True)
             self._say_fixed(ctx, "opt_out", lang, kind="confirmation")
             return "handled", None
         if keyword.kind == "opt_in":
             if p.opted_out:
-                repo.record_consent(session=ctx.session, participant=p, scope="all",
+                repo.record_consent(session=ctx.tx, participant=p, scope="all",
                                     status="opted_in", text_version="keyword", now=ctx.now,
                                     source="keyword")
                 self._say_fixed(ctx, "opt_in", lang, kind="confirmation")
@@ -312,7 +349,7 @@ class Runtime:
             if active is not None:
                 self._say_fixed(ctx, "already_in", lang, kind="confirmation")
                 return "handled", active
-            return "handled", self._start_default(ctx, inbound)
+            return "handled", self._start_default(ctx)
         if keyword.kind == "help":
             self._say_fixed(ctx, "help", lang, kind="confirmation")
             return "handled", None
@@ -323,65 +360,65 @@ class Runtime:
         if keyword.target is None:
             self._say_fixed(ctx, "language_ask", lang, kind="confirmation")
             return "handled", None
-        p.language = keyword.target
+        repo.update_participant(session=ctx.tx, participant=p, language=keyword.target)
         if p.opted_out:
             return "ignored", None
         active = ctx.active
         if active is not None:
-            flow = self._flow_of(ctx.session, active)
-            node = flow.nodes.get(json.loads(active.state).get("node") or "")
+            flow = self._flow_of(ctx.tx, active)
+            state = json.loads(active.state)
+            node = flow.nodes.get(state.get("node") or "")
             if node is not None and node.question is not None and node.question.type != "text":
                 # the engine re-asks the question in the new language (or records it)
-                step = engine.resume(flow, json.loads(active.state), text, now=ctx.now)
+                step = engine.resume(flow, state, text, now=ctx.now)
                 self._apply(ctx, active, step)
                 return "handled", active
-            state = json.loads(active.state)
             if keyword.target in flow.languages:
                 state["language"] = keyword.target
                 active.state = json.dumps(state, separators=(",", ":"))
-                ctx.session.add(active)
+                repo.save_run(session=ctx.tx, run=active)
         self._say_fixed(ctx, "language_set", keyword.target, kind="confirmation")
         return "handled", active
 
     def _erase(self, ctx: _Ctx, normalized: str, lang: str, message_id: int) -> None:
         """Erase, then confirm. The participant's address is gone after erasure, so the one
         confirmation carries its own encrypted copy (dropped when the row is sent)."""
-        session = ctx.session
-        session.flush()
+        tx = ctx.tx
         # keep this message's row, anonymous, so a retried delivery of DELETE is a duplicate
-        session.execute(_ANONYMIZE_MESSAGE, {"message_id": message_id})
-        privacy.erase_participant(session=session, participant=ctx.participant, now=ctx.now)
+        repo.anonymize_message(session=tx, message_id=message_id)
+        stored = tx.session.get(Participant, ctx.participant.id, populate_existing=True)
+        assert stored is not None
+        privacy.erase_participant(session=tx.session, participant=stored, now=ctx.now)
+        ctx.participant = stored
         self._say_fixed(ctx, "delete", lang, kind="confirmation",
                         address_enc=privacy.encrypt_address(self._secret, normalized))
 
-    def _opt_out(self, session: Session, p: Participant, *, source: str, now: datetime,
+    def _opt_out(self, tx: Tx, p: Any, *, source: str, now: datetime,
                  keep_confirmations: bool) -> None:
-        repo.record_consent(session=session, participant=p, scope="all", status="opted_out",
+        repo.record_consent(session=tx, participant=p, scope="all", status="opted_out",
                             text_version=source, now=now, source=source)
-        active = repo.active_run(session=session, participant_id=p.id or 0)
+        active = repo.active_run(session=tx, participant_id=p.id or 0)
         if active is not None:
             repo.end_run(run=active, status="ended", now=now)
-            session.add(active)
-        repo.cancel_pending_outbox(session=session, participant_id=p.id or 0,
+            repo.save_run(session=tx, run=active)
+        repo.cancel_pending_outbox(session=tx, participant_id=p.id or 0,
                                    keep_confirmations=keep_confirmations, reason="opted out")
 
     # ---------------------------------------------------------------- conversation ----------
-    def _converse(self, ctx: _Ctx, text: str, inbound: Inbound) -> Run | None:
+    def _converse(self, ctx: _Ctx, text: str) -> RunRow | None:
         p = ctx.participant
         active = ctx.active
         if active is not None:
-            flow = self._flow_of(ctx.session, active)
+            flow = self._flow_of(ctx.tx, active)
             step = engine.resume(flow, json.loads(active.state), text, now=ctx.now)
             self._apply(ctx, active, step)
             return active
-        has_runs = ctx.session.exec(
-            select(Run.id).where(Run.participant_id == p.id).limit(1)).first() is not None
-        if has_runs:
+        if repo.has_runs(session=ctx.tx, participant_id=p.id):
             self._say_fixed(ctx, "idle", p.language)
             return None
-        return self._start_default(ctx, inbound)
+        return self._start_default(ctx)
 
-    def _start_default(self, ctx: _Ctx, inbound: Inbound) -> Run | None:
+    def _start_default(self, ctx: _Ctx) -> RunRow | None:
         flow_id = self.settings.default_flow
         if flow_id not in self.catalog:
             log_event(log, "inbound.no_default_flow", level=logging.WARNING, flow=flow_id)
@@ -390,23 +427,21 @@ class Runtime:
                            session_id=None)
 
     def _start(self, ctx: _Ctx, flow: Flow, *, context: dict[str, Any] | None,
-               campaign_id: int | None, session_id: int | None) -> Run:
-        version_id = self.catalog.version_id(ctx.session, flow, now=ctx.now)
+               campaign_id: int | None, session_id: int | None) -> RunRow:
+        version_id = self.catalog.version_id(ctx.tx, flow, now=ctx.now)
         step = engine.start(flow, now=ctx.now, language=ctx.participant.language, context=context)
-        run = Run(participant_id=ctx.participant.id, flow_id=flow.id, flow_version_id=version_id,
-                  status=step.status, state="{}", campaign_id=campaign_id, session_id=session_id,
-                  started_at=ctx.now, updated_at=ctx.now)
-        ctx.session.add(run)
-        ctx.session.flush()
+        run = repo.insert_run(session=ctx.tx, participant_id=ctx.participant.id,
+                              flow_id=flow.id, flow_version_id=version_id, status=step.status,
+                              now=ctx.now, campaign_id=campaign_id, session_id=session_id)
         self._apply(ctx, run, step)
         return run
 
-    def _flow_of(self, session: Session, run: Run) -> Flow:
+    def _flow_of(self, tx: Tx, run: RunRow) -> Flow:
         if run.flow_version_id is None:
             return self.catalog.get(run.flow_id)
-        return self.catalog.version(session, run.flow_version_id)
+        return self.catalog.version(tx, run.flow_version_id)
 
-    def _apply(self, ctx: _Ctx, run: Run, step: engine.Step, *,
+    def _apply(self, ctx: _Ctx, run: RunRow, step: engine.Step, *,
                kind_for: Callable[[Say], str] | None = None) -> None:
         """Turn one engine step into storage writes and outbox rows (same transaction)."""
         p = ctx.participant
@@ -415,14 +450,13 @@ class Runtime:
                 kind = kind_for(event) if kind_for else ctx.default_kind
                 self._enqueue(ctx, event.text, kind, buttons=event.options, run_id=run.id)
             elif isinstance(event, ConsentChanged):
-                repo.record_consent(session=ctx.session, participant=p, scope=event.scope,
+                repo.record_consent(session=ctx.tx, participant=p, scope=event.scope,
                                     status=event.status, text_version=event.text_version,
                                     now=ctx.now, source=f"flow:{run.flow_id}")
             elif isinstance(event, ResultRecorded):
                 self._store_result(ctx, run, event)
             elif isinstance(event, LanguageChanged):
-                repo.update_participant(session=ctx.session, participant=p,
-                                        language=event.language)
+                repo.update_participant(session=ctx.tx, participant=p, language=event.language)
             elif isinstance(event, RunEnded):
                 run.ended_at = ctx.now
         state = step.state
@@ -434,30 +468,23 @@ class Runtime:
                 value = state["results"].get(name)
                 if isinstance(value, str):
                     state["results"][name] = privacy.scrub(value)
-        values = {"state": json.dumps(state, separators=(",", ":"), ensure_ascii=False),
-                  "status": step.status, "wake_at": step.wake_at, "updated_at": ctx.now,
-                  "ended_at": run.ended_at}
-        if run.id is not None and not ctx.session.is_modified(run):
-            # hot path: one prebuilt UPDATE instead of a unit-of-work flush of the Run
-            ctx.session.connection().execute(_UPDATE_RUN, {"run_pk": run.id, **values})
-            for name, value in values.items():
-                set_committed_value(run, name, value)
-        else:
-            for name, value in values.items():
-                setattr(run, name, value)
-            ctx.session.add(run)
+        run.state = json.dumps(state, separators=(",", ":"), ensure_ascii=False)
+        run.status = step.status
+        run.wake_at = step.wake_at
+        run.updated_at = ctx.now
+        repo.save_run(session=ctx.tx, run=run)
 
-    def _store_result(self, ctx: _Ctx, run: Run, event: ResultRecorded) -> None:
+    def _store_result(self, ctx: _Ctx, run: RunRow, event: ResultRecorded) -> None:
         """Store an answer only under granted consent for its scope; free text scrubbed."""
         p = ctx.participant
         if event.name == "language" and event.value in SUPPORTED_LANGUAGES:
             # needed to talk to them at all, not an answer to analyse
-            repo.update_participant(session=ctx.session, participant=p, language=event.value)
+            repo.update_participant(session=ctx.tx, participant=p, language=event.value)
         if not repo.has_consent(p, event.scope):
             return
         if event.name == "area" and event.value:
             repo.update_participant(
-                session=ctx.session, participant=p, area=event.value[:120],
+                session=ctx.tx, participant=p, area=event.value[:120],
                 district=(event.extra.get("district") or None) if event.extra else None)
         text = sentiment = version = None
         value = event.value
@@ -469,7 +496,7 @@ class Runtime:
             value = None
             if text and self._score is not None:
                 sentiment, version = float(self._score(text)), self._score_version
-        values = {
+        repo.upsert_response(session=ctx.tx, values={
             "run_id": run.id, "participant_id": p.id, "flow_id": run.flow_id,
             "name": event.name[:80], "question_type": event.question_type[:20],
             "value": value[:200] if value else value,
@@ -477,26 +504,14 @@ class Runtime:
             "number": event.number, "text": text, "sentiment": sentiment,
             "sentiment_version": version, "area": p.area, "district": p.district,
             "answered_at": ctx.now,
-        }
-        ctx.session.connection().execute(self._response_upsert(ctx.session), values)
-
-    def _response_upsert(self, session: Session) -> Any:
-        """INSERT ... ON CONFLICT (run_id, name) DO UPDATE, built once per runtime."""
-        if self._upsert is None:
-            table = Response.__table__
-            stmt = repo.dialect_insert(session, table)
-            self._upsert = stmt.on_conflict_do_update(
-                index_elements=["run_id", "name"],
-                set_={c.name: stmt.excluded[c.name] for c in table.columns
-                      if c.name not in ("id", "run_id", "name")})
-        return self._upsert
+        })
 
     # ---------------------------------------------------------------- outbound --------------
     def _enqueue(self, ctx: _Ctx, body: str, kind: str, *, buttons: Iterable[Any] = (),
                  run_id: int | None = None, address_enc: bytes | None = None) -> None:
         key = f"{ctx.prefix}{ctx.counter}"
         ctx.counter += 1
-        new_id = repo.insert_outbox(session=ctx.session, participant=ctx.participant,
+        new_id = repo.insert_outbox(session=ctx.tx, participant=ctx.participant,
                                     channel=ctx.channel, body=body, kind=kind, dedupe_key=key,
                                     now=ctx.now, buttons=buttons or None, run_id=run_id,
                                     quiet_window=self._quiet, timezone=self.settings.timezone,
@@ -524,7 +539,7 @@ class Runtime:
         context: dict[str, Any] | None = None,
         campaign_id: int | None = None,
         session_id: int | None = None,
-    ) -> Run | None:
+    ) -> RunRow | None:
         """Start ``flow_id`` for ``participant`` in the caller's transaction (campaigns,
         invitations). Its messages go out with ``kind`` (quiet hours apply). None when the
         participant opted out or was erased, or this campaign/session/dedupe key already
@@ -535,21 +550,22 @@ class Runtime:
             session.refresh(participant, with_for_update=True)
         if participant.opted_out or participant.erased_at is not None or participant.id is None:
             return None
+        tx = as_tx(session)
         prefix = f"{dedupe_key}:"
-        if repo.outbox_ids_for_prefix(session=session, prefix=prefix):
+        if repo.outbox_ids_for_prefix(session=tx, prefix=prefix):
             return None
-        if campaign_id is not None and session.exec(select(Run.id).where(
-                Run.participant_id == participant.id, Run.campaign_id == campaign_id)).first():
+        if campaign_id is not None and repo.participant_has_run(
+                session=tx, participant_id=participant.id, campaign_id=campaign_id):
             return None
-        if session_id is not None and session.exec(select(Run.id).where(
-                Run.participant_id == participant.id, Run.session_id == session_id,
-                Run.flow_id == flow_id)).first():
+        if session_id is not None and repo.participant_has_run(
+                session=tx, participant_id=participant.id, session_id=session_id,
+                flow_id=flow_id):
             return None
-        active = repo.active_run(session=session, participant_id=participant.id)
+        active = repo.active_run(session=tx, participant_id=participant.id)
         if active is not None:
             repo.end_run(run=active, status="ended", now=now)  # superseded by the new run
-            session.add(active)
-        ctx = _Ctx(session=session, participant=participant, now=now, prefix=prefix,
+            repo.save_run(session=tx, run=active)
+        ctx = _Ctx(tx=tx, participant=participant, now=now, prefix=prefix,
                    channel=participant.channel, default_kind=kind)
         run = self._start(ctx, self.catalog.get(flow_id), context=context,
                           campaign_id=campaign_id, session_id=session_id)
@@ -561,39 +577,29 @@ class Runtime:
         """Call the engine's ``timeout`` for runs whose ``wake_at`` has passed (reminders,
         timeout paths, expiry). Each run is its own transaction, taken in the same order as
         inbound messages (participant lock first), so the two never overwrite each other."""
-        with session_scope(self.engine) as session:
-            due = session.exec(
-                select(Run.id, Run.participant_id)
-                .where(Run.status == repo.ACTIVE_RUN, col(Run.wake_at) <= now)
-                .order_by(col(Run.wake_at)).limit(limit)
-            ).all()
+        with transaction(self.engine) as tx:
+            due = repo.due_runs(session=tx, now=now, limit=limit)
         handled = 0
         for run_id, participant_id in due:
-            with self._serialized(), session_scope(self.engine) as session:
-                if self._wake_one(session, run_id, participant_id, now):
+            with self._serialized(), transaction(self.engine) as tx:
+                if self._wake_one(tx, run_id, participant_id, now):
                     handled += 1
         return handled
 
-    def _wake_one(self, session: Session, run_id: int | None, participant_id: int | None,
-                  now: datetime) -> bool:
-        if run_id is None or participant_id is None:
-            return False
-        stmt = sa_select(Participant).where(col(Participant.id) == participant_id)
-        if self._is_pg:
-            stmt = stmt.with_for_update()
-        participant = session.execute(stmt.execution_options(populate_existing=True)).scalar()
-        run = session.execute(sa_select(Run).where(col(Run.id) == run_id)
-                              .execution_options(populate_existing=True)).scalar()
+    def _wake_one(self, tx: Tx, run_id: int, participant_id: int, now: datetime) -> bool:
+        participant = repo.participant_by_id(session=tx, participant_id=participant_id,
+                                             lock=True)
+        run = repo.run_by_id(session=tx, run_id=run_id)
         if participant is None or run is None or run.status != repo.ACTIVE_RUN \
                 or run.wake_at is None or run.wake_at > now:
             return False
         if participant.opted_out or participant.erased_at is not None:
             repo.end_run(run=run, status="ended", now=now)
-            session.add(run)
+            repo.save_run(session=tx, run=run)
             return True
-        flow = self._flow_of(session, run)
+        flow = self._flow_of(tx, run)
         state = json.loads(run.state)
-        ctx = _Ctx(session=session, participant=participant, now=now,
+        ctx = _Ctx(tx=tx, participant=participant, now=now,
                    prefix=f"wake:{run.id}:{state.get('wake_at')}:", channel=participant.channel,
                    default_kind="reminder")
         step = engine.timeout(flow, state, now=now)
@@ -605,14 +611,12 @@ class Runtime:
         """The provider says the resident unsubscribed or blocked us (Twilio 21610, Telegram
         403): record the opt-out, end the run, cancel everything queued. No confirmation (it
         could not be delivered). Returns False when already opted out or unknown."""
-        with self._serialized(), session_scope(self.engine) as session:
-            stmt = sa_select(Participant).where(col(Participant.id) == participant_id)
-            if self._is_pg:
-                stmt = stmt.with_for_update()
-            participant = session.execute(stmt).scalar()
+        with self._serialized(), transaction(self.engine) as tx:
+            participant = repo.participant_by_id(session=tx, participant_id=participant_id,
+                                                 lock=True)
             if participant is None or participant.opted_out:
                 return False
-            self._opt_out(session, participant, source=source[:40], now=now,
+            self._opt_out(tx, participant, source=source[:40], now=now,
                           keep_confirmations=False)
         log_event(log, "participant.provider_opt_out", participant=participant.key,
                   source=source)
@@ -633,19 +637,20 @@ class Runtime:
             session.add(participant)
         return participant
 
+    @property
+    def batch_stats(self) -> dict[str, int]:
+        """Inbound messages and the transactions they shared (the benchmark reports both)."""
+        return {"jobs": sum(lane.jobs for lane in self._lanes),
+                "batches": sum(lane.batches for lane in self._lanes)}
 
-def _dialogue_checkin(session: Session, participant: Participant, text: str,
-                      now: datetime) -> Any:
+
+def _dialogue_checkin(tx: Tx, participant: Any, text: str, now: datetime) -> Any:
     """Hook (scheduling): a dialogue session's check-in code texted at the session records
     attendance and gets a welcome reply instead of going to the resident's flow."""
-    from engage.scheduling.dialogue import handle_checkin
+    from engage.scheduling.dialogue import checkin_code, handle_checkin
 
-    return handle_checkin(session=session, participant=participant, text=text, now=now)
-
-
-class _NullContext:
-    def __enter__(self) -> None:
+    if checkin_code(text) is None:  # most replies: no query, no ORM session
         return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+    result = handle_checkin(session=tx.session, participant=participant, text=text, now=now)
+    tx.flush()
+    return result

@@ -395,6 +395,15 @@ def normalize_code(text: str) -> str:
     return re.sub(r"[^0-9A-Za-z]", "", stripped).upper()
 
 
+def checkin_code(text: str) -> str | None:
+    """Pure: the code ``text`` would be if it were a check-in (None when it cannot be one),
+    so most replies are ruled out without a query."""
+    if len(text or "") > 40:
+        return None
+    code = normalize_code(text)
+    return code if len(code) == CODE_LENGTH else None
+
+
 def checkin_open(ds: DialogueSession, now: datetime) -> bool:
     now = aware(now)
     return (ds.status == "scheduled"
@@ -422,10 +431,8 @@ def handle_checkin(*, session: Session, participant: Participant, text: str,
     attendance (walk-ins too), queue a welcome reply and return the result; else None (the
     message then goes to the resident's flow as usual)."""
     now = aware(now)
-    if len(text or "") > 40:
-        return None
-    code = normalize_code(text)
-    if len(code) != CODE_LENGTH:
+    code = checkin_code(text)
+    if code is None:
         return None
     candidates = session.exec(select(DialogueSession).where(
         DialogueSession.checkin_code == code, DialogueSession.status == "scheduled",

@@ -1,7 +1,13 @@
-"""Keyword-only repository functions: the few writes every module shares.
+"""Keyword-only repository functions: the few reads and writes every module shares.
 
 Why functions and not methods on models: callers pass the session explicitly, so the
 transaction boundary is always visible at the call site (the runtime's one-transaction rule).
+
+Each function takes ``session``: an ORM ``Session`` (staff actions, campaigns, tests) or a
+``Tx`` (the inbound hot path, see ``storage.sql``). Either way one implementation runs, on the
+transaction's DBAPI connection with statements compiled once from the tables. The lookups the
+hot path needs return plain records (``storage.rows``); writes keep whatever object they are
+given (record or ORM instance) in step with its row, so no unit-of-work flush is needed later.
 """
 
 from __future__ import annotations
@@ -9,18 +15,32 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, time
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Insert, and_, bindparam
+from sqlalchemy import Insert, String, and_, any_, bindparam, or_
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select as sa_select
+from sqlalchemy import update as sa_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from engage.compliance import next_allowed_send
-from engage.storage.models import ConsentEntry, Message, Outbox, Participant, Run
+from engage.storage.models import ConsentEntry, Message, Outbox, Participant, Response, Run
+from engage.storage.rows import (
+    N_PARTICIPANT,
+    PARTICIPANT_COLUMNS,
+    RUN_COLUMNS,
+    ParticipantRow,
+    RunRow,
+    participant_row,
+    run_row,
+)
+from engage.storage.sql import Statement, Tx, as_tx
+
+Store = Session | Tx
 
 HELD_KINDS = frozenset({"campaign", "reminder", "invitation"})
 OUTBOX_KINDS = frozenset({"reply", "confirmation", "campaign", "reminder", "invitation", "system"})
@@ -29,26 +49,11 @@ CONSENT_STATUSES = frozenset(
     {"granted", "declined", "withdrawn", "opted_out", "opted_in", "erased"})
 ACTIVE_RUN = "waiting"
 
-# Statements built once: the hot path only binds parameters (SQLAlchemy's compiled cache).
-_PARTICIPANT_BY_KEY = select(Participant).where(
-    Participant.channel == bindparam("channel"), Participant.key == bindparam("key"))
-_PARTICIPANT_BY_KEY_LOCKED = _PARTICIPANT_BY_KEY.with_for_update()
-_INBOUND_BY_PROVIDER = sa_select(Message.__table__.c.id).where(
-    Message.__table__.c.channel == bindparam("channel"),
-    Message.__table__.c.direction == "in",
-    Message.__table__.c.provider_id == bindparam("provider_id"))
-_ACTIVE_RUN = (select(Run).where(Run.participant_id == bindparam("pid"), Run.status == ACTIVE_RUN)
-               .order_by(col(Run.id).desc()).limit(1))
-_PARTICIPANTS = Participant.__table__
-_CONSENT_INSERT = sa_insert(ConsentEntry.__table__).returning(ConsentEntry.__table__.c.id)
-# participant + its newest waiting run in ONE statement (the inbound hot path)
-_PARTICIPANT_AND_RUN = (
-    sa_select(Participant, Run)
-    .outerjoin(Run, and_(col(Run.participant_id) == col(Participant.id),
-                         col(Run.status) == ACTIVE_RUN))
-    .where(col(Participant.channel) == bindparam("channel"),
-           col(Participant.key) == bindparam("key"))
-    .order_by(col(Run.id).desc()).limit(1))
+_PARTICIPANTS = Participant.__table__  # type: ignore[attr-defined]
+_RUNS = Run.__table__  # type: ignore[attr-defined]
+_MESSAGES = Message.__table__  # type: ignore[attr-defined]
+_OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
+_CONSENTS = ConsentEntry.__table__  # type: ignore[attr-defined]
 
 
 def _require_aware(now: datetime) -> None:
@@ -56,14 +61,105 @@ def _require_aware(now: datetime) -> None:
         raise ValueError("naive datetime rejected: use aware UTC datetimes")
 
 
-def dialect_insert(session: Session, model: Any) -> Insert:
+def insert_for(dialect_name: str, table: Any) -> Insert:
     """``INSERT`` that supports ``on_conflict_do_nothing`` on both supported backends."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert(model)
-    if name == "sqlite":
-        return sqlite.insert(model)
-    raise RuntimeError(f"unsupported database dialect {name!r}")
+    if dialect_name == "postgresql":
+        return postgresql.insert(table)
+    if dialect_name == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"unsupported database dialect {dialect_name!r}")
+
+
+def dialect_insert(session: Session, model: Any) -> Insert:
+    return insert_for(session.get_bind().dialect.name, model)
+
+
+def _values(table: Any, *, skip: tuple[str, ...] = ("id",)) -> dict[str, Any]:
+    return {c.name: bindparam(c.name) for c in table.columns if c.name not in skip}
+
+
+def _locked(dialect_name: str, stmt: Any) -> Any:
+    return stmt.with_for_update() if dialect_name == "postgresql" else stmt
+
+
+def _set(obj: Any, name: str, value: Any) -> None:
+    """Keep an object in step with a row just written: no unit-of-work flush follows."""
+    if hasattr(obj, "_sa_instance_state"):
+        set_committed_value(obj, name, value)
+    else:
+        setattr(obj, name, value)
+
+
+# --- statements (built once; compiled once per dialect on first use) ---------------------
+
+_SELECT_PARTICIPANT = sa_select(*PARTICIPANT_COLUMNS)
+_SELECT_RUN = sa_select(*RUN_COLUMNS)
+_PARTICIPANT_BY_KEY = select(Participant).where(
+    Participant.channel == bindparam("channel"), Participant.key == bindparam("key"))
+_PARTICIPANT_BY_KEY_LOCKED = _PARTICIPANT_BY_KEY.with_for_update()
+_PARTICIPANT_ROW_BY_ID = Statement(lambda d: _locked(d, _SELECT_PARTICIPANT.where(
+    _PARTICIPANTS.c.id == bindparam("pid"))))
+_PARTICIPANT_BY_ID_PLAIN = Statement(_SELECT_PARTICIPANT.where(
+    _PARTICIPANTS.c.id == bindparam("pid")))
+_DELETE_PARTICIPANT = Statement(_PARTICIPANTS.delete().where(
+    _PARTICIPANTS.c.id == bindparam("pid")))
+_PARTICIPANT_ID_BY_KEY_LOCKED = Statement(lambda d: _locked(d, sa_select(_PARTICIPANTS.c.id).where(
+    _PARTICIPANTS.c.channel == bindparam("channel"), _PARTICIPANTS.c.key == bindparam("key"))))
+# every participant of a batch locked in one statement, always in id order (no deadlocks)
+_LOCK_KEYS = Statement(sa_select(_PARTICIPANTS.c.id).where(
+    _PARTICIPANTS.c.key == any_(bindparam("keys", type_=postgresql.ARRAY(String))))
+    .order_by(_PARTICIPANTS.c.id).with_for_update())
+# participant + its newest waiting run in ONE statement (the inbound hot path)
+_PARTICIPANT_AND_RUN = Statement(
+    sa_select(*PARTICIPANT_COLUMNS, *RUN_COLUMNS)
+    .select_from(_PARTICIPANTS.outerjoin(_RUNS, and_(
+        _RUNS.c.participant_id == _PARTICIPANTS.c.id, _RUNS.c.status == ACTIVE_RUN)))
+    .where(_PARTICIPANTS.c.channel == bindparam("channel"),
+           _PARTICIPANTS.c.key == bindparam("key"))
+    .order_by(_RUNS.c.id.desc()).limit(1))
+_CREATE_PARTICIPANT = Statement(lambda d: insert_for(d, _PARTICIPANTS).values(
+    key=bindparam("key"), channel=bindparam("channel"), address_enc=bindparam("address_enc"),
+    language=bindparam("language"), created_at=bindparam("created_at"), opted_out=False)
+    .on_conflict_do_nothing(index_elements=["channel", "key"])
+    .returning(_PARTICIPANTS.c.id))
+_ACTIVE_RUN = Statement(_SELECT_RUN.where(
+    _RUNS.c.participant_id == bindparam("pid"), _RUNS.c.status == ACTIVE_RUN)
+    .order_by(_RUNS.c.id.desc()).limit(1))
+_RUN_BY_ID = Statement(_SELECT_RUN.where(_RUNS.c.id == bindparam("run_id")))
+_HAS_RUNS = Statement(sa_select(_RUNS.c.id).where(_RUNS.c.participant_id == bindparam("pid"))
+                      .limit(1))
+_INSERT_RUN = Statement(sa_insert(_RUNS).values(_values(_RUNS)).returning(_RUNS.c.id))
+_SAVE_RUN = Statement(sa_update(_RUNS).where(_RUNS.c.id == bindparam("run_pk")).values(
+    state=bindparam("state"), status=bindparam("status"), wake_at=bindparam("wake_at"),
+    updated_at=bindparam("updated_at"), ended_at=bindparam("ended_at")))
+_RUN_FIELDS = ("state", "status", "wake_at", "updated_at", "ended_at")
+_CONSENT_INSERT = Statement(sa_insert(_CONSENTS).values(_values(_CONSENTS))
+                            .returning(_CONSENTS.c.id))
+_MESSAGE_INSERT = Statement(lambda d: insert_for(d, _MESSAGES).values(_values(_MESSAGES))
+                            .on_conflict_do_nothing(
+                                index_elements=["channel", "direction", "provider_id"])
+                            .returning(_MESSAGES.c.id))
+_INBOUND_BY_PROVIDER = Statement(sa_select(_MESSAGES.c.id).where(
+    _MESSAGES.c.channel == bindparam("channel"), _MESSAGES.c.direction == "in",
+    _MESSAGES.c.provider_id == bindparam("provider_id")))
+_OUTBOX_INSERT = Statement(lambda d: insert_for(d, _OUTBOX).values(_values(_OUTBOX))
+                           .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                           .returning(_OUTBOX.c.id))
+_OUTBOX_BY_PREFIX = Statement(sa_select(_OUTBOX.c.id).where(
+    _OUTBOX.c.dedupe_key.like(bindparam("like"), escape="\\")).order_by(_OUTBOX.c.id))
+_CANCEL_PENDING = {
+    keep: Statement(sa_update(_OUTBOX).where(
+        _OUTBOX.c.participant_id == bindparam("pid"),
+        or_(_OUTBOX.c.status == "pending", _OUTBOX.c.status == "claimed"),
+        *((_OUTBOX.c.kind != "confirmation",) if keep else ()))
+        .values(status="cancelled", error=bindparam("reason")))
+    for keep in (True, False)}
+
+
+@lru_cache(maxsize=64)
+def _participant_update(names: tuple[str, ...]) -> Statement:
+    return Statement(sa_update(_PARTICIPANTS).where(_PARTICIPANTS.c.id == bindparam("pid"))
+                     .values({name: bindparam(name) for name in names}))
 
 
 # --- participants -----------------------------------------------------------------------
@@ -72,31 +168,79 @@ def dialect_insert(session: Session, model: Any) -> Insert:
 def get_participant(
     *, session: Session, channel: str, key: str, lock: bool = False
 ) -> Participant | None:
+    """The ORM participant (callers that go on to change it through the session)."""
     locked = lock and session.get_bind().dialect.name == "postgresql"
     stmt = _PARTICIPANT_BY_KEY_LOCKED if locked else _PARTICIPANT_BY_KEY
     return session.execute(stmt, {"channel": channel, "key": key}).scalars().first()
 
 
+def lock_participants(*, session: Store, keys: Sequence[str]) -> None:
+    """PostgreSQL: lock the stored participants among ``keys`` (a batch of inbound messages)
+    in one statement, in id order, so two batches can never deadlock. Reads after it see
+    every change committed by the transactions it waited for. SQLite: ``BEGIN IMMEDIATE``
+    already holds the only write lock, so nothing to do."""
+    tx = as_tx(session)
+    if tx.is_pg and keys:
+        tx.all(_LOCK_KEYS, {"keys": list(dict.fromkeys(keys))})
+
+
 def participant_and_active_run(
-    *, session: Session, channel: str, key: str, lock: bool = False
-) -> tuple[Participant, Run | None] | None:
+    *, session: Store, channel: str, key: str, lock: bool = False
+) -> tuple[ParticipantRow, RunRow | None] | None:
     """The participant for (channel, key) and its newest waiting run. None when unknown.
 
-    SQLite: one statement (the write lock taken by BEGIN IMMEDIATE already serializes).
-    PostgreSQL with ``lock``: the participant row is locked first and the run read by a
-    second statement: a statement that waited for the lock still sees its own (older)
-    snapshot of the run table, so reading both at once could miss the update made by the
-    transaction it waited for (a lost update).
+    One statement. On PostgreSQL with ``lock`` the participant row is locked by a statement
+    of its own first: a statement that waited for a lock still reads the other tables as of
+    its own start, so locking and reading at once could miss the run update made by the
+    transaction it waited for (a lost update). Callers that locked already (a batch, see
+    ``lock_participants``) pass ``lock=False``.
     """
-    if lock and session.get_bind().dialect.name == "postgresql":
-        participant = get_participant(session=session, channel=channel, key=key, lock=True)
-        if participant is None:
-            return None
-        return participant, active_run(session=session, participant_id=participant.id or 0)
-    row = session.execute(_PARTICIPANT_AND_RUN, {"channel": channel, "key": key}).first()
+    tx = as_tx(session)
+    if lock and tx.is_pg and tx.first(_PARTICIPANT_ID_BY_KEY_LOCKED,
+                                      {"channel": channel, "key": key}) is None:
+        return None
+    row = tx.first(_PARTICIPANT_AND_RUN, {"channel": channel, "key": key})
     if row is None:
         return None
-    return row[0], row[1]
+    return participant_row(row[:N_PARTICIPANT]), run_row(row[N_PARTICIPANT:])
+
+
+def participant_by_id(*, session: Store, participant_id: int,
+                      lock: bool = False) -> ParticipantRow | None:
+    """The participant record (row-locked on PostgreSQL with ``lock``)."""
+    tx = as_tx(session)
+    statement = _PARTICIPANT_ROW_BY_ID if lock else _PARTICIPANT_BY_ID_PLAIN
+    row = tx.first(statement, {"pid": participant_id})
+    return participant_row(row) if row is not None else None
+
+
+def create_participant(*, session: Store, channel: str, key: str, address_enc: bytes,
+                       now: datetime, language: str = "en") -> bool:
+    """Insert the participant unless (channel, key) exists; True when this call created it.
+    A concurrent first message from the same person makes this wait, then do nothing."""
+    _require_aware(now)
+    new_id = as_tx(session).scalar(_CREATE_PARTICIPANT, {
+        "key": key, "channel": channel, "address_enc": address_enc, "language": language,
+        "created_at": now})
+    return new_id is not None
+
+
+def ensure_participant(
+    *, session: Store, channel: str, key: str, address_enc: bytes, now: datetime,
+    language: str = "en",
+) -> tuple[ParticipantRow, RunRow | None, bool]:
+    """The participant record for (channel, key), created when new, locked on PostgreSQL so
+    one person's messages are handled one after another. Returns (participant, its waiting
+    run, created): a concurrent first message may have made both meanwhile."""
+    tx = as_tx(session)
+    created = create_participant(session=tx, channel=channel, key=key, address_enc=address_enc,
+                                 now=now, language=language)
+    if tx.is_pg:
+        tx.first(_PARTICIPANT_ID_BY_KEY_LOCKED, {"channel": channel, "key": key})
+    found = participant_and_active_run(session=tx, channel=channel, key=key)
+    if found is None:  # pragma: no cover - the row was just inserted or already existed
+        raise RuntimeError("participant vanished during creation")
+    return found[0], found[1], created
 
 
 def get_or_create_participant(
@@ -109,24 +253,23 @@ def get_or_create_participant(
     language: str = "en",
     lock: bool = True,
 ) -> tuple[Participant, bool]:
-    """The participant for (channel, key), created when new; row-locked on PostgreSQL so one
-    person's messages are handled one after another. Returns (participant, created)."""
+    """The ORM participant for (channel, key), created when new; row-locked on PostgreSQL so
+    one person's messages are handled one after another. Returns (participant, created)."""
     _require_aware(now)
     found = get_participant(session=session, channel=channel, key=key, lock=lock)
     if found is not None:
         return found, False
-    stmt = (
-        dialect_insert(session, Participant)
-        .values(key=key, channel=channel, address_enc=address_enc, language=language,
-                created_at=now, opted_out=False)
-        .on_conflict_do_nothing(index_elements=["channel", "key"])
-        .returning(Participant.id)
-    )
-    created = session.execute(stmt).first() is not None
+    created = create_participant(session=session, channel=channel, key=key,
+                                 address_enc=address_enc, now=now, language=language)
     found = get_participant(session=session, channel=channel, key=key, lock=lock)
     if found is None:  # pragma: no cover - the row was just inserted or already existed
         raise RuntimeError("participant vanished during creation")
     return found, created
+
+
+def delete_participant(*, session: Store, participant_id: int) -> None:
+    """Drop a participant row made in this transaction for nothing (a duplicate delivery)."""
+    as_tx(session).execute(_DELETE_PARTICIPANT, {"pid": participant_id})
 
 
 # --- consent ----------------------------------------------------------------------------
@@ -134,20 +277,21 @@ def get_or_create_participant(
 
 def record_consent(
     *,
-    session: Session,
-    participant: Participant,
+    session: Store,
+    participant: Any,
     scope: str,
     status: str,
     text_version: str,
     now: datetime,
     source: str = "flow",
     audit_actor: str = "participant",
-) -> ConsentEntry:
+) -> int:
     """Append to the consent ledger, update the participant's cached status, audit it.
 
     ``scope`` "all" (opt-out/opt-in/erasure) updates every scope's cached status for
     opt-out, and the ``opted_out`` flag. The ledger row is written with one INSERT (no
-    flush); the returned ``ConsentEntry`` is a read-only copy of it, not in the session.
+    flush); returns its id. ``participant`` is a record or an ORM instance (kept in step
+    either way).
     """
     from engage import audit
 
@@ -156,6 +300,7 @@ def record_consent(
         raise ValueError(f"unknown consent status {status!r}")
     if scope not in (*CONSENT_SCOPES, "all"):
         raise ValueError(f"unknown consent scope {scope!r}")
+    tx = as_tx(session)
     version = text_version or "unversioned"
     changes: dict[str, Any] = {}
     if scope == "all":
@@ -168,47 +313,46 @@ def record_consent(
             changes["opted_out"] = False
     else:
         changes[f"consent_{scope}"] = status
-    if participant.id is None:  # not stored yet: the unit of work inserts it first
+    if participant.id is None:  # an ORM object not stored yet: the unit of work inserts it
         for name, value in changes.items():
             setattr(participant, name, value)
-        session.add(participant)
-        session.flush()
+        tx.session.add(participant)
+        tx.session.flush()
     else:
-        update_participant(session=session, participant=participant, **changes)
-    # one INSERT ... RETURNING instead of add + flush (this runs inside inbound messages)
-    entry_id = session.connection().execute(_CONSENT_INSERT, {
+        update_participant(session=tx, participant=participant, **changes)
+    entry_id = int(tx.scalar(_CONSENT_INSERT, {
         "participant_id": participant.id, "scope": scope, "status": status,
-        "text_version": version, "source": source, "at": now}).scalar_one()
-    entry = ConsentEntry(id=entry_id, participant_id=participant.id, scope=scope, status=status,
-                         text_version=version, source=source, at=now)
-    audit.append(session=session, actor=audit_actor, action=f"consent.{status}",
+        "text_version": version, "source": source, "at": now}))
+    audit.append(session=tx, actor=audit_actor, action=f"consent.{status}",
                  subject=f"participant:{participant.id}",
                  details={"scope": scope, "text_version": version, "source": source,
                           "entry": entry_id},
                  now=now)
-    return entry
+    return entry_id
 
 
-def update_participant(*, session: Session, participant: Participant, **values: Any) -> None:
+def update_participant(*, session: Store, participant: Any, **values: Any) -> None:
     """Set columns of a stored participant with one UPDATE (only the values that differ) and
-    mark them as committed on the object, so no unit-of-work flush is needed for it later.
-    A participant not stored yet just gets the attributes (its INSERT carries them)."""
-    if participant.id is None or not sa_inspect(participant).persistent:
+    keep the object (record or ORM instance) in step, so no unit-of-work flush is needed for
+    it later. An ORM participant not stored yet just gets the attributes (its INSERT carries
+    them)."""
+    orm = hasattr(participant, "_sa_instance_state")
+    if participant.id is None or (orm and not sa_inspect(participant).persistent):
         for name, value in values.items():
             setattr(participant, name, value)
-        session.add(participant)
+        as_tx(session).session.add(participant)
         return
     changed = {name: value for name, value in values.items()
                if getattr(participant, name) != value}
     if not changed:
         return
-    session.connection().execute(
-        _PARTICIPANTS.update().where(_PARTICIPANTS.c.id == participant.id).values(**changed))
+    names = tuple(sorted(changed))
+    as_tx(session).execute(_participant_update(names), {"pid": participant.id, **changed})
     for name, value in changed.items():
-        set_committed_value(participant, name, value)
+        _set(participant, name, value)
 
 
-def has_consent(participant: Participant, scope: str) -> bool:
+def has_consent(participant: Any, scope: str) -> bool:
     """True when the latest ledger status for ``scope`` is granted and not opted out."""
     if participant.opted_out or participant.erased_at is not None:
         return False
@@ -218,13 +362,48 @@ def has_consent(participant: Participant, scope: str) -> bool:
 # --- runs -------------------------------------------------------------------------------
 
 
-def active_run(*, session: Session, participant_id: int) -> Run | None:
+def active_run(*, session: Store, participant_id: int) -> RunRow | None:
     """The participant's waiting run (newest), if any."""
-    return session.execute(_ACTIVE_RUN, {"pid": participant_id}).scalars().first()
+    row = as_tx(session).first(_ACTIVE_RUN, {"pid": participant_id})
+    return run_row(row) if row is not None else None
 
 
-def end_run(*, run: Run, status: str, now: datetime) -> None:
-    """Close a run without the engine (opt-out, superseded); keeps the state for the record."""
+def run_by_id(*, session: Store, run_id: int) -> RunRow | None:
+    row = as_tx(session).first(_RUN_BY_ID, {"run_id": run_id})
+    return run_row(row) if row is not None else None
+
+
+def has_runs(*, session: Store, participant_id: int) -> bool:
+    """Whether the participant ever had a run (a stranger's first message starts one)."""
+    return as_tx(session).first(_HAS_RUNS, {"pid": participant_id}) is not None
+
+
+def insert_run(*, session: Store, participant_id: int, flow_id: str,
+               flow_version_id: int | None, status: str, now: datetime,
+               campaign_id: int | None = None, session_id: int | None = None) -> RunRow:
+    """A new run (its state is written by ``save_run`` once the engine has started it)."""
+    _require_aware(now)
+    values: dict[str, Any] = {
+        "participant_id": participant_id, "flow_id": flow_id,
+        "flow_version_id": flow_version_id, "status": status, "state": "{}",
+        "campaign_id": campaign_id, "session_id": session_id, "wake_at": None,
+        "started_at": now, "updated_at": now, "ended_at": None}
+    run_id = as_tx(session).scalar(_INSERT_RUN, values)
+    return RunRow(id=int(run_id), **values)
+
+
+def save_run(*, session: Store, run: Any) -> None:
+    """Write a run's changing columns (state, status, wake_at, updated_at, ended_at)."""
+    as_tx(session).execute(_SAVE_RUN, {"run_pk": run.id,
+                                       **{name: getattr(run, name) for name in _RUN_FIELDS}})
+    if hasattr(run, "_sa_instance_state"):
+        for name in _RUN_FIELDS:
+            set_committed_value(run, name, getattr(run, name))
+
+
+def end_run(*, run: Any, status: str, now: datetime) -> None:
+    """Close a run without the engine (opt-out, superseded); keeps the state for the record.
+    Changes the object only: ORM callers add it to their session, others ``save_run`` it."""
     state = json.loads(run.state)
     state["status"] = status if status in ("completed", "declined", "expired") else "expired"
     state["wake_at"] = None
@@ -237,39 +416,27 @@ def end_run(*, run: Run, status: str, now: datetime) -> None:
 
 # --- messages and outbox ----------------------------------------------------------------
 
-_MESSAGE_INSERT: dict[str, Insert] = {}
-_OUTBOX_INSERT: dict[str, Insert] = {}
-
 
 def add_inbound_message(
-    *, session: Session, participant_id: int | None, channel: str, provider_id: str,
+    *, session: Store, participant_id: int | None, channel: str, provider_id: str,
     body: str | None, now: datetime, run_id: int | None = None, status: str = "received",
 ) -> int | None:
     """Insert the inbound row unless (channel, provider id) exists: returns the new id, or
     None for a duplicate. One statement does the dedupe check and the insert (hot path)."""
     _require_aware(now)
-    dialect = session.get_bind().dialect.name
-    stmt = _MESSAGE_INSERT.get(dialect)
-    if stmt is None:
-        table = Message.__table__
-        stmt = _MESSAGE_INSERT[dialect] = (
-            dialect_insert(session, table)
-            .on_conflict_do_nothing(index_elements=["channel", "direction", "provider_id"])
-            .returning(table.c.id)
-        )
-    row = session.connection().execute(stmt, {
+    new_id = as_tx(session).scalar(_MESSAGE_INSERT, {
         "participant_id": participant_id, "run_id": run_id, "channel": channel,
         "direction": "in", "provider_id": provider_id, "body": body, "status": status,
         "created_at": now, "segments": None, "encoding": None, "error_code": None,
-        "purged_at": None}).first()
-    return int(row[0]) if row is not None else None
+        "purged_at": None})
+    return int(new_id) if new_id is not None else None
 
 
-def find_inbound_message(*, session: Session, channel: str, provider_id: str) -> int | None:
+def find_inbound_message(*, session: Store, channel: str, provider_id: str) -> int | None:
     """The id of the inbound message with this provider id, if it was already handled."""
-    row = session.connection().execute(
-        _INBOUND_BY_PROVIDER, {"channel": channel, "provider_id": provider_id}).first()
-    return int(row[0]) if row is not None else None
+    found = as_tx(session).scalar(_INBOUND_BY_PROVIDER,
+                                  {"channel": channel, "provider_id": provider_id})
+    return int(found) if found is not None else None
 
 
 def _buttons_json(buttons: Iterable[Any] | None) -> str | None:
@@ -288,8 +455,8 @@ def _buttons_json(buttons: Iterable[Any] | None) -> str | None:
 
 def insert_outbox(
     *,
-    session: Session,
-    participant: Participant,
+    session: Store,
+    participant: Any,
     channel: str,
     body: str,
     kind: str,
@@ -316,22 +483,13 @@ def insert_outbox(
             quiet_window = quiet_window or settings.quiet_window
             timezone = timezone or settings.timezone
         not_before = next_allowed_send(now, participant.timezone or timezone, quiet_window)
-    dialect = session.get_bind().dialect.name
-    stmt = _OUTBOX_INSERT.get(dialect)
-    if stmt is None:
-        table = Outbox.__table__
-        stmt = _OUTBOX_INSERT[dialect] = (
-            dialect_insert(session, table)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(table.c.id)
-        )
-    row = session.connection().execute(stmt, {
+    new_id = as_tx(session).scalar(_OUTBOX_INSERT, {
         "participant_id": participant.id, "run_id": run_id, "channel": channel, "kind": kind,
         "body": body, "buttons": _buttons_json(buttons), "dedupe_key": dedupe_key,
         "status": "pending", "not_before": not_before, "attempts": 0, "created_at": now,
         "address_enc": address_enc, "lease_until": None, "claimed_by": None,
-        "message_id": None, "provider_id": None, "error": None, "sent_at": None}).first()
-    return int(row[0]) if row is not None else None
+        "message_id": None, "provider_id": None, "error": None, "sent_at": None})
+    return int(new_id) if new_id is not None else None
 
 
 def enqueue_outbox(
@@ -366,28 +524,17 @@ def enqueue_outbox(
 
 
 def cancel_pending_outbox(
-    *, session: Session, participant_id: int, keep_confirmations: bool = True, reason: str
+    *, session: Store, participant_id: int, keep_confirmations: bool = True, reason: str
 ) -> int:
     """Cancel queued messages (opt-out): confirmations stay unless ``keep_confirmations``."""
-    from sqlalchemy import update
-
-    stmt = update(Outbox).where(
-        col(Outbox.participant_id) == participant_id,
-        col(Outbox.status).in_(("pending", "claimed")),
-    )
-    if keep_confirmations:
-        stmt = stmt.where(col(Outbox.kind) != "confirmation")
-    result = session.execute(stmt.values(status="cancelled", error=reason[:300]))
-    return int(result.rowcount or 0)
+    return as_tx(session).execute(_CANCEL_PENDING[keep_confirmations],
+                                  {"pid": participant_id, "reason": reason[:300]})
 
 
-def outbox_ids_for_prefix(*, session: Session, prefix: str) -> tuple[int, ...]:
+def outbox_ids_for_prefix(*, session: Store, prefix: str) -> tuple[int, ...]:
     """Outbox rows whose dedupe key starts with ``prefix`` (a duplicate inbound's outcome)."""
     like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    stmt = select(Outbox.id).where(col(Outbox.dedupe_key).like(like, escape="\\")).order_by(
-        col(Outbox.id)
-    )
-    return tuple(int(i) for i in session.exec(stmt).all() if i is not None)
+    return tuple(int(row[0]) for row in as_tx(session).all(_OUTBOX_BY_PREFIX, {"like": like}))
 
 
 def outbox_recipient(*, session: Session, outbox: Outbox, secret: bytes) -> str | None:
@@ -423,3 +570,68 @@ def mark_outbox_sent(
     outbox.lease_until = None
     session.add(outbox)
     return message
+
+
+# --- responses, message bookkeeping, wake-ups (the runtime's other statements) ------------
+
+_RESPONSES = Response.__table__  # type: ignore[attr-defined]
+
+
+def _response_upsert(dialect_name: str) -> Any:
+    stmt = insert_for(dialect_name, _RESPONSES).values(_values(_RESPONSES))
+    return stmt.on_conflict_do_update(
+        index_elements=["run_id", "name"],
+        set_={c.name: stmt.excluded[c.name] for c in _RESPONSES.columns
+              if c.name not in ("id", "run_id", "name")})
+
+
+_UPSERT_RESPONSE = Statement(_response_upsert)
+_SET_MESSAGE_RUN = Statement(sa_update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"))
+                             .values(run_id=bindparam("run_id")))
+_ANONYMIZE_MESSAGE = Statement(sa_update(_MESSAGES)
+                               .where(_MESSAGES.c.id == bindparam("message_id"))
+                               .values(participant_id=None, body=None, status="erased"))
+_DUE_RUNS = Statement(sa_select(_RUNS.c.id, _RUNS.c.participant_id)
+                      .where(_RUNS.c.status == ACTIVE_RUN, _RUNS.c.wake_at <= bindparam("now"))
+                      .order_by(_RUNS.c.wake_at).limit(bindparam("limit")))
+_RUN_OF_CAMPAIGN = Statement(sa_select(_RUNS.c.id).where(
+    _RUNS.c.participant_id == bindparam("pid"), _RUNS.c.campaign_id == bindparam("campaign_id"))
+    .limit(1))
+_RUN_OF_SESSION = Statement(sa_select(_RUNS.c.id).where(
+    _RUNS.c.participant_id == bindparam("pid"), _RUNS.c.session_id == bindparam("session_id"),
+    _RUNS.c.flow_id == bindparam("flow_id")).limit(1))
+
+
+def upsert_response(*, session: Store, values: dict[str, Any]) -> None:
+    """Store one answer: a re-answered question (run, name) replaces the earlier answer."""
+    as_tx(session).execute(_UPSERT_RESPONSE, values)
+
+
+def set_message_run(*, session: Store, message_id: int, run_id: int) -> None:
+    as_tx(session).execute(_SET_MESSAGE_RUN, {"message_id": message_id, "run_id": run_id})
+
+
+def anonymize_message(*, session: Store, message_id: int) -> None:
+    """Keep a message row with nothing personal in it (a DELETE's own row: its redelivery
+    must still be recognised as a duplicate)."""
+    as_tx(session).execute(_ANONYMIZE_MESSAGE, {"message_id": message_id})
+
+
+def due_runs(*, session: Store, now: datetime, limit: int) -> list[tuple[int, int]]:
+    """(run id, participant id) of waiting runs whose ``wake_at`` has passed, oldest first."""
+    _require_aware(now)
+    return [(int(r), int(p)) for r, p in as_tx(session).all(_DUE_RUNS,
+                                                            {"now": now, "limit": limit})]
+
+
+def participant_has_run(*, session: Store, participant_id: int,
+                        campaign_id: int | None = None, session_id: int | None = None,
+                        flow_id: str | None = None) -> bool:
+    """Whether this campaign, or this dialogue session's ``flow_id``, already started a run
+    for the participant (so a resident who declined hears nothing more from it)."""
+    tx = as_tx(session)
+    if campaign_id is not None:
+        return tx.first(_RUN_OF_CAMPAIGN, {"pid": participant_id,
+                                           "campaign_id": campaign_id}) is not None
+    return tx.first(_RUN_OF_SESSION, {"pid": participant_id, "session_id": session_id,
+                                      "flow_id": flow_id}) is not None

@@ -11,6 +11,7 @@ from sqlmodel import select
 from engage import audit
 from engage.storage import repo
 from engage.storage.db import session_scope
+from engage.storage.sql import statement_log
 from engage.storage.models import ConsentEntry, Participant, Run
 
 NOW = datetime(2026, 7, 1, 16, 0, tzinfo=UTC)
@@ -72,11 +73,14 @@ def test_update_participant_writes_changes_without_a_flush(db_engine: sa.Engine)
         p = session.exec(select(Participant)).one()
         sa.event.listen(db_engine, "before_cursor_execute", record)
         try:
-            repo.update_participant(session=session, participant=p, language="en")  # unchanged
+            with statement_log() as raw:
+                repo.update_participant(session=session, participant=p, language="en")
+                assert statements == [] and raw == []  # unchanged: nothing is written
+                repo.update_participant(session=session, participant=p, language="es",
+                                        area="Canton", district="Southeast")
+            # one UPDATE, on the driver (hot path), none through the unit of work
             assert statements == []
-            repo.update_participant(session=session, participant=p, language="es",
-                                    area="Canton", district="Southeast")
-            assert len(statements) == 1 and statements[0].startswith("UPDATE participant")
+            assert len(raw) == 1 and raw[0].startswith("UPDATE participant")
             assert p.language == "es" and p.area == "Canton"
             assert not session.dirty  # nothing left for the unit of work to flush
         finally:
