@@ -90,7 +90,7 @@ def append(
         raise ValueError("naive datetime rejected: use aware UTC datetimes")
     tx = as_tx(session)
     if tx.is_pg:  # the chain never forks: appends are serialized until commit
-        tx.all(_LOCK, {"k": _LOCK_ID})
+        tx.send(_LOCK, {"k": _LOCK_ID})  # the read of the last entry below waits for it
     last = tx.first(_LAST)
     seq = (last[0] + 1) if last else 1
     prev_hash = last[1] if last else GENESIS

@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -63,8 +61,6 @@ MAX_PROVIDER_ID = 80
 SUPPORTED_LANGUAGES = ("en", "es")
 MAX_BATCH = 64  # inbound messages per shared transaction at most
 PG_LANES = 4  # concurrent batches per process on PostgreSQL (commits overlap their fsyncs)
-_SQLITE_WRITERS: dict[str, threading.Lock] = {}
-_SQLITE_WRITERS_GUARD = threading.Lock()
 
 Status = Literal["handled", "duplicate", "ignored"]
 
@@ -194,15 +190,9 @@ class Runtime:
         self._is_sqlite = is_sqlite(engine)
         self._is_pg = engine.dialect.name == "postgresql"
         self._score, self._score_version = _load_sentiment()
-        self._writer: threading.Lock | None = None
-        if self._is_sqlite:  # one writer per database file in this process, every Runtime
-            with _SQLITE_WRITERS_GUARD:
-                self._writer = _SQLITE_WRITERS.setdefault(str(engine.url), threading.Lock())
-            self._lanes = [GroupCommit(self._run_batch, max_batch=MAX_BATCH,
-                                       writer=self._writer)]
-        else:
-            self._lanes = [GroupCommit(self._run_batch, max_batch=MAX_BATCH)
-                           for _ in range(PG_LANES)]
+        # SQLite: one writer at a time, so one lane; PostgreSQL: lanes commit in parallel
+        lanes = 1 if self._is_sqlite else PG_LANES
+        self._lanes = [GroupCommit(self._run_batch, max_batch=MAX_BATCH) for _ in range(lanes)]
 
     # ---------------------------------------------------------------- inbound ---------------
     def handle_inbound(self, inbound: Inbound) -> InboundOutcome:
@@ -212,12 +202,27 @@ class Runtime:
         the database is down or locked (the webhook must answer 5xx so the provider retries).
         """
         job = self._job(inbound)
-        lane = self._lanes[zlib.crc32(job.key.encode()) % len(self._lanes)]
-        outcome = lane.submit(job)
+        return self._logged(job, self._lane(job).submit(job))
+
+    async def handle_inbound_async(self, inbound: Inbound) -> InboundOutcome:
+        """``handle_inbound`` for the webhooks' event loop: the caller waits as a future,
+        the transaction runs on a worker thread, one thread hop per batch."""
+        job = self._job(inbound)
+        return self._logged(job, await self._lane(job).submit_async(job))
+
+    def _lane(self, job: _Job) -> GroupCommit[_Job, InboundOutcome]:
+        return self._lanes[zlib.crc32(job.key.encode()) % len(self._lanes)]
+
+    def _logged(self, job: _Job, outcome: InboundOutcome) -> InboundOutcome:
         log_event(log, "inbound." + outcome.status, participant=job.key,
-                  provider_id=inbound.provider_id, channel=job.channel, keyword=outcome.keyword,
-                  count=len(outcome.outbox_ids), run_id=outcome.run_id)
+                  provider_id=job.inbound.provider_id, channel=job.channel,
+                  keyword=outcome.keyword, count=len(outcome.outbox_ids), run_id=outcome.run_id)
         return outcome
+
+    def close(self) -> None:
+        """Stop the batch worker threads (the app's shutdown)."""
+        for lane in self._lanes:
+            lane.close()
 
     def _job(self, inbound: Any) -> _Job:
         """Reject garbled input before anything is stored; messages never echo PII."""
@@ -266,15 +271,11 @@ class Runtime:
 
     def _transact(self, jobs: Sequence[_Job]) -> list[InboundOutcome]:
         try:
-            with transaction(self.engine) as tx:
+            with transaction(self.engine, pipelined=True) as tx:
                 repo.lock_participants(session=tx, keys=[job.key for job in jobs])
                 return [self._handle(tx, job) for job in jobs]
         except IntegrityError as exc:  # a concurrent duplicate won the race: retry finds it
             raise RetryableError("concurrent delivery of the same message; retry") from exc
-
-    def _serialized(self) -> AbstractContextManager[Any]:
-        """Writers other than inbound batches (wake-ups, provider opt-outs) on SQLite."""
-        return self._writer if self._writer is not None else nullcontext()
 
     def _handle(self, tx: Tx, job: _Job) -> InboundOutcome:
         inbound, channel, key, text, now = job.inbound, job.channel, job.key, job.text, job.now
@@ -581,7 +582,7 @@ class Runtime:
             due = repo.due_runs(session=tx, now=now, limit=limit)
         handled = 0
         for run_id, participant_id in due:
-            with self._serialized(), transaction(self.engine) as tx:
+            with transaction(self.engine) as tx:
                 if self._wake_one(tx, run_id, participant_id, now):
                     handled += 1
         return handled
@@ -611,7 +612,7 @@ class Runtime:
         """The provider says the resident unsubscribed or blocked us (Twilio 21610, Telegram
         403): record the opt-out, end the run, cancel everything queued. No confirmation (it
         could not be delivered). Returns False when already opted out or unknown."""
-        with self._serialized(), transaction(self.engine) as tx:
+        with transaction(self.engine) as tx:
             participant = repo.participant_by_id(session=tx, participant_id=participant_id,
                                                  lock=True)
             if participant is None or participant.opted_out:

@@ -9,6 +9,7 @@ import logging
 import shutil
 import sqlite3
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,9 +20,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from engage import audit, privacy
+from engage import runtime as runtime_module
 from engage.channels.base import Inbound
 from engage.config import Settings
 from engage.errors import RetryableError, UserError
@@ -660,3 +662,55 @@ def test_two_messages_from_one_person_at_once_are_serialized(
         with Session(db_engine) as session:
             run = session.exec(select(Run).where(Run.participant_id == p.id)).one()
             assert json.loads(run.state)["node"] == "trust_respect"
+
+
+def test_a_failing_message_in_a_shared_batch_fails_alone(
+    runtime: Runtime, db_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Messages that arrive together share a transaction; one that crashes is rolled back
+    and the others are handled again one per transaction: each stored exactly once."""
+    people = [f"+1202555{i:04d}" for i in range(8)]
+    for address in people:
+        say(runtime, "hi", address)
+    entered = threading.Event()
+    real_classify = runtime_module.compliance.classify
+
+    def classify(text: str) -> Any:
+        if text == "slow":  # holds the first batch open so the others queue behind it
+            entered.set()
+            time.sleep(0.3)
+        if text == "boom":
+            raise RuntimeError("injected crash")
+        return real_classify(text)
+
+    monkeypatch.setattr(runtime_module.compliance, "classify", classify)
+    before = runtime.batch_stats
+    outcomes: dict[str, Any] = {}
+
+    def send(address: str, text: str) -> None:
+        try:
+            outcomes[address] = runtime.handle_inbound(
+                inbound(text, address, provider_id=f"{address}-batch"))
+        except RuntimeError as exc:
+            outcomes[address] = exc
+
+    first = threading.Thread(target=send, args=(people[0], "slow"))
+    first.start()
+    assert entered.wait(10)
+    rest = [threading.Thread(target=send, args=(a, "boom" if a == people[3] else "yes"))
+            for a in people[1:]]
+    for t in rest:
+        t.start()
+    for t in [first, *rest]:
+        t.join(timeout=60)
+    after = runtime.batch_stats
+    assert isinstance(outcomes[people[3]], RuntimeError)
+    for address in people[:3] + people[4:]:
+        assert outcomes[address].status == "handled" and outcomes[address].outbox_ids
+    # the seven queued behind "slow" shared one batch, which failed and was redone singly
+    assert after["batches"] - before["batches"] < after["jobs"] - before["jobs"]
+    with Session(db_engine) as session:
+        stored = session.exec(select(Message.provider_id).where(
+            col(Message.provider_id).like("%-batch"))).all()
+    assert sorted(stored) == sorted(f"{a}-batch" for a in people if a != people[3])
+    assert counts(db_engine)["Run"] == len(people)

@@ -11,8 +11,9 @@ sessions in one thread (the inner one waits for the outer) and keep transactions
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,28 @@ def _sqlite_begin(connection: sa.Connection) -> None:
         connection.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
     except sqlite3.OperationalError as exc:
         raise OperationalError(statement, None, exc) from exc
+
+
+_WRITERS: dict[str, threading.RLock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+def writer_lock(engine: Engine) -> AbstractContextManager[Any]:
+    """The lock every write transaction on this SQLite database takes in this process.
+
+    SQLite has one writer at a time anyway (``BEGIN IMMEDIATE``); without this, threads of one
+    process (inbound batches, the dispatcher, the scheduler) would meet inside SQLite's busy
+    handler, which sleeps and polls with growing back-off: tens to hundreds of milliseconds
+    lost per collision. A Python lock hands over at once. Re-entrant, so a batch that holds
+    it can open its transaction. PostgreSQL and read-only engines: no lock (row locks)."""
+    if not is_sqlite(engine) or engine.get_execution_options().get("sqlite_begin") == "DEFERRED":
+        return nullcontext()
+    url = str(engine.url)
+    lock = _WRITERS.get(url)
+    if lock is None:
+        with _WRITERS_GUARD:
+            lock = _WRITERS.setdefault(url, threading.RLock())
+    return lock
 
 
 def read_only(engine: Engine) -> Engine:
@@ -140,8 +163,14 @@ def session_scope(engine: Engine, *, autoflush: bool = True) -> Iterator[Session
     """One transaction: commit on success, roll back on any error.
 
     Database connectivity/lock failures surface as ``RetryableError`` so webhooks answer 5xx
-    and the provider retries instead of the message being dropped.
+    and the provider retries instead of the message being dropped. On SQLite the process's
+    ``writer_lock`` is held throughout (see there).
     """
+    with writer_lock(engine):
+        yield from _session_transaction(engine, autoflush)
+
+
+def _session_transaction(engine: Engine, autoflush: bool) -> Iterator[Session]:
     session = new_session(engine, autoflush=autoflush)
     try:
         yield session

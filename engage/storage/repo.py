@@ -181,7 +181,7 @@ def lock_participants(*, session: Store, keys: Sequence[str]) -> None:
     already holds the only write lock, so nothing to do."""
     tx = as_tx(session)
     if tx.is_pg and keys:
-        tx.all(_LOCK_KEYS, {"keys": list(dict.fromkeys(keys))})
+        tx.send(_LOCK_KEYS, {"keys": list(dict.fromkeys(keys))})  # the next read waits
 
 
 def participant_and_active_run(
@@ -269,7 +269,7 @@ def get_or_create_participant(
 
 def delete_participant(*, session: Store, participant_id: int) -> None:
     """Drop a participant row made in this transaction for nothing (a duplicate delivery)."""
-    as_tx(session).execute(_DELETE_PARTICIPANT, {"pid": participant_id})
+    as_tx(session).send(_DELETE_PARTICIPANT, {"pid": participant_id})
 
 
 # --- consent ----------------------------------------------------------------------------
@@ -347,7 +347,7 @@ def update_participant(*, session: Store, participant: Any, **values: Any) -> No
     if not changed:
         return
     names = tuple(sorted(changed))
-    as_tx(session).execute(_participant_update(names), {"pid": participant.id, **changed})
+    as_tx(session).send(_participant_update(names), {"pid": participant.id, **changed})
     for name, value in changed.items():
         _set(participant, name, value)
 
@@ -394,7 +394,7 @@ def insert_run(*, session: Store, participant_id: int, flow_id: str,
 
 def save_run(*, session: Store, run: Any) -> None:
     """Write a run's changing columns (state, status, wake_at, updated_at, ended_at)."""
-    as_tx(session).execute(_SAVE_RUN, {"run_pk": run.id,
+    as_tx(session).send(_SAVE_RUN, {"run_pk": run.id,
                                        **{name: getattr(run, name) for name in _RUN_FIELDS}})
     if hasattr(run, "_sa_instance_state"):
         for name in _RUN_FIELDS:
@@ -604,17 +604,17 @@ _RUN_OF_SESSION = Statement(sa_select(_RUNS.c.id).where(
 
 def upsert_response(*, session: Store, values: dict[str, Any]) -> None:
     """Store one answer: a re-answered question (run, name) replaces the earlier answer."""
-    as_tx(session).execute(_UPSERT_RESPONSE, values)
+    as_tx(session).send(_UPSERT_RESPONSE, values)
 
 
 def set_message_run(*, session: Store, message_id: int, run_id: int) -> None:
-    as_tx(session).execute(_SET_MESSAGE_RUN, {"message_id": message_id, "run_id": run_id})
+    as_tx(session).send(_SET_MESSAGE_RUN, {"message_id": message_id, "run_id": run_id})
 
 
 def anonymize_message(*, session: Store, message_id: int) -> None:
     """Keep a message row with nothing personal in it (a DELETE's own row: its redelivery
     must still be recognised as a duplicate)."""
-    as_tx(session).execute(_ANONYMIZE_MESSAGE, {"message_id": message_id})
+    as_tx(session).send(_ANONYMIZE_MESSAGE, {"message_id": message_id})
 
 
 def due_runs(*, session: Store, now: datetime, limit: int) -> list[tuple[int, int]]:

@@ -18,6 +18,7 @@ the connection pool and transactions -- and skip it per call:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -159,8 +160,8 @@ class Tx:
     Rare paths that need the ORM get ``session``: a Session joined to this same transaction
     (created on first use; it never commits or rolls back the transaction itself)."""
 
-    __slots__ = ("_caller_session", "_cursor", "_on_commit", "_on_rollback", "_session",
-                 "connection", "dialect", "info", "name", "raw")
+    __slots__ = ("_caller_session", "_cursor", "_on_commit", "_on_rollback", "_pipeline",
+                 "_session", "connection", "dialect", "info", "name", "raw")
 
     def __init__(self, connection: sa.Connection, session: Session | None = None) -> None:
         self.connection = connection
@@ -172,6 +173,7 @@ class Tx:
         self._caller_session = session  # it owns the transaction: it commits, not us
         self._on_commit: list[Callable[[], None]] = []
         self._on_rollback: list[Callable[[], None]] = []
+        self._pipeline: Any = None  # (psycopg's pipeline context, its Pipeline) while open
         self.info: dict[str, Any] = {}
 
     @classmethod
@@ -188,8 +190,26 @@ class Tx:
     def is_pg(self) -> bool:
         return self.name == "postgresql"
 
+    def start_pipeline(self) -> None:
+        """PostgreSQL: from here on, statements whose results nobody reads (``send``) go out
+        without waiting for the server; a read, a row count or the commit syncs. One round
+        trip then carries several statements (psycopg's pipeline mode)."""
+        if self.is_pg and self._pipeline is None:
+            manager = self.raw.pipeline()
+            self._pipeline = (manager, manager.__enter__())
+
+    def end_pipeline(self) -> None:
+        """Sync and leave pipeline mode (before ORM work, which reads row counts)."""
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            try:
+                pipeline[0].__exit__(None, None, None)
+            except self.dialect.loaded_dbapi.Error as exc:
+                self._raise(exc, "(pipeline sync)")
+
     @property
     def session(self) -> Session:
+        self.end_pipeline()
         if self._session is None:
             self._session = Session(bind=self.connection, expire_on_commit=False,
                                     autoflush=False)
@@ -203,6 +223,10 @@ class Tx:
             self._session.flush()
 
     def close(self) -> None:
+        if self._pipeline is not None:  # an error unwinds through here: do not mask it
+            pipeline, self._pipeline = self._pipeline, None
+            with contextlib.suppress(Exception):
+                pipeline[0].__exit__(None, None, None)
         if self._session is not None and self._session is not self._caller_session:
             self._session.close()  # a session we made; a caller's session stays theirs
         self._session = None
@@ -252,7 +276,20 @@ class Tx:
     def execute(self, statement: Statement, params: Params | None = None) -> int:
         """Run a statement that returns no rows; the affected row count."""
         cursor, _ = self._run(statement, params or {})
+        if self._pipeline is not None:
+            self._sync()
         return int(cursor.rowcount or 0)
+
+    def send(self, statement: Statement, params: Params | None = None) -> None:
+        """Run a statement whose result nobody reads: pipelined on PostgreSQL (errors show
+        at the next sync, which is at the latest the commit), plain elsewhere."""
+        self._run(statement, params or {})
+
+    def _sync(self) -> None:
+        try:
+            self._pipeline[1].sync()
+        except self.dialect.loaded_dbapi.Error as exc:
+            self._raise(exc, "(pipeline sync)")
 
     def all(self, statement: Statement, params: Params | None = None) -> list[tuple[Any, ...]]:
         cursor, prepared = self._run(statement, params or {})
@@ -273,11 +310,19 @@ def as_tx(store: Session | Tx) -> Tx:
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Tx]:
+def transaction(engine: Engine, *, pipelined: bool = False) -> Iterator[Tx]:
     """One transaction on a pooled connection: commit on success, roll back on any error.
+    ``pipelined``: PostgreSQL pipeline mode for ``Tx.send`` (see ``Tx.start_pipeline``).
 
     As ``session_scope``: connectivity and lock failures surface as ``RetryableError`` so a
     webhook answers 5xx and the provider retries instead of the message being dropped."""
+    from engage.storage.db import writer_lock
+
+    with writer_lock(engine):
+        yield from _transaction(engine, pipelined)
+
+
+def _transaction(engine: Engine, pipelined: bool) -> Iterator[Tx]:
     try:
         connection = engine.connect()
     except OperationalError as exc:
@@ -287,8 +332,12 @@ def transaction(engine: Engine) -> Iterator[Tx]:
     try:
         with connection.begin():  # SQLite: BEGIN IMMEDIATE (see storage.db)
             tx = Tx(connection)
+            if pipelined:
+                tx.start_pipeline()
             yield tx
             tx.flush()
+        # the COMMIT went out inside the pipeline (one round trip with the last writes)
+        tx.end_pipeline()
         committed = True
     except OperationalError as exc:
         raise RetryableError(f"database unavailable: {type(exc.orig).__name__}") from exc

@@ -100,6 +100,14 @@ def _busy() -> Response:
                     headers={"Retry-After": RETRY_AFTER_SECONDS})
 
 
+async def _handle(runtime: Any, inbound: Any) -> Any:
+    """The runtime's async entry when it has one (no thread per request), else a thread."""
+    handle_async = getattr(runtime, "handle_inbound_async", None)
+    if handle_async is not None:
+        return await handle_async(inbound)
+    return await run_in_threadpool(runtime.handle_inbound, inbound)
+
+
 @router.post(SMS_WEBHOOK_PATH)
 async def inbound_sms(request: Request) -> Response:
     metrics: Metrics = request.app.state.metrics
@@ -111,7 +119,7 @@ async def inbound_sms(request: Request) -> Response:
     except MalformedWebhook:
         return _refuse(metrics, _Refused(400, "malformed"))
     try:
-        outcome = await run_in_threadpool(request.app.state.runtime.handle_inbound, inbound)
+        outcome = await _handle(request.app.state.runtime, inbound)
     except RetryableError as exc:
         log.warning("inbound sms deferred (Twilio will retry): %s", exc)
         metrics.inc("engage_inbound_total", channel="sms", outcome="retry")
