@@ -25,8 +25,10 @@ path, and SQLAlchemy's per-call overhead was most of its cost.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import weakref
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +53,7 @@ from engage.storage.db import is_sqlite
 from engage.storage.group_commit import GroupCommit
 from engage.storage.models import Participant
 from engage.storage.rows import RunRow
-from engage.storage.sql import Tx, as_tx, transaction
+from engage.storage.sql import KeptConnection, Tx, as_tx, transaction
 
 log = logging.getLogger("engage.runtime")
 
@@ -190,9 +192,13 @@ class Runtime:
         self._is_sqlite = is_sqlite(engine)
         self._is_pg = engine.dialect.name == "postgresql"
         self._score, self._score_version = _load_sentiment()
-        # SQLite: one writer at a time, so one lane; PostgreSQL: lanes commit in parallel
+        # SQLite: one writer at a time, so one lane; PostgreSQL: lanes commit in parallel.
+        # Each lane keeps its own connection (it runs one batch at a time).
         lanes = 1 if self._is_sqlite else PG_LANES
-        self._lanes = [GroupCommit(self._run_batch, max_batch=MAX_BATCH) for _ in range(lanes)]
+        self._kept = [KeptConnection(engine) for _ in range(lanes)]
+        self._lanes = [GroupCommit(functools.partial(self._run_batch, kept),
+                                   max_batch=MAX_BATCH) for kept in self._kept]
+        weakref.finalize(self, _close_all, list(self._kept))
 
     # ---------------------------------------------------------------- inbound ---------------
     def handle_inbound(self, inbound: Inbound) -> InboundOutcome:
@@ -220,9 +226,10 @@ class Runtime:
         return outcome
 
     def close(self) -> None:
-        """Stop the batch worker threads (the app's shutdown)."""
+        """Stop the batch worker threads and return the lanes' connections (shutdown)."""
         for lane in self._lanes:
             lane.close()
+        _close_all(self._kept)
 
     def _job(self, inbound: Any) -> _Job:
         """Reject garbled input before anything is stored; messages never echo PII."""
@@ -250,13 +257,14 @@ class Runtime:
         key = privacy.participant_key(self._secret, inbound.channel, normalized)
         return _Job(inbound, inbound.channel, normalized, key, text, self.clock())
 
-    def _run_batch(self, jobs: Sequence[_Job]) -> list[InboundOutcome | BaseException]:
+    def _run_batch(self, kept: KeptConnection,
+                   jobs: Sequence[_Job]) -> list[InboundOutcome | BaseException]:
         """All jobs in one transaction; if one of them fails (other than the database being
         unavailable, which every job would meet), each runs again in a transaction of its own
         so only the bad one fails."""
         if len(jobs) > 1:
             try:
-                return list(self._transact(jobs))
+                return list(self._transact(kept, jobs))
             except RetryableError as exc:
                 return [exc] * len(jobs)
             except Exception:  # noqa: S110 - isolated below, where its own caller sees it
@@ -264,14 +272,14 @@ class Runtime:
         outcomes: list[InboundOutcome | BaseException] = []
         for job in jobs:
             try:
-                outcomes.extend(self._transact([job]))
+                outcomes.extend(self._transact(kept, [job]))
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes
 
-    def _transact(self, jobs: Sequence[_Job]) -> list[InboundOutcome]:
+    def _transact(self, kept: KeptConnection, jobs: Sequence[_Job]) -> list[InboundOutcome]:
         try:
-            with transaction(self.engine, pipelined=True) as tx:
+            with transaction(self.engine, pipelined=True, keep=kept) as tx:
                 repo.lock_participants(session=tx, keys=[job.key for job in jobs])
                 return [self._handle(tx, job) for job in jobs]
         except IntegrityError as exc:  # a concurrent duplicate won the race: retry finds it
@@ -643,6 +651,11 @@ class Runtime:
         """Inbound messages and the transactions they shared (the benchmark reports both)."""
         return {"jobs": sum(lane.jobs for lane in self._lanes),
                 "batches": sum(lane.batches for lane in self._lanes)}
+
+
+def _close_all(kept: Sequence[KeptConnection]) -> None:
+    for connection in kept:
+        connection.close()
 
 
 def _dialogue_checkin(tx: Tx, participant: Any, text: str, now: datetime) -> Any:

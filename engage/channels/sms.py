@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import aiohttp
 from twilio.base import values
@@ -146,11 +146,17 @@ class ApiUrlHttpClient(AsyncTwilioHttpClient):
             connector = aiohttp.TCPConnector(limit=self._pool_size)
             self.session = aiohttp.ClientSession(connector=connector)
             self._session_loop = loop
+        body: Any = data
+        if isinstance(data, dict):
+            # the same bytes aiohttp's FormData would make (urlencode, doseq), made directly:
+            # its generic multipart-capable path was ~20% of the dispatcher's CPU per send
+            body = urlencode(data, doseq=True).encode()
+            headers = {**(headers or {}), "Content-Type": "application/x-www-form-urlencoded"}
         return await super().request(  # type: ignore[no-any-return]
             method,
             self.rewrite(url),
             params=params,
-            data=data,
+            data=body,
             headers=headers,
             auth=auth,
             timeout=timeout if timeout is not None else self.timeout,

@@ -132,7 +132,8 @@ class Response(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("run_id", "name", name="uq_response_run_name"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    run_id: int = Field(foreign_key="run.id", index=True)
+    # no index of its own: uq_response_run_name (run_id, name) serves lookups by run
+    run_id: int = Field(foreign_key="run.id")
     participant_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
     flow_id: str = Field(max_length=80, index=True)
     name: str = Field(max_length=80)
@@ -203,7 +204,9 @@ class Outbox(SQLModel, table=True):
     lease_until: datetime | None = ts(nullable=True)
     claimed_by: str | None = Field(default=None, max_length=80)
     message_id: int | None = Field(default=None)
-    provider_id: str | None = Field(default=None, max_length=80, index=True)
+    # no index: nothing looks an outbox row up by it (status callbacks use message's unique
+    # (channel, direction, provider_id)), and it was written twice per message
+    provider_id: str | None = Field(default=None, max_length=80)
     error: str | None = Field(default=None, max_length=300)
     created_at: datetime = ts()
     sent_at: datetime | None = ts(nullable=True)

@@ -442,6 +442,20 @@ def find_inbound_message(*, session: Store, channel: str, provider_id: str) -> i
 def _buttons_json(buttons: Iterable[Any] | None) -> str | None:
     if not buttons:
         return None
+    if isinstance(buttons, tuple):  # a flow node's options: the same few tuples every time
+        try:
+            return _options_json(buttons)
+        except TypeError:  # unhashable items (dicts): the general path below
+            pass
+    return _encode_buttons(buttons)
+
+
+@lru_cache(maxsize=512)
+def _options_json(options: tuple[Any, ...]) -> str | None:
+    return _encode_buttons(options)
+
+
+def _encode_buttons(buttons: Iterable[Any]) -> str | None:
     items = []
     for button in buttons:
         if isinstance(button, dict):

@@ -54,11 +54,13 @@ def _same(value: Any) -> Any:
     return value
 
 
-# The last value each bind processor converted, and its result: one message binds the same
-# ``now`` to half a dozen timestamp columns, and converting a datetime for SQLite is the
-# costliest step of binding. Every UTC timestamp column of a dialect shares one processor, so
-# they share the memo too. A race between threads can only cost a recomputation.
-_LAST_PROCESSED: dict[Callable[[Any], Any], tuple[Any, Any]] = {}
+# Recent values each bind processor converted, and their results: one message binds the
+# same ``now`` to half a dozen timestamp columns (and ``wake_at`` beside it), and converting a
+# datetime for SQLite is the costliest step of binding. Every UTC timestamp column of a
+# dialect shares one processor, so they share the memo too. Equal instants convert to the same
+# stored value. Bounded; a race between threads can only cost a recomputation.
+_MEMO_SIZE = 64
+_RECENT: dict[Callable[[Any], Any], dict[Any, Any]] = {}
 _SHARED_PROCESSORS: dict[tuple[type, str], Callable[[Any], Any] | None] = {}
 
 
@@ -74,11 +76,16 @@ def _bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None
 
 
 def _processed(proc: Callable[[Any], Any], value: Any) -> Any:
-    last = _LAST_PROCESSED.get(proc)
-    if last is not None and last[0] is value:
-        return last[1]
+    recent = _RECENT.get(proc)
+    if recent is None:
+        recent = _RECENT.setdefault(proc, {})
+    hit = recent.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1]
     out = proc(value)
-    _LAST_PROCESSED[proc] = (value, out)
+    if len(recent) >= _MEMO_SIZE:
+        recent.clear()
+    recent[id(value)] = (value, out)
     return out
 
 
@@ -309,24 +316,55 @@ def as_tx(store: Session | Tx) -> Tx:
     return store if isinstance(store, Tx) else Tx.of_session(store)
 
 
+class KeptConnection:
+    """A connection kept checked out by one writer that runs transaction after transaction
+    (a group-commit lane): it saves the pool's check-out, reset and check-in around every
+    transaction (measured: 82 -> 28 us per empty transaction on SQLite, ~10% of an inbound
+    message). Any error inside a transaction discards it, so a broken or invalidated
+    connection is never reused; the next transaction checks out a fresh one (on PostgreSQL
+    that skips the pool's pre-ping: a server restart costs the first batch a retryable error).
+    Only one thread may use it at a time (a lane runs one batch at a time)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._connection: sa.Connection | None = None
+
+    def get(self) -> sa.Connection:
+        connection = self._connection
+        if connection is None or connection.closed or connection.invalidated:
+            connection = self._connection = self.engine.connect()
+        return connection
+
+    def discard(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+    close = discard
+
+
 @contextmanager
-def transaction(engine: Engine, *, pipelined: bool = False) -> Iterator[Tx]:
-    """One transaction on a pooled connection: commit on success, roll back on any error.
-    ``pipelined``: PostgreSQL pipeline mode for ``Tx.send`` (see ``Tx.start_pipeline``).
+def transaction(engine: Engine, *, pipelined: bool = False,
+                keep: KeptConnection | None = None) -> Iterator[Tx]:
+    """One transaction: commit on success, roll back on any error. On a pooled connection,
+    or on ``keep``'s (see ``KeptConnection``). ``pipelined``: PostgreSQL pipeline mode for
+    ``Tx.send`` (see ``Tx.start_pipeline``).
 
     As ``session_scope``: connectivity and lock failures surface as ``RetryableError`` so a
     webhook answers 5xx and the provider retries instead of the message being dropped."""
     from engage.storage.db import writer_lock
 
     with writer_lock(engine):
-        yield from _transaction(engine, pipelined)
+        yield from _transaction(engine, pipelined, keep)
 
 
-def _transaction(engine: Engine, pipelined: bool) -> Iterator[Tx]:
+def _transaction(engine: Engine, pipelined: bool, keep: KeptConnection | None) -> Iterator[Tx]:
     try:
-        connection = engine.connect()
+        connection = keep.get() if keep is not None else engine.connect()
     except OperationalError as exc:
         raise RetryableError(f"database unavailable: {type(exc.orig).__name__}") from exc
+    failed = True
     tx: Tx | None = None
     committed = False
     try:
@@ -339,6 +377,7 @@ def _transaction(engine: Engine, pipelined: bool) -> Iterator[Tx]:
         # the COMMIT went out inside the pipeline (one round trip with the last writes)
         tx.end_pipeline()
         committed = True
+        failed = False
     except OperationalError as exc:
         raise RetryableError(f"database unavailable: {type(exc.orig).__name__}") from exc
     except DBAPIError as exc:
@@ -349,4 +388,7 @@ def _transaction(engine: Engine, pipelined: bool) -> Iterator[Tx]:
         if tx is not None:
             tx.close()
             tx._settled(committed)
-        connection.close()
+        if keep is None:
+            connection.close()
+        elif failed:
+            keep.discard()

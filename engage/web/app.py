@@ -77,6 +77,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await asyncio.wait_for(task, timeout=10)
         if app.state.dispatcher is not None and app.state.start_background:
             await app.state.dispatcher.aclose()
+        if app.state.owns_runtime:
+            app.state.runtime.close()  # its batch worker and kept connections
         webhook = getattr(app.state, "telegram_webhook", None)
         if webhook is not None:
             with contextlib.suppress(Exception):
@@ -103,6 +105,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.runtime = runtime if runtime is not None else _build_runtime(engine, settings)
+    app.state.owns_runtime = runtime is None
     app.state.metrics = Metrics()
     app.state.dispatcher = dispatcher
     app.state.start_background = start_background

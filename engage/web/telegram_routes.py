@@ -6,6 +6,9 @@ while ``TELEGRAM_WEBHOOK_SECRET`` is unset). The update goes through the aiogram
 and the runtime *before* the response, so a failure (database locked or down) answers 503 and
 Telegram delivers the update again; the runtime dedupes on the update id, so a redelivery
 creates nothing new. Replies are not sent from here: they are outbox rows the dispatcher sends.
+
+aiogram is imported on the first authenticated update, not with the app: it takes seconds to
+import, and most deployments (and ``engage demo``) never receive one.
 """
 
 from __future__ import annotations
@@ -14,19 +17,17 @@ import hmac
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiogram import Bot, Dispatcher
-from aiogram.types import Update
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from engage.channels.telegram import build_bot
-from engage.channels.telegram_links import runtime_gateway
-from engage.channels.telegram_updates import build_dispatcher
 from engage.config import Settings
 from engage.errors import RetryableError, UserError
+
+if TYPE_CHECKING:  # aiogram takes seconds to import: only once Telegram is really used
+    from aiogram import Bot, Dispatcher
 
 log = logging.getLogger("engage.telegram")
 
@@ -53,6 +54,10 @@ def webhook_for(app: FastAPI) -> TelegramWebhook:
     existing: TelegramWebhook | None = getattr(app.state, "telegram_webhook", None)
     if existing is not None:
         return existing
+    from engage.channels.telegram import build_bot
+    from engage.channels.telegram_links import runtime_gateway
+    from engage.channels.telegram_updates import build_dispatcher
+
     settings: Settings = app.state.settings
     gateway = runtime_gateway(app.state.runtime, settings)
     made = TelegramWebhook(bot=build_bot(settings), dispatcher=build_dispatcher(gateway))
@@ -82,6 +87,8 @@ async def telegram_webhook(request: Request) -> JSONResponse:
     if refusal is not None:
         _count(metrics, "engage_webhook_rejected_total", reason=str(refusal.status_code))
         return refusal
+    from aiogram.types import Update  # after the checks: a refusal never pays the import
+
     hook = webhook_for(request.app)
     try:
         payload = json.loads(await request.body())
