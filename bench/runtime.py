@@ -112,7 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="runtime inbound benchmark")
     parser.add_argument("--messages", type=int, default=6000)
     parser.add_argument("--pg", default=os.environ.get("ENGAGE_TEST_POSTGRES_URL"))
-    parser.add_argument("--threads", type=int, default=8,
+    parser.add_argument("--threads", type=int, default=16,
                         help="concurrent callers for the group-commit figures")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -31,7 +31,7 @@ import logging
 import weakref
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -62,7 +62,11 @@ MAX_TEXT = 5000
 MAX_PROVIDER_ID = 80
 SUPPORTED_LANGUAGES = ("en", "es")
 MAX_BATCH = 64  # inbound messages per shared transaction at most
-PG_LANES = 4  # concurrent batches per process on PostgreSQL (commits overlap their fsyncs)
+# Batches written at once per process. One: a bigger batch beats parallel smaller ones, since
+# each commit costs an fsync and each statement a round trip (bench/runtime.py, 16 callers on
+# PostgreSQL: 1 lane 706 msg/s at 8.3 msg/commit; 2 lanes 614; 4 lanes 498). Several web
+# processes still commit in parallel.
+PG_LANES = 1
 
 Status = Literal["handled", "duplicate", "ignored"]
 
@@ -168,8 +172,20 @@ class _Ctx:
     channel: str
     default_kind: str
     active: RunRow | None = None
+    defer: bool = False  # in a batch: outbox rows are queued, found by key afterwards
     outbox_ids: list[int] = field(default_factory=list)
+    outbox_keys: list[str] = field(default_factory=list)
     counter: int = 0
+
+
+@dataclass
+class _Batch:
+    """What a batch read once for all its messages: stored participants with their waiting
+    runs (a resident's entry is taken by their message and put back only when it is still
+    exact), and the (channel, provider id) of every inbound message stored so far."""
+
+    known: dict[tuple[str, str], tuple[Any, RunRow | None]]
+    stored: set[tuple[str, str]] = field(default_factory=set)
 
 
 class Runtime:
@@ -281,15 +297,45 @@ class Runtime:
         try:
             with transaction(self.engine, pipelined=True, keep=kept) as tx:
                 repo.lock_participants(session=tx, keys=[job.key for job in jobs])
-                return [self._handle(tx, job) for job in jobs]
-        except IntegrityError as exc:  # a concurrent duplicate won the race: retry finds it
+                if len(jobs) == 1:
+                    return [self._handle(tx, jobs[0], None)[0]]
+                return self._handle_batch(tx, jobs)
+        except IntegrityError as exc:
+            if len(jobs) > 1:
+                raise  # _run_batch redoes the batch one message at a time
+            # a concurrent duplicate won the race: the provider's retry finds it
             raise RetryableError("concurrent delivery of the same message; retry") from exc
 
-    def _handle(self, tx: Tx, job: _Job) -> InboundOutcome:
+    def _handle_batch(self, tx: Tx, jobs: Sequence[_Job]) -> list[InboundOutcome]:
+        """Several messages in one transaction with statements per batch, not per message:
+        one read for every participant and waiting run, one for the provider ids already
+        stored, the writes nobody reads back queued (``Tx.defer``) and sent as one
+        ``executemany`` per statement, and one read for the new outbox rows' ids."""
+        tx.deferring = True
+        batch = _Batch(known=repo.prefetch_participants(
+            session=tx, keys=[(job.channel, job.key) for job in jobs]))
+        for channel in {job.channel for job in jobs}:
+            batch.stored |= {(channel, pid) for pid in repo.known_inbound(
+                session=tx, channel=channel,
+                provider_ids=[j.inbound.provider_id for j in jobs if j.channel == channel])}
+        handled = [self._handle(tx, job, batch) for job in jobs]
+        ids = repo.outbox_ids_for_keys(session=tx, keys=[k for _, keys in handled for k in keys])
+        return [replace(outcome, outbox_ids=outcome.outbox_ids + tuple(
+                    ids[k] for k in keys if k in ids)) if keys else outcome
+                for outcome, keys in handled]
+
+    def _handle(self, tx: Tx, job: _Job,
+                batch: _Batch | None) -> tuple[InboundOutcome, list[str]]:
+        """One message. Returns its outcome and, in a batch, the dedupe keys of outbox rows
+        still queued (their ids are read once for the whole batch)."""
         inbound, channel, key, text, now = job.inbound, job.channel, job.key, job.text, job.now
         prefix = f"in:{channel}:{inbound.provider_id}:"
+        if batch is not None and (channel, inbound.provider_id) in batch.stored:
+            return self._duplicate(tx, prefix, key), []
         created = False
-        found = repo.participant_and_active_run(session=tx, channel=channel, key=key)
+        found = batch.known.pop((channel, key), None) if batch is not None else None
+        if found is None:
+            found = repo.participant_and_active_run(session=tx, channel=channel, key=key)
         if found is not None:
             participant, active = found
         else:
@@ -298,26 +344,34 @@ class Runtime:
                 session=tx, channel=channel, key=key, now=now, language=hint or "en",
                 address_enc=privacy.encrypt_address(self._secret, job.normalized))
         keyword = compliance.classify(text)
-        # The participant row is locked (PostgreSQL) / the database is (SQLite), so this insert
-        # is the dedupe: a retried or concurrent delivery of the same message finds its row.
-        message_id = repo.add_inbound_message(
-            session=tx, participant_id=participant.id, channel=channel,
-            provider_id=inbound.provider_id, body=text, now=now,
-            run_id=active.id if active is not None and keyword is None else None)
-        if message_id is None:
-            if created:  # a participant row made for a duplicate is dropped again
-                repo.delete_participant(session=tx, participant_id=participant.id)
-            return self._duplicate(tx, prefix, key)
+        run_id = active.id if active is not None and keyword is None else None
+        message_id: int | None = None
+        if batch is not None:  # known new (the batch read every stored id): queue the row
+            repo.queue_inbound_message(session=tx, participant_id=participant.id,
+                                       channel=channel, provider_id=inbound.provider_id,
+                                       body=text, now=now, run_id=run_id)
+            batch.stored.add((channel, inbound.provider_id))
+        else:
+            # The participant row is locked (PostgreSQL) / the database is (SQLite), so this
+            # insert is the dedupe: a retried or concurrent delivery finds its row.
+            message_id = repo.add_inbound_message(
+                session=tx, participant_id=participant.id, channel=channel,
+                provider_id=inbound.provider_id, body=text, now=now, run_id=run_id)
+            if message_id is None:
+                if created:  # a participant row made for a duplicate is dropped again
+                    repo.delete_participant(session=tx, participant_id=participant.id)
+                return self._duplicate(tx, prefix, key), []
         if participant.address_enc is None:
             repo.update_participant(session=tx, participant=participant,
                                     address_enc=privacy.encrypt_address(self._secret,
                                                                         job.normalized))
         ctx = _Ctx(tx=tx, participant=participant, now=now, prefix=prefix, channel=channel,
-                   default_kind="reply", active=active)
+                   default_kind="reply", active=active, defer=batch is not None)
         status: Status = "handled"
         run: RunRow | None = None
         if keyword is not None:
-            status, run = self._keyword(ctx, keyword, text, job.normalized, message_id)
+            status, run = self._keyword(ctx, keyword, text, job.normalized,
+                                        message_id or self._message_id(tx, job))
         elif participant.opted_out:
             status = "ignored"
         elif inbound.media_count > 0 and not text.strip():
@@ -327,11 +381,24 @@ class Runtime:
         else:
             run = self._converse(ctx, text)
             if run is not None and (active is None or run.id != active.id):
-                repo.set_message_run(session=tx, message_id=message_id, run_id=run.id)
-        return InboundOutcome(status=status, participant_key=key,
-                              outbox_ids=tuple(ctx.outbox_ids),
-                              keyword=keyword.kind if keyword else None,
-                              run_id=run.id if run is not None else None)
+                repo.set_message_run(session=tx, run_id=run.id,
+                                     message_id=message_id or self._message_id(tx, job))
+            elif batch is not None and run is not None and run.status == repo.ACTIVE_RUN:
+                # the same resident's next message in this batch goes on from here
+                batch.known[(channel, key)] = (participant, run)
+        outcome = InboundOutcome(status=status, participant_key=key,
+                                 outbox_ids=tuple(ctx.outbox_ids),
+                                 keyword=keyword.kind if keyword else None,
+                                 run_id=run.id if run is not None else None)
+        return outcome, ctx.outbox_keys
+
+    @staticmethod
+    def _message_id(tx: Tx, job: _Job) -> int:
+        """A queued inbound row's id, when a rare path needs it (the read sends the queue)."""
+        found = repo.find_inbound_message(session=tx, channel=job.channel,
+                                          provider_id=job.inbound.provider_id)
+        assert found is not None
+        return found
 
     def _duplicate(self, tx: Tx, prefix: str, key: str) -> InboundOutcome:
         ids = repo.outbox_ids_for_prefix(session=tx, prefix=prefix)
@@ -524,9 +591,11 @@ class Runtime:
                                     channel=ctx.channel, body=body, kind=kind, dedupe_key=key,
                                     now=ctx.now, buttons=buttons or None, run_id=run_id,
                                     quiet_window=self._quiet, timezone=self.settings.timezone,
-                                    address_enc=address_enc)
+                                    address_enc=address_enc, defer=ctx.defer)
         if new_id is not None:
             ctx.outbox_ids.append(new_id)
+        elif ctx.defer:
+            ctx.outbox_keys.append(key)
 
     def _say_fixed(self, ctx: _Ctx, name: str, lang: str, *, kind: str = "reply",
                    address_enc: bytes | None = None) -> None:

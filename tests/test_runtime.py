@@ -714,3 +714,84 @@ def test_a_failing_message_in_a_shared_batch_fails_alone(
             col(Message.provider_id).like("%-batch"))).all()
     assert sorted(stored) == sorted(f"{a}-batch" for a in people if a != people[3])
     assert counts(db_engine)["Run"] == len(people)
+
+
+def _stored_story(engine: sa.Engine, settings: Settings, address: str) -> dict[str, Any]:
+    """Everything stored about one resident, without ids: what a batch must reproduce."""
+    p = participant(engine, settings, address)
+    if p is None:
+        return {"participant": None}
+    with Session(engine) as session:
+        sent = [(o.kind, o.body, o.status) for o in session.exec(
+            select(Outbox).where(Outbox.participant_id == p.id).order_by(Outbox.id))]
+        runs = [(r.flow_id, r.status, json.loads(r.state).get("node")) for r in session.exec(
+            select(Run).where(Run.participant_id == p.id).order_by(Run.id))]
+        ledger = [(c.scope, c.status) for c in session.exec(
+            select(ConsentEntry).where(ConsentEntry.participant_id == p.id)
+            .order_by(ConsentEntry.id))]
+        inbound_bodies = [m.body for m in session.exec(
+            select(Message).where(Message.participant_id == p.id, Message.direction == "in")
+            .order_by(Message.id))]
+    return {"opted_out": p.opted_out, "language": p.language, "area": p.area,
+            "sent": sent, "runs": runs, "ledger": ledger, "inbound": inbound_bodies,
+            "results": results(engine, p.id or 0)}
+
+
+@pytest.mark.parametrize("sizes", [(2, 3, 5, 1, 4, 7, 2), (16,), (1, 1, 9, 30)])
+def test_batches_store_exactly_what_one_by_one_handling_stores(
+    runtime: Runtime, db_engine: sa.Engine, settings: Settings, sizes: tuple[int, ...]
+) -> None:
+    """The oracle is the one-message-per-transaction path: the same residents' messages
+    handled in batches (same person several times in one batch, a redelivered message,
+    HELP, STOP, START, ESPAÑOL and DELETE mid-batch, first messages of new people) leave
+    exactly the same rows behind."""
+    scripts = {
+        0: ["hi", "yes", "1", "Canton", "4", "4", "2", "HELP", "5", "called for help", "3"],
+        1: ["hola", "ESPAÑOL", "si", "2", "Hampden", "STOP", "5", "START", "yes"],
+        2: ["hi", "yes", "1", "Fells Point", "DELETE", "hi", "no"],
+        3: ["hi", "no", "hi", "yes"],
+    }
+    flat: list[tuple[int, int, str]] = []  # interleaved: person, step, text
+    for step in range(max(len(s) for s in scripts.values())):
+        for person, script in scripts.items():
+            if step < len(script):
+                flat.append((person, step, script[step]))
+    flat.insert(6, flat[5])  # a provider redelivery of the same message, in the same batch
+
+    def address(person: int, variant: int) -> str:
+        return f"+1301555{variant}{person:03d}"
+
+    for person, step, text in flat:  # one by one
+        runtime.handle_inbound(inbound(text, address(person, 1),
+                                       provider_id=f"one-{person}-{step}"))
+    jobs = [runtime._job(inbound(text, address(person, 2), provider_id=f"batch-{person}-{step}"))
+            for person, step, text in flat]
+    before = runtime.batch_stats
+    position = 0
+    for size in itertools.cycle(sizes):
+        chunk = jobs[position:position + size]
+        if not chunk:
+            break
+        outcomes = runtime._run_batch(runtime._kept[0], chunk)
+        assert not [o for o in outcomes if isinstance(o, BaseException)]
+        position += size
+    assert runtime.batch_stats == before  # called directly: the lanes were not involved
+    for person in scripts:
+        one, batched = (_stored_story(db_engine, settings, address(person, v)) for v in (1, 2))
+        assert batched == one, f"resident {person}"
+    with Session(db_engine) as session:
+        assert audit.verify(session).ok
+
+
+def test_batch_outcomes_name_their_own_outbox_rows(runtime: Runtime,
+                                                   db_engine: sa.Engine) -> None:
+    jobs = [runtime._job(inbound(t, f"+1302555{i:04d}", provider_id=f"ids-{i}"))
+            for i, t in enumerate(["hi", "hi", "INFO", "hi"])]
+    outcomes = runtime._run_batch(runtime._kept[0], jobs)
+    texts = [bodies(db_engine, o.outbox_ids) for o in outcomes]
+    assert all(len(t) >= 1 for t in texts)
+    assert "Msg & data rates may apply" in texts[2][0]
+    assert len({i for o in outcomes for i in o.outbox_ids}) == sum(len(t) for t in texts)
+    again = runtime._run_batch(runtime._kept[0], jobs)  # the provider redelivers them all
+    assert [o.status for o in again] == ["duplicate"] * 4
+    assert [o.outbox_ids for o in again] == [o.outbox_ids for o in outcomes]

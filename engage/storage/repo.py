@@ -18,7 +18,7 @@ from datetime import datetime, time
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Insert, String, and_, any_, bindparam, or_
+from sqlalchemy import Insert, String, and_, any_, bindparam, func, literal_column, or_
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select as sa_select
@@ -145,6 +145,8 @@ _INBOUND_BY_PROVIDER = Statement(sa_select(_MESSAGES.c.id).where(
 _OUTBOX_INSERT = Statement(lambda d: insert_for(d, _OUTBOX).values(_values(_OUTBOX))
                            .on_conflict_do_nothing(index_elements=["dedupe_key"])
                            .returning(_OUTBOX.c.id))
+_OUTBOX_QUEUED = Statement(lambda d: insert_for(d, _OUTBOX).values(_values(_OUTBOX))
+                           .on_conflict_do_nothing(index_elements=["dedupe_key"]))
 _OUTBOX_BY_PREFIX = Statement(sa_select(_OUTBOX.c.id).where(
     _OUTBOX.c.dedupe_key.like(bindparam("like"), escape="\\")).order_by(_OUTBOX.c.id))
 _CANCEL_PENDING = {
@@ -393,9 +395,10 @@ def insert_run(*, session: Store, participant_id: int, flow_id: str,
 
 
 def save_run(*, session: Store, run: Any) -> None:
-    """Write a run's changing columns (state, status, wake_at, updated_at, ended_at)."""
-    as_tx(session).send(_SAVE_RUN, {"run_pk": run.id,
-                                       **{name: getattr(run, name) for name in _RUN_FIELDS}})
+    """Write a run's changing columns (state, status, wake_at, updated_at, ended_at).
+    Deferred in a batch (``Tx.defer``): the last save of a run in the batch is its state."""
+    as_tx(session).defer(_SAVE_RUN, {"run_pk": run.id,
+                                        **{name: getattr(run, name) for name in _RUN_FIELDS}})
     if hasattr(run, "_sa_instance_state"):
         for name in _RUN_FIELDS:
             set_committed_value(run, name, getattr(run, name))
@@ -481,8 +484,11 @@ def insert_outbox(
     quiet_window: tuple[time, time] | None = None,
     timezone: str | None = None,
     address_enc: bytes | None = None,
+    defer: bool = False,
 ) -> int | None:
-    """``enqueue_outbox`` without loading the row back: returns the new id or None."""
+    """``enqueue_outbox`` without loading the row back: returns the new id or None. With
+    ``defer`` (a batch, see ``Tx.defer``) the row is queued and None returned: the caller
+    finds the id by its dedupe key (``outbox_ids_for_keys``)."""
     _require_aware(now)
     if kind not in OUTBOX_KINDS:
         raise ValueError(f"unknown outbox kind {kind!r}")
@@ -497,12 +503,17 @@ def insert_outbox(
             quiet_window = quiet_window or settings.quiet_window
             timezone = timezone or settings.timezone
         not_before = next_allowed_send(now, participant.timezone or timezone, quiet_window)
-    new_id = as_tx(session).scalar(_OUTBOX_INSERT, {
+    values = {
         "participant_id": participant.id, "run_id": run_id, "channel": channel, "kind": kind,
         "body": body, "buttons": _buttons_json(buttons), "dedupe_key": dedupe_key,
         "status": "pending", "not_before": not_before, "attempts": 0, "created_at": now,
         "address_enc": address_enc, "lease_until": None, "claimed_by": None,
-        "message_id": None, "provider_id": None, "error": None, "sent_at": None})
+        "message_id": None, "provider_id": None, "error": None, "sent_at": None}
+    tx = as_tx(session)
+    if defer and tx.deferring:
+        tx.defer(_OUTBOX_QUEUED, values)
+        return None
+    new_id = tx.scalar(_OUTBOX_INSERT, values)
     return int(new_id) if new_id is not None else None
 
 
@@ -617,8 +628,9 @@ _RUN_OF_SESSION = Statement(sa_select(_RUNS.c.id).where(
 
 
 def upsert_response(*, session: Store, values: dict[str, Any]) -> None:
-    """Store one answer: a re-answered question (run, name) replaces the earlier answer."""
-    as_tx(session).send(_UPSERT_RESPONSE, values)
+    """Store one answer: a re-answered question (run, name) replaces the earlier answer.
+    Deferred in a batch (``Tx.defer``): answers only ever go to runs that already exist."""
+    as_tx(session).defer(_UPSERT_RESPONSE, values)
 
 
 def set_message_run(*, session: Store, message_id: int, run_id: int) -> None:
@@ -649,3 +661,86 @@ def participant_has_run(*, session: Store, participant_id: int,
                                            "campaign_id": campaign_id}) is not None
     return tx.first(_RUN_OF_SESSION, {"pid": participant_id, "session_id": session_id,
                                       "flow_id": flow_id}) is not None
+
+
+# --- batches of inbound messages (see runtime: several messages, one transaction) --------
+
+
+def _in_list(dialect_name: str, column: Any, name: str) -> Any:
+    """``column IN <one list parameter>``: ``= ANY(array)`` on PostgreSQL, ``json_each`` of a
+    JSON array on SQLite (an expanding IN list cannot be prepared once)."""
+    if dialect_name == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(String)))
+    return column.in_(sa_select(literal_column("value")).select_from(
+        func.json_each(bindparam(name))))
+
+
+def _list_param(tx: Tx, values: Sequence[str]) -> Any:
+    return list(values) if tx.is_pg else json.dumps(list(values))
+
+
+_PREFETCH = Statement(lambda d: sa_select(*PARTICIPANT_COLUMNS, *RUN_COLUMNS)
+                      .select_from(_PARTICIPANTS.outerjoin(_RUNS, and_(
+                          _RUNS.c.participant_id == _PARTICIPANTS.c.id,
+                          _RUNS.c.status == ACTIVE_RUN)))
+                      .where(_in_list(d, _PARTICIPANTS.c.key, "keys"))
+                      .order_by(_PARTICIPANTS.c.id, _RUNS.c.id))
+_KNOWN_INBOUND = Statement(lambda d: sa_select(_MESSAGES.c.provider_id).where(
+    _MESSAGES.c.channel == bindparam("channel"), _MESSAGES.c.direction == "in",
+    _in_list(d, _MESSAGES.c.provider_id, "ids")))
+_MESSAGE_INSERT_PLAIN = Statement(sa_insert(_MESSAGES).values(_values(_MESSAGES)))
+_OUTBOX_BY_KEYS = Statement(lambda d: sa_select(_OUTBOX.c.dedupe_key, _OUTBOX.c.id).where(
+    _in_list(d, _OUTBOX.c.dedupe_key, "keys")))
+
+
+def prefetch_participants(
+    *, session: Store, keys: Sequence[tuple[str, str]],
+) -> dict[tuple[str, str], tuple[ParticipantRow, RunRow | None]]:
+    """(channel, key) -> the participant and its newest waiting run, for every stored one
+    among ``keys``: one statement for a whole batch instead of one per message. On
+    PostgreSQL call it after ``lock_participants`` (it then reads what the lock waited for)."""
+    tx = as_tx(session)
+    if not keys:
+        return {}
+    wanted = set(keys)
+    found: dict[tuple[str, str], tuple[ParticipantRow, RunRow | None]] = {}
+    for row in tx.all(_PREFETCH, {"keys": _list_param(tx, [key for _, key in wanted])}):
+        participant = participant_row(row[:N_PARTICIPANT])
+        place = (participant.channel, participant.key)
+        if place in wanted:  # ordered by run id: the newest waiting run comes last
+            found[place] = (participant, run_row(row[N_PARTICIPANT:]))
+    return found
+
+
+def known_inbound(*, session: Store, channel: str, provider_ids: Sequence[str]) -> set[str]:
+    """Which of these provider message ids are already stored (a batch's dedupe, one read)."""
+    if not provider_ids:
+        return set()
+    tx = as_tx(session)
+    rows = tx.all(_KNOWN_INBOUND, {"channel": channel,
+                                   "ids": _list_param(tx, list(dict.fromkeys(provider_ids)))})
+    return {str(row[0]) for row in rows}
+
+
+def queue_inbound_message(*, session: Store, participant_id: int, channel: str,
+                          provider_id: str, body: str | None, now: datetime,
+                          run_id: int | None = None) -> None:
+    """Insert an inbound row that ``known_inbound`` showed is new, as a deferred write. A
+    plain INSERT, not ON CONFLICT DO NOTHING: if a concurrent delivery stored the same id
+    meanwhile, the unique index fails the whole transaction instead of the message being
+    handled twice (the batch is then redone one message at a time, which finds it)."""
+    _require_aware(now)
+    as_tx(session).defer(_MESSAGE_INSERT_PLAIN, {
+        "participant_id": participant_id, "run_id": run_id, "channel": channel,
+        "direction": "in", "provider_id": provider_id, "body": body, "status": "received",
+        "created_at": now, "segments": None, "encoding": None, "error_code": None,
+        "purged_at": None})
+
+
+def outbox_ids_for_keys(*, session: Store, keys: Sequence[str]) -> dict[str, int]:
+    """dedupe key -> outbox id for the stored rows among ``keys`` (one read per batch)."""
+    if not keys:
+        return {}
+    tx = as_tx(session)
+    return {str(key): int(row_id)
+            for key, row_id in tx.all(_OUTBOX_BY_KEYS, {"keys": _list_param(tx, keys)})}

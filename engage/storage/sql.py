@@ -167,8 +167,9 @@ class Tx:
     Rare paths that need the ORM get ``session``: a Session joined to this same transaction
     (created on first use; it never commits or rolls back the transaction itself)."""
 
-    __slots__ = ("_caller_session", "_cursor", "_on_commit", "_on_rollback", "_pipeline",
-                 "_session", "connection", "dialect", "info", "name", "raw")
+    __slots__ = ("_caller_session", "_cursor", "_deferred", "_on_commit", "_on_rollback",
+                 "_pipeline", "_session", "connection", "deferring", "dialect", "info", "name",
+                 "raw")
 
     def __init__(self, connection: sa.Connection, session: Session | None = None) -> None:
         self.connection = connection
@@ -181,6 +182,9 @@ class Tx:
         self._on_commit: list[Callable[[], None]] = []
         self._on_rollback: list[Callable[[], None]] = []
         self._pipeline: Any = None  # (psycopg's pipeline context, its Pipeline) while open
+        # ``defer``: statement -> parameter sets, flushed as one executemany each (see there)
+        self.deferring = False
+        self._deferred: dict[Statement, list[Params]] = {}
         self.info: dict[str, Any] = {}
 
     @classmethod
@@ -216,6 +220,7 @@ class Tx:
 
     @property
     def session(self) -> Session:
+        self.flush_deferred()
         self.end_pipeline()
         if self._session is None:
             self._session = Session(bind=self.connection, expire_on_commit=False,
@@ -224,10 +229,45 @@ class Tx:
         return self._session
 
     def flush(self) -> None:
-        """Write the joined session's pending ORM changes before raw statements read them."""
+        """Write everything pending: deferred statements, then the joined session's changes."""
+        self.flush_deferred()
         if self._session is not None and (self._session.new or self._session.dirty
                                           or self._session.deleted):
             self._session.flush()
+
+    def defer(self, statement: Statement, params: Params) -> None:
+        """A write nobody reads back in this transaction until the next read: while
+        ``deferring`` (a batch of several messages) it is queued, and every queued set of the
+        same statement goes out as one ``executemany`` (one driver call instead of one per
+        row; on PostgreSQL a pipeline). Any read, ORM use or the commit flushes the queue
+        first, so nothing ever reads around a queued write. Only for statements whose queued
+        rows may run grouped by statement without changing the result: each statement's rows
+        keep their order, but two different statements' rows do not interleave."""
+        if not self.deferring:
+            self.send(statement, params)
+            return
+        queued = self._deferred.get(statement)
+        if queued is None:
+            queued = self._deferred[statement] = []
+        queued.append(params)
+
+    def flush_deferred(self) -> None:
+        if not self._deferred:
+            return
+        pending, self._deferred = self._deferred, {}
+        for statement, rows in pending.items():
+            prepared = statement.prepared(self.dialect)
+            if len(rows) == 1:
+                self._execute(prepared, prepared.parameters(rows[0]))
+                continue
+            args = [prepared.parameters(row) for row in rows]
+            log = getattr(_trace, "log", None)
+            if log is not None:
+                log.append(prepared.sql)
+            try:
+                self._cursor_for().executemany(prepared.sql, args)
+            except self.dialect.loaded_dbapi.Error as exc:
+                self._raise(exc, prepared.sql)
 
     def close(self) -> None:
         if self._pipeline is not None:  # an error unwinds through here: do not mask it
@@ -257,12 +297,14 @@ class Tx:
             callback()
 
     # -- execution ------------------------------------------------------------------------
-    def _run(self, statement: Statement, params: Params) -> tuple[Any, Prepared]:
-        prepared = statement.prepared(self.dialect)
-        args = prepared.parameters(params)
+    def _cursor_for(self) -> Any:
         cursor = self._cursor
         if cursor is None:
             cursor = self._cursor = self.raw.cursor()
+        return cursor
+
+    def _execute(self, prepared: Prepared, args: Any) -> Any:
+        cursor = self._cursor_for()
         log = getattr(_trace, "log", None)
         if log is not None:
             log.append(prepared.sql)
@@ -270,7 +312,13 @@ class Tx:
             cursor.execute(prepared.sql, args)
         except self.dialect.loaded_dbapi.Error as exc:
             self._raise(exc, prepared.sql)
-        return cursor, prepared
+        return cursor
+
+    def _run(self, statement: Statement, params: Params) -> tuple[Any, Prepared]:
+        if self._deferred:  # every statement goes after the queued writes, never around them
+            self.flush_deferred()
+        prepared = statement.prepared(self.dialect)
+        return self._execute(prepared, prepared.parameters(params)), prepared
 
     def _raise(self, exc: Exception, sql: str) -> None:
         invalidated = self.dialect.is_disconnect(exc, self.raw, self._cursor)
