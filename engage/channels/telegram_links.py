@@ -234,6 +234,7 @@ def runtime_gateway(runtime: Any, settings: Any) -> Any:
 
     return TelegramGateway(
         handle=runtime.handle_inbound,
+        handle_async=getattr(runtime, "handle_inbound_async", None),
         on_blocked=blocked_hook(runtime, settings),
         links=RuntimeLinks(runtime),
         is_stale=stale_check(runtime, settings),

@@ -105,9 +105,13 @@ class TelegramGateway:
     links: LinkJoiner | None = None
     is_stale: Callable[[str, int], bool] | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    handle_async: Callable[[Inbound], Awaitable[Any]] | None = None  # the runtime's, if any
 
     async def submit(self, inbound: Inbound) -> Any:
-        """Run the synchronous runtime off the event loop; its errors propagate to the caller."""
+        """Hand the message to the runtime without blocking the event loop (its async entry:
+        one thread hop per batch; else a thread); its errors propagate to the caller."""
+        if self.handle_async is not None:
+            return await self.handle_async(inbound)
         return await asyncio.to_thread(self.handle, inbound)
 
     async def start(self, bot: Bot, inbound: Inbound) -> Any:
