@@ -65,7 +65,23 @@ def _sqlite_begin(connection: sa.Connection) -> None:
         raise OperationalError(statement, None, exc) from exc
 
 
-_WRITERS: dict[str, threading.RLock] = {}
+class _WriterLock:
+    """A re-entrant lock that waits at most the database's busy timeout, then raises the
+    error SQLite itself would (``RetryableError``): never a wait without end."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self._lock = threading.RLock()
+        self.timeout_s = timeout_s
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(timeout=self.timeout_s):
+            raise RetryableError("database is busy (another writer in this process)")
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+_WRITERS: dict[str, _WriterLock] = {}
 _WRITERS_GUARD = threading.Lock()
 
 
@@ -76,15 +92,20 @@ def writer_lock(engine: Engine) -> AbstractContextManager[Any]:
     process (inbound batches, the dispatcher, the scheduler) would meet inside SQLite's busy
     handler, which sleeps and polls with growing back-off: tens to hundreds of milliseconds
     lost per collision. A Python lock hands over at once. Re-entrant, so a batch that holds
-    it can open its transaction. PostgreSQL and read-only engines: no lock (row locks)."""
+    it can open its transaction; bounded by the engine's busy timeout, as SQLite's own wait.
+    PostgreSQL and read-only engines: no lock (row locks)."""
     if not is_sqlite(engine) or engine.get_execution_options().get("sqlite_begin") == "DEFERRED":
         return nullcontext()
     url = str(engine.url)
     lock = _WRITERS.get(url)
     if lock is None:
         with _WRITERS_GUARD:
-            lock = _WRITERS.setdefault(url, threading.RLock())
+            lock = _WRITERS.setdefault(
+                url, _WriterLock(_BUSY_TIMEOUTS.get(url, SQLITE_BUSY_TIMEOUT_MS) / 1000))
     return lock
+
+
+_BUSY_TIMEOUTS: dict[str, int] = {}  # database URL -> the busy timeout its engine was made with
 
 
 def read_only(engine: Engine) -> Engine:
@@ -111,6 +132,10 @@ def make_engine(
         connect_args = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
         connect_args.update(kwargs.pop("connect_args", {}))
         engine = sa.create_engine(sa_url, connect_args=connect_args, **kwargs)
+        _BUSY_TIMEOUTS[str(engine.url)] = busy_timeout_ms
+        writer = _WRITERS.get(str(engine.url))
+        if writer is not None:  # a later engine on the same file sets the wait anew
+            writer.timeout_s = busy_timeout_ms / 1000
         event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
         event.listen(engine, "begin", _sqlite_begin)
         return engine

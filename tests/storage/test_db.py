@@ -33,3 +33,33 @@ def test_sqlite_uses_wal(db_engine: sa.Engine) -> None:
     with db_engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_the_sqlite_writer_lock_waits_at_most_the_busy_timeout(tmp_path) -> None:
+    """Two writers of one SQLite file in one process queue on a lock; one that cannot get it
+    within the busy timeout gets the retryable error SQLite would give, never a hang."""
+    import threading
+
+    from engage.errors import RetryableError
+    from engage.storage.db import make_engine, session_scope
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.sqlite3'}", busy_timeout_ms=200)
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with session_scope(engine):
+            holding.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(5)
+    try:
+        with pytest.raises(RetryableError, match="busy"), session_scope(engine):
+            pass
+    finally:
+        release.set()
+        holder.join(5)
+    with session_scope(engine):  # free again
+        pass
