@@ -15,7 +15,7 @@ come one by one.
 
 Ordering per resident: on PostgreSQL the participant rows of a batch are locked (``SELECT ...
 FOR UPDATE``, in id order) before anything is read, and a resident's messages always go to the
-same batch lane of this process; on SQLite every write transaction starts with ``BEGIN
+same batch queue of this process; on SQLite every write transaction starts with ``BEGIN
 IMMEDIATE`` and this process writes through one lock. So two messages from one person are
 handled one after the other, each on the state the other left.
 
@@ -25,11 +25,9 @@ path, and SQLAlchemy's per-call overhead was most of its cost.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import weakref
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -61,12 +59,12 @@ CHANNELS = ("sms", "telegram")
 MAX_TEXT = 5000
 MAX_PROVIDER_ID = 80
 SUPPORTED_LANGUAGES = ("en", "es")
-MAX_BATCH = 64  # inbound messages per shared transaction at most
-# Batches written at once per process. One: a bigger batch beats parallel smaller ones, since
-# each commit costs an fsync and each statement a round trip (bench/runtime.py, 16 callers on
-# PostgreSQL: 1 lane 706 msg/s at 8.3 msg/commit; 2 lanes 614; 4 lanes 498). Several web
-# processes still commit in parallel.
-PG_LANES = 1
+# Inbound messages per shared transaction at most. One batch is written at a time per
+# process, on both databases: a bigger batch beats parallel smaller ones, since each commit
+# costs an fsync and each statement a round trip (bench/runtime.py, 16 callers on PostgreSQL:
+# one queue 706 msg/s at 8.3 msg/commit; two queues sharded by resident 614; four 498).
+# Several web processes still commit in parallel.
+MAX_BATCH = 64
 
 Status = Literal["handled", "duplicate", "ignored"]
 
@@ -208,13 +206,11 @@ class Runtime:
         self._is_sqlite = is_sqlite(engine)
         self._is_pg = engine.dialect.name == "postgresql"
         self._score, self._score_version = _load_sentiment()
-        # SQLite: one writer at a time, so one lane; PostgreSQL: lanes commit in parallel.
-        # Each lane keeps its own connection (it runs one batch at a time).
-        lanes = 1 if self._is_sqlite else PG_LANES
-        self._kept = [KeptConnection(engine) for _ in range(lanes)]
-        self._lanes = [GroupCommit(functools.partial(self._run_batch, kept),
-                                   max_batch=MAX_BATCH) for kept in self._kept]
-        weakref.finalize(self, _close_all, list(self._kept))
+        # one batch at a time (see MAX_BATCH), on a connection kept between batches
+        self._kept = KeptConnection(engine)
+        self._commits: GroupCommit[_Job, InboundOutcome] = GroupCommit(
+            self._run_batch, max_batch=MAX_BATCH)
+        weakref.finalize(self, self._kept.close)
 
     # ---------------------------------------------------------------- inbound ---------------
     def handle_inbound(self, inbound: Inbound) -> InboundOutcome:
@@ -224,16 +220,13 @@ class Runtime:
         the database is down or locked (the webhook must answer 5xx so the provider retries).
         """
         job = self._job(inbound)
-        return self._logged(job, self._lane(job).submit(job))
+        return self._logged(job, self._commits.submit(job))
 
     async def handle_inbound_async(self, inbound: Inbound) -> InboundOutcome:
         """``handle_inbound`` for the webhooks' event loop: the caller waits as a future,
         the transaction runs on a worker thread, one thread hop per batch."""
         job = self._job(inbound)
-        return self._logged(job, await self._lane(job).submit_async(job))
-
-    def _lane(self, job: _Job) -> GroupCommit[_Job, InboundOutcome]:
-        return self._lanes[zlib.crc32(job.key.encode()) % len(self._lanes)]
+        return self._logged(job, await self._commits.submit_async(job))
 
     def _logged(self, job: _Job, outcome: InboundOutcome) -> InboundOutcome:
         log_event(log, "inbound." + outcome.status, participant=job.key,
@@ -242,10 +235,9 @@ class Runtime:
         return outcome
 
     def close(self) -> None:
-        """Stop the batch worker threads and return the lanes' connections (shutdown)."""
-        for lane in self._lanes:
-            lane.close()
-        _close_all(self._kept)
+        """Stop the batch worker thread and return the kept connection (shutdown)."""
+        self._commits.close()
+        self._kept.close()
 
     def _job(self, inbound: Any) -> _Job:
         """Reject garbled input before anything is stored; messages never echo PII."""
@@ -273,14 +265,13 @@ class Runtime:
         key = privacy.participant_key(self._secret, inbound.channel, normalized)
         return _Job(inbound, inbound.channel, normalized, key, text, self.clock())
 
-    def _run_batch(self, kept: KeptConnection,
-                   jobs: Sequence[_Job]) -> list[InboundOutcome | BaseException]:
+    def _run_batch(self, jobs: Sequence[_Job]) -> list[InboundOutcome | BaseException]:
         """All jobs in one transaction; if one of them fails (other than the database being
         unavailable, which every job would meet), each runs again in a transaction of its own
         so only the bad one fails."""
         if len(jobs) > 1:
             try:
-                return list(self._transact(kept, jobs))
+                return list(self._transact(jobs))
             except RetryableError as exc:
                 return [exc] * len(jobs)
             except Exception:  # noqa: S110 - isolated below, where its own caller sees it
@@ -288,14 +279,14 @@ class Runtime:
         outcomes: list[InboundOutcome | BaseException] = []
         for job in jobs:
             try:
-                outcomes.extend(self._transact(kept, [job]))
+                outcomes.extend(self._transact([job]))
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes
 
-    def _transact(self, kept: KeptConnection, jobs: Sequence[_Job]) -> list[InboundOutcome]:
+    def _transact(self, jobs: Sequence[_Job]) -> list[InboundOutcome]:
         try:
-            with transaction(self.engine, pipelined=True, keep=kept) as tx:
+            with transaction(self.engine, pipelined=True, keep=self._kept) as tx:
                 repo.lock_participants(session=tx, keys=[job.key for job in jobs])
                 if len(jobs) == 1:
                     return [self._handle(tx, jobs[0], None)[0]]
@@ -718,13 +709,7 @@ class Runtime:
     @property
     def batch_stats(self) -> dict[str, int]:
         """Inbound messages and the transactions they shared (the benchmark reports both)."""
-        return {"jobs": sum(lane.jobs for lane in self._lanes),
-                "batches": sum(lane.batches for lane in self._lanes)}
-
-
-def _close_all(kept: Sequence[KeptConnection]) -> None:
-    for connection in kept:
-        connection.close()
+        return {"jobs": self._commits.jobs, "batches": self._commits.batches}
 
 
 def _dialogue_checkin(tx: Tx, participant: Any, text: str, now: datetime) -> Any:

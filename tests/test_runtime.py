@@ -772,10 +772,10 @@ def test_batches_store_exactly_what_one_by_one_handling_stores(
         chunk = jobs[position:position + size]
         if not chunk:
             break
-        outcomes = runtime._run_batch(runtime._kept[0], chunk)
+        outcomes = runtime._run_batch(chunk)
         assert not [o for o in outcomes if isinstance(o, BaseException)]
         position += size
-    assert runtime.batch_stats == before  # called directly: the lanes were not involved
+    assert runtime.batch_stats == before  # called directly: the group commit queue was not involved
     for person in scripts:
         one, batched = (_stored_story(db_engine, settings, address(person, v)) for v in (1, 2))
         assert batched == one, f"resident {person}"
@@ -787,11 +787,11 @@ def test_batch_outcomes_name_their_own_outbox_rows(runtime: Runtime,
                                                    db_engine: sa.Engine) -> None:
     jobs = [runtime._job(inbound(t, f"+1302555{i:04d}", provider_id=f"ids-{i}"))
             for i, t in enumerate(["hi", "hi", "INFO", "hi"])]
-    outcomes = runtime._run_batch(runtime._kept[0], jobs)
+    outcomes = runtime._run_batch(jobs)
     texts = [bodies(db_engine, o.outbox_ids) for o in outcomes]
     assert all(len(t) >= 1 for t in texts)
     assert "Msg & data rates may apply" in texts[2][0]
     assert len({i for o in outcomes for i in o.outbox_ids}) == sum(len(t) for t in texts)
-    again = runtime._run_batch(runtime._kept[0], jobs)  # the provider redelivers them all
+    again = runtime._run_batch(jobs)  # the provider redelivers them all
     assert [o.status for o in again] == ["duplicate"] * 4
     assert [o.outbox_ids for o in again] == [o.outbox_ids for o in outcomes]

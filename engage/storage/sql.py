@@ -366,12 +366,12 @@ def as_tx(store: Session | Tx) -> Tx:
 
 class KeptConnection:
     """A connection kept checked out by one writer that runs transaction after transaction
-    (a group-commit lane): it saves the pool's check-out, reset and check-in around every
-    transaction (measured: 82 -> 28 us per empty transaction on SQLite, ~10% of an inbound
-    message). Any error inside a transaction discards it, so a broken or invalidated
+    (the runtime's group-commit queue): it saves the pool's check-out, reset and check-in
+    around every transaction (measured: 82 -> 28 us per empty transaction on SQLite, ~10% of
+    an inbound message). Any error inside a transaction discards it, so a broken or invalidated
     connection is never reused; the next transaction checks out a fresh one (on PostgreSQL
     that skips the pool's pre-ping: a server restart costs the first batch a retryable error).
-    Only one thread may use it at a time (a lane runs one batch at a time)."""
+    Only one thread may use it at a time (one batch runs at a time)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
