@@ -8,14 +8,16 @@ Residents walk the shipped satisfaction survey, so each message is a real engine
 consent, results, scrubbing, sentiment and outbox writes. Each database is measured twice in
 one process: one caller at a time (every message its own transaction), and ``--threads``
 concurrent callers (different residents, as a webhook server sees them), where messages that
-arrive together share a transaction (group commit). Prints messages/s, p50/p99 latency, CPU
-ms/message and messages per commit. Targets: >= 1,500/s on SQLite, >= 1,000/s on PostgreSQL
-(one process).
+arrive together share a transaction (group commit): as threads calling ``handle_inbound``,
+and as coroutines on one event loop calling ``handle_inbound_async`` (the webhooks' way).
+Prints messages/s, p50/p99 latency, CPU ms/message and messages per commit.
+Targets: >= 1,500/s on SQLite, >= 1,000/s on PostgreSQL (one process).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import sys
@@ -58,7 +60,7 @@ class Figures:
 
 
 def run(url: str, messages: int, settings: Settings, threads: int = 1,
-        offset: int = 0) -> Figures:
+        offset: int = 0, use_async: bool = False) -> Figures:
     """CPU time (``time.process_time``, all threads of this process; the database server's
     own CPU is not included) is the figure to compare on a busy machine: the wall rate
     also counts time spent waiting for cores other processes hold."""
@@ -83,7 +85,32 @@ def run(url: str, messages: int, settings: Settings, threads: int = 1,
     start = time.perf_counter()
     cpu_start = time.process_time()
     n = 0
-    if threads == 1:
+    if use_async:
+        # the webhooks' way in: coroutines on one event loop, ``handle_inbound_async``
+        async def resident_async(person: int) -> list[float]:
+            timings = []
+            for step, text in enumerate(SCRIPT):
+                t0 = time.perf_counter()
+                who = offset + person
+                at = now + timedelta(microseconds=step * people + person)
+                await runtime.handle_inbound_async(
+                    Inbound("sms", f"+1410{who:07d}", text, f"SM{who}-{step}", at))
+                timings.append(time.perf_counter() - t0)
+            return timings
+
+        async def everyone() -> list[list[float]]:
+            gate = asyncio.Semaphore(threads)
+
+            async def limited(person: int) -> list[float]:
+                async with gate:
+                    return await resident_async(person)
+
+            return await asyncio.gather(*(limited(p) for p in range(people)))
+
+        for result in asyncio.run(everyone()):
+            latencies.extend(result)
+            n += len(result)
+    elif threads == 1:
         for step, text in enumerate(SCRIPT):
             for person in range(people):
                 latencies.append(one(person, step, text))
@@ -100,6 +127,7 @@ def run(url: str, messages: int, settings: Settings, threads: int = 1,
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu_start
     after = runtime.batch_stats
+    runtime.close()
     engine.dispose()
     latencies.sort()
     commits = max(1, after["batches"] - before["batches"])
@@ -123,6 +151,8 @@ def main() -> None:
         print(run(sqlite_url, args.messages, settings).line("sqlite", "1 caller", "1500"))
         print(run(sqlite_url, args.messages, settings, threads=args.threads,
                   offset=1_000_000).line("sqlite", f"{args.threads} threads", "1500"))
+        print(run(sqlite_url, args.messages, settings, threads=args.threads, offset=2_000_000,
+                  use_async=True).line("sqlite", f"{args.threads} async callers", "1500"))
         if args.pg:
             base = sa.make_url(args.pg)
             name = f"engage_bench_{uuid.uuid4().hex[:8]}"
@@ -135,6 +165,9 @@ def main() -> None:
                     "postgresql", "1 caller (one WAL fsync per commit)", "1000"))
                 print(run(url, args.messages * 2, settings, threads=args.threads,
                           offset=1_000_000).line("postgresql", f"{args.threads} threads", "1000"))
+                print(run(url, args.messages * 2, settings, threads=args.threads,
+                          offset=2_000_000, use_async=True).line(
+                              "postgresql", f"{args.threads} async callers", "1000"))
             finally:
                 with admin.connect() as conn:
                     conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
