@@ -163,6 +163,14 @@ def parse_int_in(text: str, lo: int, hi: int) -> int | None:
     return value if lo <= value <= hi else None
 
 
+def _within_length(f: str, keys: Mapping[str, int], cutoff: float) -> list[str]:
+    """The keys whose length alone does not rule them out: the very test difflib applies
+    first (``real_quick_ratio``, 2 * shorter / total), done without building a matcher for
+    each key. A gazetteer has hundreds of keys; most fail on length."""
+    n = len(f)
+    return [key for key in keys if 2.0 * min(n, len(key)) / (n + len(key)) >= cutoff]
+
+
 def match_key(f: str, keys: Mapping[str, int], cutoff: float = 0.8) -> int | None:
     """Match folded text to one entry of ``keys`` (folded key -> index): exact, phrase, typo."""
     if not f:
@@ -183,7 +191,7 @@ def match_key(f: str, keys: Mapping[str, int], cutoff: float = 0.8) -> int | Non
         return best[1]
     if len(f) < 3 or len(f) > 60:
         return None
-    close = difflib.get_close_matches(f, list(keys), n=2, cutoff=cutoff)
+    close = difflib.get_close_matches(f, _within_length(f, keys, cutoff), n=2, cutoff=cutoff)
     if not close:
         return None
     if len(close) == 2 and keys[close[0]] != keys[close[1]]:
