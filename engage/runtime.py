@@ -361,8 +361,7 @@ class Runtime:
         status: Status = "handled"
         run: RunRow | None = None
         if keyword is not None:
-            status, run = self._keyword(ctx, keyword, text, job.normalized,
-                                        message_id or self._message_id(tx, job))
+            status, run = self._keyword(ctx, keyword, text, job, message_id)
         elif participant.opted_out:
             status = "ignored"
         elif inbound.media_count > 0 and not text.strip():
@@ -396,8 +395,9 @@ class Runtime:
         return InboundOutcome(status="duplicate", participant_key=key, outbox_ids=ids)
 
     # ---------------------------------------------------------------- keywords --------------
-    def _keyword(self, ctx: _Ctx, keyword: Keyword, text: str, normalized: str,
-                 message_id: int) -> tuple[Status, RunRow | None]:
+    def _keyword(self, ctx: _Ctx, keyword: Keyword, text: str, job: _Job,
+                 message_id: int | None) -> tuple[Status, RunRow | None]:
+        """``message_id`` is None for a row still queued in a batch (only DELETE needs it)."""
         p = ctx.participant
         lang = keyword.language if keyword.language == "es" else p.language
         if keyword.kind == "opt_out":
@@ -421,7 +421,7 @@ class Runtime:
             self._say_fixed(ctx, "help", lang, kind="confirmation")
             return "handled", None
         if keyword.kind == "delete":
-            self._erase(ctx, normalized, lang, message_id)
+            self._erase(ctx, job.normalized, lang, message_id or self._message_id(ctx.tx, job))
             return "handled", None
         # language
         if keyword.target is None:

@@ -97,7 +97,7 @@ _SELECT_RUN = sa_select(*RUN_COLUMNS)
 _PARTICIPANT_BY_KEY = select(Participant).where(
     Participant.channel == bindparam("channel"), Participant.key == bindparam("key"))
 _PARTICIPANT_BY_KEY_LOCKED = _PARTICIPANT_BY_KEY.with_for_update()
-_PARTICIPANT_ROW_BY_ID = Statement(lambda d: _locked(d, _SELECT_PARTICIPANT.where(
+_PARTICIPANT_BY_ID_LOCKED = Statement(lambda d: _locked(d, _SELECT_PARTICIPANT.where(
     _PARTICIPANTS.c.id == bindparam("pid"))))
 _PARTICIPANT_BY_ID_PLAIN = Statement(_SELECT_PARTICIPANT.where(
     _PARTICIPANTS.c.id == bindparam("pid")))
@@ -106,9 +106,9 @@ _DELETE_PARTICIPANT = Statement(_PARTICIPANTS.delete().where(
 _PARTICIPANT_ID_BY_KEY_LOCKED = Statement(lambda d: _locked(d, sa_select(_PARTICIPANTS.c.id).where(
     _PARTICIPANTS.c.channel == bindparam("channel"), _PARTICIPANTS.c.key == bindparam("key"))))
 # every participant of a batch locked in one statement, always in id order (no deadlocks)
-_LOCK_KEYS = Statement(sa_select(_PARTICIPANTS.c.id).where(
-    _PARTICIPANTS.c.key == any_(bindparam("keys", type_=postgresql.ARRAY(String))))
-    .order_by(_PARTICIPANTS.c.id).with_for_update())
+_LOCK_KEYS = Statement(lambda d: sa_select(_PARTICIPANTS.c.id)
+                       .where(_in_list(d, _PARTICIPANTS.c.key, "keys"))
+                       .order_by(_PARTICIPANTS.c.id).with_for_update())
 # participant + its newest waiting run in ONE statement (the inbound hot path)
 _PARTICIPANT_AND_RUN = Statement(
     sa_select(*PARTICIPANT_COLUMNS, *RUN_COLUMNS)
@@ -183,7 +183,7 @@ def lock_participants(*, session: Store, keys: Sequence[str]) -> None:
     already holds the only write lock, so nothing to do."""
     tx = as_tx(session)
     if tx.is_pg and keys:
-        tx.send(_LOCK_KEYS, {"keys": list(dict.fromkeys(keys))})  # the next read waits
+        tx.send(_LOCK_KEYS, {"keys": _list_param(tx, list(dict.fromkeys(keys)))})  # next read waits
 
 
 def participant_and_active_run(
@@ -211,7 +211,7 @@ def participant_by_id(*, session: Store, participant_id: int,
                       lock: bool = False) -> ParticipantRow | None:
     """The participant record (row-locked on PostgreSQL with ``lock``)."""
     tx = as_tx(session)
-    statement = _PARTICIPANT_ROW_BY_ID if lock else _PARTICIPANT_BY_ID_PLAIN
+    statement = _PARTICIPANT_BY_ID_LOCKED if lock else _PARTICIPANT_BY_ID_PLAIN
     row = tx.first(statement, {"pid": participant_id})
     return participant_row(row) if row is not None else None
 

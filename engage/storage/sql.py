@@ -57,8 +57,9 @@ def _same(value: Any) -> Any:
 # Recent values each bind processor converted, and their results: one message binds the
 # same ``now`` to half a dozen timestamp columns (and ``wake_at`` beside it), and converting a
 # datetime for SQLite is the costliest step of binding. Every UTC timestamp column of a
-# dialect shares one processor, so they share the memo too. Equal instants convert to the same
-# stored value. Bounded; a race between threads can only cost a recomputation.
+# dialect shares one processor, so they share the memo too. Keyed by the value object itself
+# (identity, kept alive in the entry): no hashing of aware datetimes. Bounded; a race between
+# threads can only cost a recomputation.
 _MEMO_SIZE = 64
 _RECENT: dict[Callable[[Any], Any], dict[Any, Any]] = {}
 _SHARED_PROCESSORS: dict[tuple[type, str], Callable[[Any], Any] | None] = {}
@@ -260,14 +261,7 @@ class Tx:
             if len(rows) == 1:
                 self._execute(prepared, prepared.parameters(rows[0]))
                 continue
-            args = [prepared.parameters(row) for row in rows]
-            log = getattr(_trace, "log", None)
-            if log is not None:
-                log.append(prepared.sql)
-            try:
-                self._cursor_for().executemany(prepared.sql, args)
-            except self.dialect.loaded_dbapi.Error as exc:
-                self._raise(exc, prepared.sql)
+            self._execute(prepared, [prepared.parameters(row) for row in rows], many=True)
 
     def close(self) -> None:
         if self._pipeline is not None:  # an error unwinds through here: do not mask it
@@ -303,13 +297,16 @@ class Tx:
             cursor = self._cursor = self.raw.cursor()
         return cursor
 
-    def _execute(self, prepared: Prepared, args: Any) -> Any:
+    def _execute(self, prepared: Prepared, args: Any, *, many: bool = False) -> Any:
         cursor = self._cursor_for()
         log = getattr(_trace, "log", None)
         if log is not None:
             log.append(prepared.sql)
         try:
-            cursor.execute(prepared.sql, args)
+            if many:
+                cursor.executemany(prepared.sql, args)
+            else:
+                cursor.execute(prepared.sql, args)
         except self.dialect.loaded_dbapi.Error as exc:
             self._raise(exc, prepared.sql)
         return cursor
