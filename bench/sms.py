@@ -101,8 +101,8 @@ def serve_stub(port: int) -> None:
     from engage.storage.db import create_schema, make_engine
     from engage.web.app import create_app
 
-    class NoRuntime:
-        def handle_inbound(self, inbound: object) -> InboundOutcome:
+    class NoRuntime:  # answers on the loop, as the real runtime's async entry does
+        async def handle_inbound_async(self, inbound: object) -> InboundOutcome:
             return InboundOutcome(status="handled", participant_key="-", outbox_ids=())
 
     settings = get_settings()

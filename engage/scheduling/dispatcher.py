@@ -27,21 +27,24 @@ import random
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import col
 
 from engage.channels.base import Outbound, OutboundButton, Sender, SendResult
 from engage.compliance import next_allowed_send
 from engage.config import Settings
 from engage.privacy import decrypt_address
-from engage.storage.db import is_sqlite, session_scope
-from engage.storage.models import ConsentEntry, Message, Outbox, Participant, utcnow
+from engage.storage import outbox_queue as queue
+from engage.storage.db import session_scope
+from engage.storage.models import ConsentEntry, Outbox, Participant, utcnow
+from engage.storage.outbox_queue import OutboxRow
+from engage.storage.sql import Tx, transaction
 
 log = logging.getLogger("engage.dispatcher")
 
@@ -49,6 +52,7 @@ HELD_KINDS = frozenset({"campaign", "reminder", "invitation"})
 ALWAYS_SENT_KINDS = frozenset({"confirmation"})
 TELEGRAM_RATE = 25.0  # Telegram allows about 30 messages/s per bot
 OPT_OUT_SOURCE = {"sms": "twilio_21610", "telegram": "telegram_blocked"}
+LEASE_EXPIRED = "lease expired: outcome unknown, not resent"
 
 
 class TokenBucket:
@@ -88,7 +92,7 @@ class TokenBucket:
 
 @dataclass
 class _Job:
-    row: Outbox
+    row: OutboxRow
     address: str
 
 
@@ -150,7 +154,7 @@ class Dispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- claiming -------------------------------------------------------------------------
-    def claim(self, limit: int) -> list[Outbox]:
+    def claim(self, limit: int) -> list[OutboxRow]:
         """Claim up to ``limit`` due rows for this worker (see module docstring)."""
         return [job.row for job in self._claim(limit)]
 
@@ -164,22 +168,16 @@ class Dispatcher:
 
     def _claim(self, limit: int) -> list[_Job]:
         now = self.clock()
-        with session_scope(self.engine) as session:
-            self._reap_expired(session, now)
-            query = (
-                select(Outbox)
-                .where(Outbox.status == "pending", col(Outbox.not_before) <= now)
-                .order_by(col(Outbox.not_before), col(Outbox.id))
-                .limit(limit)
-            )
-            if not is_sqlite(self.engine):
-                query = query.with_for_update(skip_locked=True, of=Outbox)
-            rows = list(session.exec(query))
-            participants = self._participants(session, {r.participant_id for r in rows})
+        with transaction(self.engine) as tx:
+            for outbox_id in queue.fail_expired_leases(tx=tx, now=now, error=LEASE_EXPIRED):
+                self.stats["failed"] += 1
+                log.info("outbox=%s failed: %s", outbox_id, LEASE_EXPIRED)
+            rows = queue.due_rows(tx=tx, now=now, limit=limit)
+            recipients = queue.recipients(tx=tx, participant_ids=[r.participant_id for r in rows])
             jobs: list[_Job] = []
             taken: Counter[str] = Counter()
             for row in rows:
-                job = self._prepare(session, row, participants.get(row.participant_id or -1), now)
+                job = self._prepare(tx, row, recipients.get(row.participant_id or -1), now)
                 if job is None:
                     continue
                 quota = self._quota(row.channel)
@@ -189,65 +187,41 @@ class Dispatcher:
                 jobs.append(job)
             if jobs:
                 lease_until = now + self.lease
-                session.execute(
-                    sa.update(Outbox)
-                    .where(col(Outbox.id).in_([job.row.id for job in jobs]))
-                    .values(status="claimed", claimed_by=self.worker_id, lease_until=lease_until)
-                    .execution_options(synchronize_session=False)
-                )
-                for job in jobs:  # the caller's copy reflects the claim; the ORM must not flush it
-                    session.expunge(job.row)
+                queue.mark_claimed(tx=tx, outbox_ids=[job.row.id for job in jobs],
+                                   worker=self.worker_id, lease_until=lease_until)
+                for job in jobs:  # the caller's copy reflects the claim
                     job.row.status = "claimed"
                     job.row.claimed_by = self.worker_id
                     job.row.lease_until = lease_until
         return jobs
 
-    def _participants(self, session: Session, ids: Iterable[int | None]) -> dict[int, Participant]:
-        wanted = [i for i in ids if i is not None]
-        if not wanted:
-            return {}
-        found = session.exec(select(Participant).where(col(Participant.id).in_(wanted)))
-        return {p.id: p for p in found if p.id is not None}
-
-    def _prepare(self, session: Session, row: Outbox, participant: Participant | None,
+    def _prepare(self, tx: Tx, row: OutboxRow, recipient: queue.Recipient | None,
                  now: datetime) -> _Job | None:
         """Cancel, hold, or turn a due row into a job (address decrypted just in time)."""
         if row.channel not in self.senders:
             return None  # another process owns this channel (or it is not configured here)
         if row.address_enc is not None:  # the erasure confirmation carries its own address
             return _Job(row=row, address=decrypt_address(self._secret, row.address_enc))
-        if participant is None or participant.address_enc is None:
-            self._finish(session, row, "cancelled", "participant erased or missing")
+        if recipient is None or recipient.address_enc is None:
+            self._finish(tx, row, "cancelled", "participant erased or missing")
             return None
-        if participant.opted_out and row.kind not in ALWAYS_SENT_KINDS:
-            self._finish(session, row, "cancelled", "participant opted out")
+        if recipient.opted_out and row.kind not in ALWAYS_SENT_KINDS:
+            self._finish(tx, row, "cancelled", "participant opted out")
             return None
         if row.kind in HELD_KINDS:
-            resume = next_allowed_send(now, participant.timezone or self.settings.timezone,
+            resume = next_allowed_send(now, recipient.timezone or self.settings.timezone,
                                        self.settings.quiet_window)
             if resume > now:
-                row.not_before = resume
-                session.add(row)
+                queue.hold(tx=tx, outbox_id=row.id, not_before=resume)
                 self.stats["held"] += 1
                 return None
-        address = decrypt_address(self._secret, participant.address_enc)
+        address = decrypt_address(self._secret, recipient.address_enc)
         return _Job(row=row, address=address)
 
-    def _finish(self, session: Session, row: Outbox, status: str, error: str) -> None:
-        row.status = status
-        row.error = error
-        row.lease_until = None
-        row.address_enc = None
-        session.add(row)
+    def _finish(self, tx: Tx, row: OutboxRow, status: str, error: str) -> None:
+        queue.finish(tx=tx, outbox_id=row.id, status=status, error=error)
         self.stats[status] += 1
         log.info("outbox=%s %s: %s", row.id, status, error)
-
-    def _reap_expired(self, session: Session, now: datetime) -> None:
-        stale = session.exec(
-            select(Outbox).where(Outbox.status == "claimed", col(Outbox.lease_until) < now)
-        )
-        for row in stale:
-            self._finish(session, row, "failed", "lease expired: outcome unknown, not resent")
 
     # -- sending --------------------------------------------------------------------------
     async def run_once(self, limit: int = 100) -> int:
@@ -287,65 +261,50 @@ class Dispatcher:
 
     def _record(self, results: list[tuple[_Job, SendResult]]) -> list[tuple[int, str]]:
         """Write every outcome in one transaction; returns (participant id, channel) opt-outs.
-
-        Bulk statements (one SELECT, one multi-row INSERT of messages, batched UPDATEs): this
-        is the dispatcher's hot path.
-        """
+        An outcome is written only while its row is still claimed by this worker."""
         now = self.clock()
         opt_outs: list[tuple[int, str]] = []
-        ids = [job.row.id for job, _ in results]
-        with session_scope(self.engine) as session:
-            current = {r.id: r for r in session.exec(select(Outbox).where(col(Outbox.id).in_(ids)))}
-            messages: list[dict[str, Any]] = []
-            linked: list[Outbox | None] = []
+        with transaction(self.engine) as tx:
+            current = queue.claims(tx=tx, outbox_ids=[job.row.id for job, _ in results])
+            outcomes: list[queue.Outcome] = []
             for job, result in results:
-                row = current.get(job.row.id)
-                if row is None or row.status != "claimed" or row.claimed_by != self.worker_id:
-                    log.error("outbox=%s lost its claim before recording", job.row.id)
+                row = job.row
+                claim = current.get(row.id)
+                if claim is None or claim.status != "claimed" or claim.claimed_by != self.worker_id:
+                    log.error("outbox=%s lost its claim before recording", row.id)
                     continue
-                row.attempts += 1
-                row.lease_until = None
-                final = result.ok or result.permanent or row.attempts >= self.max_attempts
-                if final:
-                    row.address_enc = None  # an erased resident's address lives no longer
+                attempts = claim.attempts + 1
+                final = result.ok or result.permanent or attempts >= self.max_attempts
                 if result.ok:
-                    row.status, row.sent_at, row.error = "sent", now, None
-                    row.provider_id = result.provider_id
-                    messages.append(self._message(row, result, now, result.status or "sent"))
-                    linked.append(row)
+                    outcomes.append(queue.Outcome(
+                        row.id, "sent", attempts, provider_id=result.provider_id, sent_at=now,
+                        message=self._message(row, result, now, result.status or "sent")))
                     self.stats["sent"] += 1
                     log.info("outbox=%s sent provider_id=%s", row.id, result.provider_id)
                 elif final:
-                    row.status = "failed"
-                    row.error = (result.error or "failed")[:300]
-                    messages.append(self._message(row, result, now, "failed"))
-                    linked.append(None)
+                    error = (result.error or "failed")[:300]
+                    outcomes.append(queue.Outcome(row.id, "failed", attempts, error=error,
+                                                  message=self._message(row, result, now,
+                                                                        "failed")))
                     self.stats["failed"] += 1
                     if result.opted_out and row.participant_id is not None:
                         self.stats["opted_out"] += 1
                         opt_outs.append((row.participant_id, row.channel))
-                    log.warning("outbox=%s failed: %s", row.id, row.error)
+                    log.warning("outbox=%s failed: %s", row.id, error)
                 else:
                     delay = max(result.retry_after or 0.0,
-                                backoff_seconds(row.attempts, base=self.backoff_base,
+                                backoff_seconds(attempts, base=self.backoff_base,
                                                 cap=self.backoff_cap))
-                    row.status = "pending"
-                    row.claimed_by = None
-                    row.not_before = now + timedelta(seconds=delay)
-                    row.error = (result.error or "transient failure")[:300]
+                    outcomes.append(queue.Outcome(
+                        row.id, "pending", attempts,
+                        error=(result.error or "transient failure")[:300],
+                        not_before=now + timedelta(seconds=delay)))
                     self.stats["retried"] += 1
-            if messages:
-                message_ids = session.scalars(
-                    sa.insert(Message).returning(col(Message.id), sort_by_parameter_order=True),
-                    messages,
-                ).all()
-                for owner, message_id in zip(linked, message_ids, strict=True):
-                    if owner is not None:
-                        owner.message_id = message_id
+            queue.record(tx=tx, outcomes=outcomes)
         return opt_outs
 
     @staticmethod
-    def _message(row: Outbox, result: SendResult, now: datetime, status: str) -> dict[str, Any]:
+    def _message(row: OutboxRow, result: SendResult, now: datetime, status: str) -> dict[str, Any]:
         """The outbound ``Message`` row (segments and encoding as measured by the sender)."""
         return {
             "participant_id": row.participant_id, "run_id": row.run_id, "channel": row.channel,

@@ -107,7 +107,7 @@ _PARTICIPANT_ID_BY_KEY_LOCKED = Statement(lambda d: _locked(d, sa_select(_PARTIC
     _PARTICIPANTS.c.channel == bindparam("channel"), _PARTICIPANTS.c.key == bindparam("key"))))
 # every participant of a batch locked in one statement, always in id order (no deadlocks)
 _LOCK_KEYS = Statement(lambda d: sa_select(_PARTICIPANTS.c.id)
-                       .where(_in_list(d, _PARTICIPANTS.c.key, "keys"))
+                       .where(in_list(d, _PARTICIPANTS.c.key, "keys"))
                        .order_by(_PARTICIPANTS.c.id).with_for_update())
 # participant + its newest waiting run in ONE statement (the inbound hot path)
 _PARTICIPANT_AND_RUN = Statement(
@@ -183,7 +183,7 @@ def lock_participants(*, session: Store, keys: Sequence[str]) -> None:
     already holds the only write lock, so nothing to do."""
     tx = as_tx(session)
     if tx.is_pg and keys:
-        tx.send(_LOCK_KEYS, {"keys": _list_param(tx, list(dict.fromkeys(keys)))})  # next read waits
+        tx.send(_LOCK_KEYS, {"keys": list_param(tx, list(dict.fromkeys(keys)))})  # next read waits
 
 
 def participant_and_active_run(
@@ -666,16 +666,17 @@ def participant_has_run(*, session: Store, participant_id: int,
 # --- batches of inbound messages (see runtime: several messages, one transaction) --------
 
 
-def _in_list(dialect_name: str, column: Any, name: str) -> Any:
+def in_list(dialect_name: str, column: Any, name: str, item_type: Any = String) -> Any:
     """``column IN <one list parameter>``: ``= ANY(array)`` on PostgreSQL, ``json_each`` of a
-    JSON array on SQLite (an expanding IN list cannot be prepared once)."""
+    JSON array on SQLite (an expanding IN list cannot be prepared once). Bind the list with
+    ``list_param``."""
     if dialect_name == "postgresql":
-        return column == any_(bindparam(name, type_=postgresql.ARRAY(String)))
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(item_type)))
     return column.in_(sa_select(literal_column("value")).select_from(
         func.json_each(bindparam(name))))
 
 
-def _list_param(tx: Tx, values: Sequence[str]) -> Any:
+def list_param(tx: Tx, values: Sequence[Any]) -> Any:
     return list(values) if tx.is_pg else json.dumps(list(values))
 
 
@@ -683,14 +684,14 @@ _PREFETCH = Statement(lambda d: sa_select(*PARTICIPANT_COLUMNS, *RUN_COLUMNS)
                       .select_from(_PARTICIPANTS.outerjoin(_RUNS, and_(
                           _RUNS.c.participant_id == _PARTICIPANTS.c.id,
                           _RUNS.c.status == ACTIVE_RUN)))
-                      .where(_in_list(d, _PARTICIPANTS.c.key, "keys"))
+                      .where(in_list(d, _PARTICIPANTS.c.key, "keys"))
                       .order_by(_PARTICIPANTS.c.id, _RUNS.c.id))
 _KNOWN_INBOUND = Statement(lambda d: sa_select(_MESSAGES.c.provider_id).where(
     _MESSAGES.c.channel == bindparam("channel"), _MESSAGES.c.direction == "in",
-    _in_list(d, _MESSAGES.c.provider_id, "ids")))
+    in_list(d, _MESSAGES.c.provider_id, "ids")))
 _MESSAGE_INSERT_PLAIN = Statement(sa_insert(_MESSAGES).values(_values(_MESSAGES)))
 _OUTBOX_BY_KEYS = Statement(lambda d: sa_select(_OUTBOX.c.dedupe_key, _OUTBOX.c.id).where(
-    _in_list(d, _OUTBOX.c.dedupe_key, "keys")))
+    in_list(d, _OUTBOX.c.dedupe_key, "keys")))
 
 
 def prefetch_participants(
@@ -704,7 +705,7 @@ def prefetch_participants(
         return {}
     wanted = set(keys)
     found: dict[tuple[str, str], tuple[ParticipantRow, RunRow | None]] = {}
-    for row in tx.all(_PREFETCH, {"keys": _list_param(tx, [key for _, key in wanted])}):
+    for row in tx.all(_PREFETCH, {"keys": list_param(tx, [key for _, key in wanted])}):
         participant = participant_row(row[:N_PARTICIPANT])
         place = (participant.channel, participant.key)
         if place in wanted:  # ordered by run id: the newest waiting run comes last
@@ -718,7 +719,7 @@ def known_inbound(*, session: Store, channel: str, provider_ids: Sequence[str]) 
         return set()
     tx = as_tx(session)
     rows = tx.all(_KNOWN_INBOUND, {"channel": channel,
-                                   "ids": _list_param(tx, list(dict.fromkeys(provider_ids)))})
+                                   "ids": list_param(tx, list(dict.fromkeys(provider_ids)))})
     return {str(row[0]) for row in rows}
 
 
@@ -743,4 +744,4 @@ def outbox_ids_for_keys(*, session: Store, keys: Sequence[str]) -> dict[str, int
         return {}
     tx = as_tx(session)
     return {str(key): int(row_id)
-            for key, row_id in tx.all(_OUTBOX_BY_KEYS, {"keys": _list_param(tx, keys)})}
+            for key, row_id in tx.all(_OUTBOX_BY_KEYS, {"keys": list_param(tx, keys)})}

@@ -257,10 +257,13 @@ class Tx:
             return
         pending, self._deferred = self._deferred, {}
         for statement, rows in pending.items():
-            prepared = statement.prepared(self.dialect)
-            if len(rows) == 1:
-                self._execute(prepared, prepared.parameters(rows[0]))
-                continue
+            self._execute_many(statement, rows)
+
+    def _execute_many(self, statement: Statement, rows: Sequence[Params]) -> None:
+        prepared = statement.prepared(self.dialect)
+        if len(rows) == 1:
+            self._execute(prepared, prepared.parameters(rows[0]))
+        elif rows:
             self._execute(prepared, [prepared.parameters(row) for row in rows], many=True)
 
     def close(self) -> None:
@@ -336,6 +339,13 @@ class Tx:
         """Run a statement whose result nobody reads: pipelined on PostgreSQL (errors show
         at the next sync, which is at the latest the commit), plain elsewhere."""
         self._run(statement, params or {})
+
+    def send_many(self, statement: Statement, rows: Sequence[Params]) -> None:
+        """Run a statement that returns no rows once per parameter set, as one
+        ``executemany`` (queued writes go first)."""
+        if self._deferred:
+            self.flush_deferred()
+        self._execute_many(statement, rows)
 
     def _sync(self) -> None:
         try:

@@ -16,12 +16,32 @@ from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
+from starlette.types import Receive, Scope, Send
 
+from engage.channels.sms import SMS_WEBHOOK_PATH
 from engage.config import Settings, get_settings
-from engage.web import health, twilio_routes
+from engage.web import health, sms_webhook, twilio_routes
 from engage.web.health import Metrics
 
 log = logging.getLogger("engage.web")
+
+
+class EngageApp(FastAPI):
+    """FastAPI, except that the inbound SMS webhook, the one route every resident's message
+    takes, is served as plain ASGI (``web.sms_webhook``: why, and what it guarantees)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _route_path(scope) == SMS_WEBHOOK_PATH:
+            await sms_webhook.handle(self.state, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the app's root path, as Starlette's router matches it."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root + "/") else path
 
 
 def _build_runtime(engine: Engine, settings: Settings) -> Any:
@@ -100,8 +120,8 @@ def create_app(
         from engage.storage.db import make_engine
 
         engine = make_engine(settings.effective_database_url)
-    app = FastAPI(title="engage", docs_url=None, redoc_url=None, openapi_url=None,
-                  lifespan=_lifespan)
+    app = EngageApp(title="engage", docs_url=None, redoc_url=None, openapi_url=None,
+                    lifespan=_lifespan)
     app.state.settings = settings
     app.state.engine = engine
     app.state.runtime = runtime if runtime is not None else _build_runtime(engine, settings)

@@ -1,18 +1,13 @@
-"""Twilio webhooks: inbound SMS and delivery status callbacks.
+"""Twilio delivery status callbacks, and the development outbox.
 
-Both are signed: the signature is checked against ``ENGAGE_PUBLIC_URL`` + path (never
-``request.url``, which is the proxy's view) and a missing or wrong one is answered 403. The
-inbound message is handed to the runtime (in a worker thread: it is synchronous, one
-transaction) *before* answering, so a database that is down or locked answers 503 and Twilio
-delivers again; the runtime dedupes on MessageSid, so a redelivery creates nothing new.
-Replies are never put in the TwiML: they are outbox rows the dispatcher sends and tracks.
+Inbound SMS (``/webhooks/twilio/sms``) is served as plain ASGI by ``web.sms_webhook``. Status
+callbacks are signed the same way (``web.twilio_signed``: ``ENGAGE_PUBLIC_URL`` + path, 403
+when missing or wrong) and only ever move a message's status forward.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,26 +16,17 @@ from fastapi.responses import Response
 from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
 
-from engage.channels.sms import (
-    EMPTY_TWIML,
-    SIGNATURE_HEADER,
-    SIGNATURE_SETTINGS_HEADER,
-    SMS_WEBHOOK_PATH,
-    STATUS_WEBHOOK_PATH,
-    MalformedWebhook,
-    parse_inbound,
-    public_url_for,
-    signature_valid,
-)
+from engage.channels.sms import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, STATUS_WEBHOOK_PATH
 from engage.errors import RetryableError, UserError
 from engage.storage.db import session_scope
 from engage.storage.models import Message, utcnow
 from engage.web.health import Metrics
+from engage.web.sms_webhook import RETRY_AFTER_SECONDS
+from engage.web.twilio_signed import Refused, verified_params
 
 log = logging.getLogger("engage.web.twilio")
 
 router = APIRouter()
-RETRY_AFTER_SECONDS = "5"
 
 # A status only moves forward; the terminal ones share a rank, so the first one wins.
 STATUS_RANK = {
@@ -50,90 +36,15 @@ STATUS_RANK = {
 OPTED_OUT_ERROR = "21610"
 
 
-class _Refused(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        self.status = status
-        self.reason = reason
-
-
-async def _verified_params(request: Request) -> Mapping[str, Any]:
-    """The request's parameters, once the Twilio signature over them has been checked."""
-    settings = request.app.state.settings
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    url = public_url_for(settings, request.url.path, query)
-    signature = request.headers.get(SIGNATURE_HEADER)
-    if not signature:
-        raise _Refused(403, "missing_signature")
-    body_signed = "bodySHA256=" in query
-    if body_signed:
-        raw = (await request.body()).decode("utf-8", "replace")
-        params: Any = raw
-    else:
-        params = await request.form()
-    if not signature_valid(token=settings.twilio_webhook_token, url=url, params=params,
-                           signature=signature,
-                           signature_settings=request.headers.get(SIGNATURE_SETTINGS_HEADER)):
-        raise _Refused(403, "bad_signature")
-    if body_signed:
-        try:
-            decoded = json.loads(params)
-        except ValueError as exc:
-            raise _Refused(400, "malformed") from exc
-        if not isinstance(decoded, dict):
-            raise _Refused(400, "malformed")
-        return {str(k): str(v) for k, v in decoded.items()}
-    return {key: str(value) for key, value in params.items()}
-
-
-def _refuse(metrics: Metrics, refused: _Refused) -> Response:
+def _refuse(metrics: Metrics, refused: Refused) -> Response:
     metrics.inc("engage_webhook_rejected_total", channel="sms", reason=refused.reason)
     return Response("Forbidden" if refused.status == 403 else "Bad Request",
                     status_code=refused.status, media_type="text/plain")
 
 
-def _twiml() -> Response:
-    return Response(EMPTY_TWIML, media_type="application/xml")
-
-
 def _busy() -> Response:
     return Response("Service Unavailable", status_code=503, media_type="text/plain",
                     headers={"Retry-After": RETRY_AFTER_SECONDS})
-
-
-async def _handle(runtime: Any, inbound: Any) -> Any:
-    """The runtime's async entry when it has one (no thread per request), else a thread."""
-    handle_async = getattr(runtime, "handle_inbound_async", None)
-    if handle_async is not None:
-        return await handle_async(inbound)
-    return await run_in_threadpool(runtime.handle_inbound, inbound)
-
-
-@router.post(SMS_WEBHOOK_PATH)
-async def inbound_sms(request: Request) -> Response:
-    metrics: Metrics = request.app.state.metrics
-    try:
-        params = await _verified_params(request)
-        inbound = parse_inbound(params, received_at=utcnow())
-    except _Refused as refused:
-        return _refuse(metrics, refused)
-    except MalformedWebhook:
-        return _refuse(metrics, _Refused(400, "malformed"))
-    try:
-        outcome = await _handle(request.app.state.runtime, inbound)
-    except RetryableError as exc:
-        log.warning("inbound sms deferred (Twilio will retry): %s", exc)
-        metrics.inc("engage_inbound_total", channel="sms", outcome="retry")
-        return _busy()
-    except UserError as exc:  # e.g. a sender that is not a phone number: retrying cannot help
-        log.warning("inbound sms refused: %s", exc)
-        metrics.inc("engage_inbound_total", channel="sms", outcome="refused")
-        return _twiml()
-    metrics.inc("engage_inbound_total", channel="sms", outcome=str(outcome.status))
-    if outcome.outbox_ids:
-        dispatcher = getattr(request.app.state, "dispatcher", None)
-        if dispatcher is not None:
-            dispatcher.notify()
-    return _twiml()
 
 
 def _advance_status(engine: sa.Engine, sid: str, status: str,
@@ -160,8 +71,13 @@ def _advance_status(engine: sa.Engine, sid: str, status: str,
 async def status_callback(request: Request) -> Response:
     metrics: Metrics = request.app.state.metrics
     try:
-        params = await _verified_params(request)
-    except _Refused as refused:
+        params = verified_params(
+            request.app.state.settings, path=request.url.path,
+            query=request.scope.get("query_string", b"").decode("latin-1"),
+            signature=request.headers.get(SIGNATURE_HEADER),
+            signature_settings=request.headers.get(SIGNATURE_SETTINGS_HEADER),
+            body=await request.body())
+    except Refused as refused:
         return _refuse(metrics, refused)
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
     status = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()

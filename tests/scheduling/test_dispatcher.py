@@ -268,3 +268,48 @@ async def test_run_forever_sends_and_stops(db_engine: Engine, settings: Settings
     stop.set()
     await asyncio.wait_for(task, 5)
     assert sorted(m.text for m in sender.sent) == [f"m{i}" for i in range(5)]
+
+
+async def test_one_batch_records_each_outcome_on_its_own_row(db_engine: Engine,
+                                                              settings: Settings,
+                                                              clock: Any) -> None:
+    """Sent, retried, failed and an erasure confirmation (its own address, kept while it is
+    retried, dropped once it is done) in one claim and one record transaction."""
+    pid = _participant(db_engine, settings)
+    sent, retried, failed = (_enqueue(db_engine, pid, clock(), body=b, key=b)
+                             for b in ("sent", "retried", "failed"))
+    with session_scope(db_engine) as session:
+        erased = Outbox(participant_id=None, channel="sms", kind="confirmation",
+                        body="Erased", dedupe_key="erased", not_before=clock(),
+                        created_at=clock(),
+                        address_enc=encrypt_address(settings.secret_bytes(), "+14105550999"))
+        session.add(erased)
+        session.flush()
+        erased_id = erased.id
+    sender = MemorySender(script=deque([
+        SendResult(ok=True, provider_id="SM1", status="queued", segments=1, encoding="GSM-7"),
+        SendResult(ok=False, error="HTTP 503"),
+        SendResult(ok=False, error="HTTP 400", permanent=True, error_code="21211"),
+        SendResult(ok=False, error="timeout"),
+    ]))
+    dispatcher = _dispatcher(db_engine, settings, clock, sender, concurrency=1)
+    assert await dispatcher.run_once() == 4
+    rows = {oid: _row(db_engine, oid) for oid in (sent, retried, failed, erased_id)}
+    assert (rows[sent].status, rows[sent].provider_id, rows[sent].attempts) == ("sent", "SM1", 1)
+    assert rows[sent].message_id is not None and rows[sent].sent_at == clock()
+    assert (rows[retried].status, rows[retried].claimed_by, rows[retried].error) == (
+        "pending", None, "HTTP 503")
+    assert rows[retried].not_before > clock()
+    assert (rows[failed].status, rows[failed].error, rows[failed].message_id) == (
+        "failed", "HTTP 400", None)
+    assert rows[erased_id].status == "pending" and rows[erased_id].address_enc is not None
+    assert all(r.lease_until is None for r in rows.values())
+    with session_scope(db_engine) as session:
+        kept = session.exec(select(Message).order_by(Message.id)).all()  # type: ignore[arg-type]
+        assert [(m.status, m.provider_id, m.error_code) for m in kept] == [
+            ("queued", "SM1", None), ("failed", None, "21211")]
+    clock.advance(seconds=3600)
+    assert await dispatcher.run_once() == 2  # the two retries, now due
+    erased_row = _row(db_engine, erased_id)
+    assert (erased_row.status, erased_row.attempts, erased_row.address_enc) == ("sent", 2, None)
+    assert sorted(m.address for m in sender.sent[-2:]) == [NUMBER, "+14105550999"]

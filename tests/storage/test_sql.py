@@ -16,6 +16,7 @@ from engage.errors import RetryableError
 from engage.storage import repo
 from engage.storage.db import session_scope
 from engage.storage.models import Message, Outbox, Participant, Run
+from engage.storage.outbox_queue import OutboxRow
 from engage.storage.rows import ParticipantRow, RunRow
 from engage.storage.sql import Statement, Tx, as_tx, statement_log, transaction
 
@@ -44,7 +45,7 @@ def _outbox_values(pid: int, key: str, **extra: object) -> dict[str, object]:
 
 
 def test_records_have_exactly_their_tables_columns() -> None:
-    for record, model in ((ParticipantRow, Participant), (RunRow, Run)):
+    for record, model in ((ParticipantRow, Participant), (RunRow, Run), (OutboxRow, Outbox)):
         assert {f.name for f in fields(record)} == set(model.__table__.columns.keys())
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+import httpx
+import pytest
 from sqlmodel import select
 
 from engage.channels.sms import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, sign
@@ -108,3 +110,55 @@ async def test_rejections_are_counted_in_metrics(sms: SmsHarness) -> None:
     await sms.client.post(SMS_PATH, data=sms.form("Hello"))
     metrics = (await sms.client.get("/metrics")).text
     assert 'engage_webhook_rejected_total{channel="sms",reason="missing_signature"} 1' in metrics
+
+
+async def test_a_repeated_field_is_signed_with_every_value(sms: SmsHarness) -> None:
+    """Twilio signs every value of a repeated name; dropping or changing one is refused."""
+    pairs = [*sms.form("Hi").items(), ("MediaUrl", "https://a.example/1"),
+             ("MediaUrl", "https://a.example/2")]
+
+    class Multi(dict[str, str]):
+        def getall(self, name: str) -> list[str]:
+            return [v for k, v in pairs if k == name]
+
+    signature = sign(AUTH_TOKEN, PUBLIC_URL + SMS_PATH, Multi(pairs))
+    headers = {SIGNATURE_HEADER: signature,
+               "Content-Type": "application/x-www-form-urlencoded"}
+    body = httpx.QueryParams(pairs)
+    assert (await sms.client.post(SMS_PATH, content=str(body), headers=headers)).status_code == 200
+    dropped = httpx.QueryParams(pairs[:-1])
+    response = await sms.client.post(SMS_PATH, content=str(dropped), headers=headers)
+    assert response.status_code == 403
+
+
+async def test_only_post_is_served(sms: SmsHarness) -> None:
+    response = await sms.client.get(SMS_PATH)
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+
+
+async def test_an_oversized_body_is_refused_unread(sms: SmsHarness) -> None:
+    form = sms.form("x" * 70_000)
+    response = await sms.post(SMS_PATH, form)
+    assert response.status_code == 413
+    assert _inbound_count(sms) == 0
+    metrics = (await sms.client.get("/metrics")).text
+    assert 'engage_webhook_rejected_total{channel="sms",reason="too_large"} 1' in metrics
+
+
+async def test_a_form_with_too_many_fields_is_malformed(sms: SmsHarness) -> None:
+    form = sms.form("Hi") | {f"X{i}": "1" for i in range(200)}
+    response = await sms.post(SMS_PATH, form)
+    assert response.status_code == 400
+    assert _inbound_count(sms) == 0
+
+
+async def test_an_unexpected_failure_answers_500_so_twilio_retries(
+        sms: SmsHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engage.web import sms_webhook
+
+    async def broken(runtime: object, inbound: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(sms_webhook, "_hand_over", broken)
+    response = await sms.post(SMS_PATH, sms.form("Hi"))
+    assert response.status_code == 500
