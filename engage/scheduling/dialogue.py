@@ -102,9 +102,21 @@ def new_checkin_code() -> str:
     never a word or a survey answer."""
     while True:
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-        letters = sum(c.isalpha() for c in code)
-        if 2 <= letters <= CODE_LENGTH - 1:
+        if could_be_code(code):
             return code
+
+
+_CODE_CHARS = frozenset(CODE_ALPHABET)
+
+
+def could_be_code(code: str) -> bool:
+    """Pure: whether ``new_checkin_code`` can have made ``code`` (the right length, only its
+    alphabet, letters and digits mixed): a survey answer ("Hello", "skip", "12345") is ruled out
+    without a query."""
+    if len(code) != CODE_LENGTH or not _CODE_CHARS.issuperset(code):
+        return False
+    letters = sum(c.isalpha() for c in code)
+    return 2 <= letters <= CODE_LENGTH - 1
 
 
 def create_session(*, session: Session, settings: Settings, title: str, area: str, place: str,
@@ -401,7 +413,7 @@ def checkin_code(text: str) -> str | None:
     if len(text or "") > 40:
         return None
     code = normalize_code(text)
-    return code if len(code) == CODE_LENGTH else None
+    return code if could_be_code(code) else None
 
 
 def checkin_open(ds: DialogueSession, now: datetime) -> bool:

@@ -343,8 +343,17 @@ class Dispatcher:
     # -- the loop -------------------------------------------------------------------------
     def notify(self) -> None:
         """Wake the loop now (e.g. a webhook just enqueued a reply). Safe from any thread."""
-        if self._wake is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        wake, loop = self._wake, self._loop
+        if wake is None or loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            wake.set()  # a webhook on the dispatcher's own loop: no self-pipe write
+        else:
+            loop.call_soon_threadsafe(wake.set)
 
     async def run_forever(self, stop_event: asyncio.Event, *, limit: int = 100) -> None:
         """Send until ``stop_event`` is set. ``pipelines`` batches overlap, so one is on the

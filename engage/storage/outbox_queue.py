@@ -123,9 +123,14 @@ _CLAIMS = Statement(lambda d: sa_select(
     _OUTBOX.c.id, _OUTBOX.c.status, _OUTBOX.c.claimed_by, _OUTBOX.c.attempts)
     .where(in_list(d, _OUTBOX.c.id, "ids", Integer)))
 _MESSAGE_COLUMNS = tuple(c.name for c in _MESSAGES.columns if c.name != "id")
-_INSERT_MESSAGE = Statement(
-    sa_insert(_MESSAGES).values({name: bindparam(name) for name in _MESSAGE_COLUMNS})
-    .returning(_MESSAGES.c.id))
+_INSERT_MESSAGE_PLAIN = sa_insert(_MESSAGES).values(
+    {name: bindparam(name) for name in _MESSAGE_COLUMNS})
+_INSERT_MESSAGE = Statement(_INSERT_MESSAGE_PLAIN.returning(_MESSAGES.c.id))
+_INSERT_MESSAGES = Statement(_INSERT_MESSAGE_PLAIN)
+# outbound messages by provider id: unique per channel (uq_message_provider)
+_SENT_IDS = Statement(lambda d: sa_select(_MESSAGES.c.provider_id, _MESSAGES.c.id).where(
+    _MESSAGES.c.channel == bindparam("channel"), _MESSAGES.c.direction == "out",
+    in_list(d, _MESSAGES.c.provider_id, "ids")))
 # a final outcome: the row is done; an erasure confirmation's own address goes with it
 _RECORD_FINAL = Statement(
     sa_update(_OUTBOX).where(_OUTBOX.c.id == bindparam("oid"))
@@ -179,8 +184,9 @@ def claims(*, tx: Tx, outbox_ids: Sequence[int]) -> dict[int, Claim]:
 
 
 def record(*, tx: Tx, outcomes: Sequence[Outcome]) -> None:
-    """Write every outcome: the kept outbound messages first (their ids go on the rows), then
-    one ``executemany`` for the finished rows and one for the retries."""
+    """Write every outcome: the kept outbound messages first (a sent row links its message),
+    then one ``executemany`` for the finished rows and one for the retries."""
+    message_ids = _insert_messages(tx, [o for o in outcomes if o.message is not None])
     finals: list[dict[str, Any]] = []
     retries: list[dict[str, Any]] = []
     for outcome in outcomes:
@@ -188,13 +194,35 @@ def record(*, tx: Tx, outcomes: Sequence[Outcome]) -> None:
             retries.append({"oid": outcome.outbox_id, "attempts": outcome.attempts,
                             "not_before": outcome.not_before, "error": outcome.error})
             continue
-        message_id = None
-        if outcome.message is not None:
-            message_id = tx.scalar(_INSERT_MESSAGE, outcome.message)
-        linked = message_id if outcome.status == "sent" else None
         finals.append({"oid": outcome.outbox_id, "status": outcome.status,
                        "attempts": outcome.attempts, "sent_at": outcome.sent_at,
                        "error": outcome.error, "provider_id": outcome.provider_id,
-                       "message_id": linked})
+                       "message_id": message_ids.get(outcome.outbox_id)})
     tx.send_many(_RECORD_FINAL, finals)
     tx.send_many(_RECORD_RETRY, retries)
+
+
+def _insert_messages(tx: Tx, outcomes: Sequence[Outcome]) -> dict[int, int]:
+    """Insert the outcomes' messages; outbox id -> message id for the sent ones. Messages
+    with a provider id go in one ``executemany`` and their ids come back in one read per
+    channel (the provider id is unique there); the rest, rare, one ``RETURNING`` each."""
+    linked: dict[int, int] = {}
+    by_provider: dict[tuple[str, str], int] = {}
+    plain: list[dict[str, Any]] = []
+    for outcome in outcomes:
+        message = outcome.message
+        assert message is not None
+        if outcome.status != "sent":
+            plain.append(message)  # a failure's message: nothing links to it
+        elif message["provider_id"]:
+            by_provider[(message["channel"], message["provider_id"])] = outcome.outbox_id
+            plain.append(message)
+        else:
+            linked[outcome.outbox_id] = int(tx.scalar(_INSERT_MESSAGE, message))
+    tx.send_many(_INSERT_MESSAGES, plain)
+    for channel in sorted({channel for channel, _ in by_provider}):
+        wanted = [pid for ch, pid in by_provider if ch == channel]
+        for provider_id, message_id in tx.all(_SENT_IDS, {"channel": channel,
+                                                          "ids": list_param(tx, wanted)}):
+            linked[by_provider[(channel, provider_id)]] = int(message_id)
+    return linked

@@ -296,3 +296,12 @@ def test_texting_the_code_checks_in_through_the_runtime(db_engine: Engine, setti
     assert "checked in" in welcome[0].body and welcome[0].kind == "reply"
     later = reply(rt, number(0), "none", clock)  # other replies still reach the flow
     assert later.run_id is not None
+
+
+def test_only_what_new_checkin_code_can_make_is_taken_for_a_code() -> None:
+    """Survey answers never cost a check-in query: words, numbers and look-alikes are out."""
+    assert all(dialogue.could_be_code(dialogue.new_checkin_code()) for _ in range(500))
+    for text in ("Hello", "skip", "12345", "Hampden", "K7P2", "K7P2XY", "K0P2X", "KIP2X"):
+        assert dialogue.checkin_code(text) is None, text
+    assert dialogue.checkin_code("check in k7p2x") == "K7P2X"
+    assert dialogue.checkin_code("#K7-P2X") == "K7P2X"
