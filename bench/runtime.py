@@ -142,18 +142,22 @@ def main() -> None:
     parser.add_argument("--pg", default=os.environ.get("ENGAGE_TEST_POSTGRES_URL"))
     parser.add_argument("--threads", type=int, default=16,
                         help="concurrent callers for the group-commit figures")
+    parser.add_argument("--only", choices=("sqlite", "postgresql"),
+                        help="measure one backend only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(_env_file=None, ENGAGE_DATA_DIR=tmp, ENGAGE_ENV="test",  # type: ignore[call-arg]
                             ENGAGE_SECRET_KEY="bench-secret-" + "x" * 40)
         print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
         sqlite_url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
-        print(run(sqlite_url, args.messages, settings).line("sqlite", "1 caller", "1500"))
-        print(run(sqlite_url, args.messages, settings, threads=args.threads,
-                  offset=1_000_000).line("sqlite", f"{args.threads} threads", "1500"))
-        print(run(sqlite_url, args.messages, settings, threads=args.threads, offset=2_000_000,
-                  use_async=True).line("sqlite", f"{args.threads} async callers", "1500"))
-        if args.pg:
+        if args.only != "postgresql":
+            print(run(sqlite_url, args.messages, settings).line("sqlite", "1 caller", "1500"))
+            print(run(sqlite_url, args.messages, settings, threads=args.threads,
+                      offset=1_000_000).line("sqlite", f"{args.threads} threads", "1500"))
+            print(run(sqlite_url, args.messages, settings, threads=args.threads,
+                      offset=2_000_000, use_async=True).line(
+                          "sqlite", f"{args.threads} async callers", "1500"))
+        if args.pg and args.only != "sqlite":
             base = sa.make_url(args.pg)
             name = f"engage_bench_{uuid.uuid4().hex[:8]}"
             admin = sa.create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
