@@ -33,6 +33,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.machine import StealMeter
 from engage.channels.base import Inbound
 from engage.config import Settings
 from engage.flows_catalog import FlowCatalog
@@ -52,11 +53,13 @@ class Figures:
     messages: int
     cpu_ms: float
     per_commit: float
+    steal: float | None = None
 
     def line(self, label: str, how: str, target: str) -> str:
         return (f"{label:10s}  {self.messages} messages  {self.rate:8.0f} msg/s  "
                 f"p50 {self.p50:6.2f} ms  p99 {self.p99:6.2f} ms  cpu {self.cpu_ms:5.2f} ms/msg  "
-                f"{self.per_commit:4.1f} msg/commit  {how}  (target >= {target}/s)")
+                f"{self.per_commit:4.1f} msg/commit  {how}  (target >= {target}/s)"
+                + (f"  steal {self.steal:.0%}" if self.steal is not None else ""))
 
 
 def run(url: str, messages: int, settings: Settings, threads: int = 1,
@@ -82,6 +85,7 @@ def run(url: str, messages: int, settings: Settings, threads: int = 1,
         runtime.handle_inbound(Inbound("sms", f"+1410{who:07d}", text, f"SM{who}-{step}", at))
         return time.perf_counter() - t0
 
+    meter = StealMeter().__enter__()
     start = time.perf_counter()
     cpu_start = time.process_time()
     n = 0
@@ -126,6 +130,7 @@ def run(url: str, messages: int, settings: Settings, threads: int = 1,
                 n += len(result)
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu_start
+    meter.__exit__()
     after = runtime.batch_stats
     runtime.close()
     engine.dispose()
@@ -133,7 +138,8 @@ def run(url: str, messages: int, settings: Settings, threads: int = 1,
     commits = max(1, after["batches"] - before["batches"])
     return Figures(rate=n / elapsed, p50=statistics.median(latencies) * 1000,
                    p99=latencies[int(len(latencies) * 0.99) - 1] * 1000, messages=n,
-                   cpu_ms=cpu * 1000 / n, per_commit=(after["jobs"] - before["jobs"]) / commits)
+                   cpu_ms=cpu * 1000 / n, per_commit=(after["jobs"] - before["jobs"]) / commits,
+                   steal=meter.share)
 
 
 def main() -> None:

@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import StealMeter  # noqa: E402
+
 PUBLIC_URL = "http://127.0.0.1:8000"  # what the load "Twilio" signs (not where it connects)
 SMS_PATH = "/webhooks/twilio/sms"
 SURVEY = ["Hello", "YES", "1", "Hampden", "4", "2", "3", "4", "5", "More street lights", "yes",
@@ -243,20 +245,26 @@ def bench_webhooks(total: int, concurrency: int, warmup: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = _bench_env(Path(tmp))
         results: dict[str, LoadResult] = {}
+        steal: dict[str, float | None] = {}
         for mode in MODES:
             port = _free_port()
             proc = _start(mode, port, env)
             try:
                 _load_in_child(port, warmup, concurrency, DEV_TWILIO_AUTH_TOKEN)
-                results[mode] = _load_in_child(port, total, concurrency, DEV_TWILIO_AUTH_TOKEN)
+                with StealMeter() as meter:
+                    results[mode] = _load_in_child(port, total, concurrency,
+                                                   DEV_TWILIO_AUTH_TOKEN)
+                steal[mode] = meter.share
             finally:
                 _stop(proc)
         print(f"webhooks: {total} signed requests, concurrency {concurrency}, "
               f"SQLite, {os.cpu_count()} CPUs (server and load share them)")
         for mode, label in MODES.items():
             r = results[mode]
+            stolen = steal.get(mode)
             print(f"  {label:30s} {r.rate:8.0f} req/s  p50 {r.pct(0.50):6.1f} ms  "
-                  f"p99 {r.pct(0.99):6.1f} ms  errors {r.errors}")
+                  f"p99 {r.pct(0.99):6.1f} ms  errors {r.errors}"
+                  + (f"  (cpu steal {stolen:.0%})" if stolen is not None else ""))
         ratio = results["engage"].rate / results["bare"].rate
         print(f"  engage / bare: {ratio:.0%}  (targets: >= 1,000 msg/s and >= 30%)")
 

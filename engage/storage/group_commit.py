@@ -89,13 +89,17 @@ class GroupCommit(Generic[J, R]):
 
     async def submit_async(self, job: J) -> R:
         """``submit`` for a coroutine: the event loop is never blocked."""
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
         with self._mutex:
             self._queue.append(_Slot(job, future))
             start = not self._busy
             self._busy = True
         if start:
-            self._start_worker()
+            # after the callbacks already due in this loop iteration (the other requests of
+            # the same burst, the other callers woken by the last batch) have queued too:
+            # they join this batch instead of each starting a batch of one
+            loop.call_soon(self._start_worker)
         return await future
 
     def close(self) -> None:

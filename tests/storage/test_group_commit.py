@@ -146,3 +146,25 @@ def test_sync_and_async_callers_mixed_all_finish() -> None:
     assert async_results == [f"A{n}" for n in range(30)]
     assert sorted(sync_results) == sorted(f"S{i}-{n}" for i in range(3) for n in range(10))
     assert runner.max_active == 1
+
+
+def test_a_burst_of_async_callers_forms_one_batch_not_a_batch_of_one_first() -> None:
+    """The worker starts after the callbacks already due in this loop iteration, so callers
+    that arrive together (one burst of requests, the callers woken by the last batch) join
+    the same batch instead of the first of them running alone."""
+    runner = Recorder()
+    group: GroupCommit[str, str] = GroupCommit(runner, max_batch=64)
+
+    async def resident(i: int) -> list[str]:
+        return [await group.submit_async(f"r{i}-{step}") for step in range(3)]
+
+    async def main() -> list[list[str]]:
+        return list(await asyncio.gather(*(resident(i) for i in range(12))))
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        group.close()
+    assert results[5] == ["R5-0", "R5-1", "R5-2"]
+    assert len(runner.batches[0]) == 12
+    assert len(runner.batches) <= 4  # typically [12, 12, 12]; never a batch of one first
