@@ -107,3 +107,23 @@ def test_cli_verify_exit_codes(db_engine: sa.Engine, db_url: str) -> None:
     assert bad.exit_code == 1
     assert "seq=2" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_appends_in_one_transaction_read_the_chain_head_once(db_engine: sa.Engine) -> None:
+    """A batch of inbound messages appends several consent entries in one transaction: the
+    head is read once (appends are serialized until commit), and the chain stays intact."""
+    from engage.storage.sql import statement_log, transaction
+
+    _fill(db_engine, 2)
+    with transaction(db_engine) as tx, statement_log() as log:
+        written = [audit.append(session=tx, actor="participant", action="consent.granted",
+                                subject=f"participant:{i}", details={"scope": "surveys"},
+                                now=NOW + timedelta(minutes=i)) for i in range(3)]
+    assert [w.seq for w in written] == [3, 4, 5]
+    assert len([sql for sql in log if "FROM audit_log" in sql]) == 1
+    result = _verify(db_engine)
+    assert result.ok and result.entries == 5
+    with transaction(db_engine) as tx:  # a new transaction reads the head again
+        assert audit.append(session=tx, actor="system", action="flow.published",
+                            now=NOW + timedelta(hours=1)).seq == 6
+    assert _verify(db_engine).ok

@@ -202,6 +202,12 @@ class Tx:
     def is_pg(self) -> bool:
         return self.name == "postgresql"
 
+    @property
+    def owns_transaction(self) -> bool:
+        """True for the Tx ``transaction()`` made for one transaction (so ``info`` lives and
+        dies with it); False for a Session's, which may outlive its transactions."""
+        return self._caller_session is None
+
     def start_pipeline(self) -> None:
         """PostgreSQL: from here on, statements whose results nobody reads (``send``) go out
         without waiting for the server; a read, a row count or the commit syncs. One round
