@@ -40,6 +40,31 @@ def test_valid_sha1_signature_accepted_and_tampering_rejected() -> None:
     assert not signature_valid(token=None, url=URL, params=FORM, signature=sig)
 
 
+def test_a_signature_over_the_url_with_its_default_port_still_validates() -> None:
+    """The quick check covers the URL as configured; twilio's own validate() still runs
+    after it, so Twilio's with-port variant is accepted as before, and an unknown algorithm
+    is refused (not raised)."""
+    with_port = URL.replace("engage.example.org", "engage.example.org:443")
+    sig = sign(AUTH_TOKEN, with_port, FORM)
+    assert signature_valid(token=AUTH_TOKEN, url=URL, params=FORM, signature=sig)
+    assert not signature_valid(token=AUTH_TOKEN, url=URL, params=FORM, signature=sig,
+                               signature_settings="algorithm=HMAC_MD5")
+
+
+def test_a_signed_form_signs_every_value_of_a_repeated_name() -> None:
+    from engage.channels.sms import SignedForm
+    from engage.web.twilio_signed import decode_form
+
+    form = decode_form(b"Body=%C2%BFC%C3%B3mo+est%C3%A1%3F&MediaUrl=a&MediaUrl=b&From=%2B1")
+    assert isinstance(form, SignedForm)
+    assert form["Body"] == "\u00bfC\u00f3mo est\u00e1?" and form["From"] == "+1"
+    assert form.getall("MediaUrl") == ["a", "b"] and form["MediaUrl"] == "b"
+    sig = sign(AUTH_TOKEN, URL, form)
+    assert signature_valid(token=AUTH_TOKEN, url=URL, params=form, signature=sig)
+    one_value = SignedForm([("Body", form["Body"]), ("MediaUrl", "a"), ("From", "+1")])
+    assert not signature_valid(token=AUTH_TOKEN, url=URL, params=one_value, signature=sig)
+
+
 def test_hmac_sha256_signature_named_by_settings_header() -> None:
     sig = sign(AUTH_TOKEN, URL, FORM, "HMAC_SHA256")
     header = "key=webhooks_sharedkey_1,algorithm=HMAC_SHA256"
