@@ -20,6 +20,8 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.requests import ClientDisconnect
+
 from engage.channels.sms import (
     EMPTY_TWIML,
     SIGNATURE_HEADER,
@@ -45,17 +47,16 @@ _SIGNATURE_SETTINGS = SIGNATURE_SETTINGS_HEADER.lower().encode("latin-1")
 _TWIML = EMPTY_TWIML.encode()
 
 
-class _Disconnected(Exception):
-    """The client went away before the body arrived: there is nobody to answer."""
-
-
-async def _body(receive: Receive) -> bytes:
+async def read_body(receive: Receive) -> bytes:
+    """The request body, refused (413, ``too_large``) as soon as it passes
+    ``MAX_BODY_BYTES``, before the rest is read. ``ClientDisconnect`` when the client goes
+    away before it arrives (there is nobody to answer)."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise _Disconnected
+            raise ClientDisconnect
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
@@ -108,7 +109,7 @@ async def handle(state: Any, scope: Scope, receive: Receive, send: Send) -> None
         return
     try:
         await _serve(state, metrics, scope, receive, send)
-    except _Disconnected:
+    except ClientDisconnect:
         return
     except Exception:  # as ServerErrorMiddleware would: logged, 500, Twilio retries
         log.exception("inbound sms webhook failed")
@@ -118,7 +119,7 @@ async def handle(state: Any, scope: Scope, receive: Receive, send: Send) -> None
 async def _serve(state: Any, metrics: Metrics, scope: Scope, receive: Receive,
                  send: Send) -> None:
     try:
-        body = await _body(receive)
+        body = await read_body(receive)
         signature, signature_settings = _headers(scope)
         params = verified_params(state.settings, path=_path(scope),
                                  query=scope.get("query_string", b"").decode("latin-1"),

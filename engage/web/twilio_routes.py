@@ -8,6 +8,7 @@ when missing or wrong) and only ever move a message's status forward.
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +22,7 @@ from engage.errors import RetryableError, UserError
 from engage.storage.db import session_scope
 from engage.storage.models import Message, utcnow
 from engage.web.health import Metrics
-from engage.web.sms_webhook import RETRY_AFTER_SECONDS
+from engage.web.sms_webhook import RETRY_AFTER_SECONDS, read_body
 from engage.web.twilio_signed import Refused, verified_params
 
 log = logging.getLogger("engage.web.twilio")
@@ -38,8 +39,8 @@ OPTED_OUT_ERROR = "21610"
 
 def _refuse(metrics: Metrics, refused: Refused) -> Response:
     metrics.inc("engage_webhook_rejected_total", channel="sms", reason=refused.reason)
-    return Response("Forbidden" if refused.status == 403 else "Bad Request",
-                    status_code=refused.status, media_type="text/plain")
+    return Response(HTTPStatus(refused.status).phrase, status_code=refused.status,
+                    media_type="text/plain")
 
 
 def _busy() -> Response:
@@ -76,7 +77,7 @@ async def status_callback(request: Request) -> Response:
             query=request.scope.get("query_string", b"").decode("latin-1"),
             signature=request.headers.get(SIGNATURE_HEADER),
             signature_settings=request.headers.get(SIGNATURE_SETTINGS_HEADER),
-            body=await request.body())
+            body=await read_body(request.receive))
     except Refused as refused:
         return _refuse(metrics, refused)
     sid = params.get("MessageSid") or params.get("SmsSid") or ""

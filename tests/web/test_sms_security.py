@@ -162,3 +162,9 @@ async def test_an_unexpected_failure_answers_500_so_twilio_retries(
     monkeypatch.setattr(sms_webhook, "_hand_over", broken)
     response = await sms.post(SMS_PATH, sms.form("Hi"))
     assert response.status_code == 500
+
+
+async def test_an_oversized_status_callback_is_refused_too(sms: SmsHarness) -> None:
+    form = {"MessageSid": "SM1", "MessageStatus": "delivered", "Pad": "x" * 70_000}
+    response = await sms.post("/webhooks/twilio/status", form)
+    assert response.status_code == 413
