@@ -170,6 +170,7 @@ class _Ctx:
     channel: str
     default_kind: str
     active: RunRow | None = None
+    fresh: bool = False  # the participant was created by this message: it has no runs
     defer: bool = False  # in a batch: outbox rows are queued, found by key afterwards
     outbox_ids: list[int] = field(default_factory=list)
     outbox_keys: list[str] = field(default_factory=list)
@@ -184,6 +185,7 @@ class _Batch:
 
     known: dict[tuple[str, str], tuple[Any, RunRow | None]]
     stored: set[tuple[str, str]] = field(default_factory=set)
+    unknown: set[tuple[str, str]] = field(default_factory=set)  # not stored when read
 
 
 class Runtime:
@@ -290,30 +292,41 @@ class Runtime:
                 repo.lock_participants(session=tx, keys=[job.key for job in jobs])
                 if len(jobs) == 1:
                     return [self._handle(tx, jobs[0], None)[0]]
-                return self._handle_batch(tx, jobs)
+                outcomes = self._handle_batch(tx, jobs)
+            return outcomes()  # the outbox ids came back with the COMMIT
         except IntegrityError as exc:
             if len(jobs) > 1:
                 raise  # _run_batch redoes the batch one message at a time
             # a concurrent duplicate won the race: the provider's retry finds it
             raise RetryableError("concurrent delivery of the same message; retry") from exc
 
-    def _handle_batch(self, tx: Tx, jobs: Sequence[_Job]) -> list[InboundOutcome]:
+    def _handle_batch(self, tx: Tx, jobs: Sequence[_Job]) -> Callable[[], list[InboundOutcome]]:
         """Several messages in one transaction with statements per batch, not per message:
-        one read for every participant and waiting run, one for the provider ids already
-        stored, the writes nobody reads back queued (``Tx.defer``) and sent as one
-        ``executemany`` per statement, and one read for the new outbox rows' ids."""
+        one round trip reads every participant with their waiting run and the provider ids
+        already stored; the writes nobody reads back are queued (``Tx.defer``) and sent as one
+        ``executemany`` per statement; the new outbox rows' ids are read alongside the COMMIT
+        (so the outcomes are made once it has committed: call the result)."""
         tx.deferring = True
-        batch = _Batch(known=repo.prefetch_participants(
-            session=tx, keys=[(job.channel, job.key) for job in jobs]))
-        for channel in {job.channel for job in jobs}:
-            batch.stored |= {(channel, pid) for pid in repo.known_inbound(
-                session=tx, channel=channel,
-                provider_ids=[j.inbound.provider_id for j in jobs if j.channel == channel])}
+        stored = [(channel, repo.known_inbound_later(
+            session=tx, channel=channel,
+            provider_ids=[j.inbound.provider_id for j in jobs if j.channel == channel]))
+            for channel in {job.channel for job in jobs}]
+        places = {(job.channel, job.key) for job in jobs}
+        batch = _Batch(known=repo.prefetch_participants(session=tx, keys=list(places)))
+        batch.unknown = places - batch.known.keys()
+        for channel, ids in stored:
+            batch.stored |= {(channel, pid) for pid in ids()}
         handled = [self._handle(tx, job, batch) for job in jobs]
-        ids = repo.outbox_ids_for_keys(session=tx, keys=[k for _, keys in handled for k in keys])
-        return [replace(outcome, outbox_ids=outcome.outbox_ids + tuple(
-                    ids[k] for k in keys if k in ids)) if keys else outcome
-                for outcome, keys in handled]
+        new_ids = repo.outbox_ids_for_keys(
+            session=tx, keys=[k for _, keys in handled for k in keys])
+
+        def outcomes() -> list[InboundOutcome]:
+            ids = new_ids()
+            return [replace(outcome, outbox_ids=outcome.outbox_ids + tuple(
+                        ids[k] for k in keys if k in ids)) if keys else outcome
+                    for outcome, keys in handled]
+
+        return outcomes
 
     def _handle(self, tx: Tx, job: _Job,
                 batch: _Batch | None) -> tuple[InboundOutcome, list[str]]:
@@ -325,7 +338,7 @@ class Runtime:
             return self._duplicate(tx, prefix, key), []
         created = False
         found = batch.known.pop((channel, key), None) if batch is not None else None
-        if found is None:
+        if found is None and (batch is None or (channel, key) not in batch.unknown):
             found = repo.participant_and_active_run(session=tx, channel=channel, key=key)
         if found is not None:
             participant, active = found
@@ -334,6 +347,8 @@ class Runtime:
             participant, active, created = repo.ensure_participant(
                 session=tx, channel=channel, key=key, now=now, language=hint or "en",
                 address_enc=privacy.encrypt_address(self._secret, job.normalized))
+            if batch is not None:
+                batch.unknown.discard((channel, key))
         keyword = compliance.classify(text)
         run_id = active.id if active is not None and keyword is None else None
         message_id: int | None = None
@@ -357,7 +372,8 @@ class Runtime:
                                     address_enc=privacy.encrypt_address(self._secret,
                                                                         job.normalized))
         ctx = _Ctx(tx=tx, participant=participant, now=now, prefix=prefix, channel=channel,
-                   default_kind="reply", active=active, defer=batch is not None)
+                   default_kind="reply", active=active, fresh=created,
+                   defer=batch is not None)
         status: Status = "handled"
         run: RunRow | None = None
         if keyword is not None:
@@ -371,8 +387,11 @@ class Runtime:
         else:
             run = self._converse(ctx, text)
             if run is not None and (active is None or run.id != active.id):
-                repo.set_message_run(session=tx, run_id=run.id,
-                                     message_id=message_id or self._message_id(tx, job))
+                if message_id is not None:
+                    repo.set_message_run(session=tx, run_id=run.id, message_id=message_id)
+                else:
+                    repo.set_inbound_message_run(session=tx, channel=channel,
+                                                 provider_id=inbound.provider_id, run_id=run.id)
             elif batch is not None and run is not None and run.status == repo.ACTIVE_RUN:
                 # the same resident's next message in this batch goes on from here
                 batch.known[(channel, key)] = (participant, run)
@@ -480,7 +499,7 @@ class Runtime:
             step = engine.resume(flow, json.loads(active.state), text, now=ctx.now)
             self._apply(ctx, active, step)
             return active
-        if repo.has_runs(session=ctx.tx, participant_id=p.id):
+        if not ctx.fresh and repo.has_runs(session=ctx.tx, participant_id=p.id):
             self._say_fixed(ctx, "idle", p.language)
             return None
         return self._start_default(ctx)

@@ -729,7 +729,11 @@ def _stored_story(engine: sa.Engine, settings: Settings, address: str) -> dict[s
         ledger = [(c.scope, c.status) for c in session.exec(
             select(ConsentEntry).where(ConsentEntry.participant_id == p.id)
             .order_by(ConsentEntry.id))]
-        inbound_bodies = [m.body for m in session.exec(
+        run_ids = list(session.exec(
+            select(Run.id).where(Run.participant_id == p.id).order_by(Run.id)))
+        # each inbound body with the run it belongs to (by position: ids differ)
+        inbound_bodies = [(m.body, run_ids.index(m.run_id) if m.run_id else None)
+                          for m in session.exec(
             select(Message).where(Message.participant_id == p.id, Message.direction == "in")
             .order_by(Message.id))]
     return {"opted_out": p.opted_out, "language": p.language, "area": p.area,
@@ -795,3 +799,32 @@ def test_batch_outcomes_name_their_own_outbox_rows(runtime: Runtime,
     again = runtime._run_batch(jobs)  # the provider redelivers them all
     assert [o.status for o in again] == ["duplicate"] * 4
     assert [o.outbox_ids for o in again] == [o.outbox_ids for o in outcomes]
+
+
+def test_a_batch_of_first_messages_reads_each_table_once(runtime: Runtime,
+                                                         db_engine: sa.Engine) -> None:
+    """New residents cost a batch no reads of their own beyond the insert that makes them:
+    the batch's one read of participants already says who is new (no second lookup, no lock,
+    no "has runs" check), and their inbound rows get their run by provider id (no read of
+    the row's id)."""
+    from engage.storage.sql import statement_log
+
+    jobs = [runtime._job(inbound("hi", f"+1303555{i:04d}", provider_id=f"new-{i}"))
+            for i in range(5)]
+    with statement_log() as ran:
+        outcomes = runtime._run_batch(jobs)
+    assert [o.status for o in outcomes] == ["handled"] * 5
+    selects = [sql for sql in ran if sql.lstrip().upper().startswith("SELECT")]
+    from_participant = [sql for sql in selects if "FROM participant" in sql]
+    locks = 1 if db_engine.dialect.name == "postgresql" else 0
+    assert len(from_participant) == 1 + locks, from_participant
+    assert len([sql for sql in selects if "FROM message" in sql]) == 1  # the batch's dedupe
+    assert not [sql for sql in selects if "FROM run" in sql]
+    inserts = [sql for sql in ran if sql.startswith("INSERT INTO participant")]
+    assert len(inserts) == 5
+    with Session(db_engine) as session:
+        linked = session.exec(select(Message.run_id).where(
+            col(Message.provider_id).like("new-%"))).all()
+        runs = session.exec(select(Run.id)).all()
+    assert len(linked) == 5 and sorted(linked) == sorted(runs)  # type: ignore[type-var]
+

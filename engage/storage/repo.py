@@ -13,7 +13,7 @@ given (record or ORM instance) in step with its row, so no unit-of-work flush is
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, time
 from functools import lru_cache
 from typing import Any
@@ -121,7 +121,7 @@ _CREATE_PARTICIPANT = Statement(lambda d: insert_for(d, _PARTICIPANTS).values(
     key=bindparam("key"), channel=bindparam("channel"), address_enc=bindparam("address_enc"),
     language=bindparam("language"), created_at=bindparam("created_at"), opted_out=False)
     .on_conflict_do_nothing(index_elements=["channel", "key"])
-    .returning(_PARTICIPANTS.c.id))
+    .returning(*PARTICIPANT_COLUMNS))
 _ACTIVE_RUN = Statement(_SELECT_RUN.where(
     _RUNS.c.participant_id == bindparam("pid"), _RUNS.c.status == ACTIVE_RUN)
     .order_by(_RUNS.c.id.desc()).limit(1))
@@ -217,32 +217,38 @@ def participant_by_id(*, session: Store, participant_id: int,
 
 
 def create_participant(*, session: Store, channel: str, key: str, address_enc: bytes,
-                       now: datetime, language: str = "en") -> bool:
-    """Insert the participant unless (channel, key) exists; True when this call created it.
-    A concurrent first message from the same person makes this wait, then do nothing."""
+                       now: datetime, language: str = "en") -> ParticipantRow | None:
+    """Insert the participant unless (channel, key) exists; the new row when this call
+    created it, None when it existed. A concurrent first message from the same person makes
+    this wait, then do nothing. The row this transaction inserted is its own until commit:
+    nobody else can read, lock or insert it meanwhile."""
     _require_aware(now)
-    new_id = as_tx(session).scalar(_CREATE_PARTICIPANT, {
+    row = as_tx(session).first(_CREATE_PARTICIPANT, {
         "key": key, "channel": channel, "address_enc": address_enc, "language": language,
         "created_at": now})
-    return new_id is not None
+    return participant_row(row) if row is not None else None
 
 
 def ensure_participant(
     *, session: Store, channel: str, key: str, address_enc: bytes, now: datetime,
     language: str = "en",
 ) -> tuple[ParticipantRow, RunRow | None, bool]:
-    """The participant record for (channel, key), created when new, locked on PostgreSQL so
-    one person's messages are handled one after another. Returns (participant, its waiting
-    run, created): a concurrent first message may have made both meanwhile."""
+    """For a (channel, key) the caller just read and found unknown: the participant record,
+    created now, locked on PostgreSQL so one person's messages are handled one after
+    another. Returns (participant, its waiting run, created). Usually the insert made it:
+    one statement, no run yet. Otherwise a concurrent first message made it (and maybe a
+    run) since the caller's read, and it is locked and read here."""
     tx = as_tx(session)
-    created = create_participant(session=tx, channel=channel, key=key, address_enc=address_enc,
-                                 now=now, language=language)
+    made = create_participant(session=tx, channel=channel, key=key, address_enc=address_enc,
+                              now=now, language=language)
+    if made is not None:
+        return made, None, True
     if tx.is_pg:
         tx.first(_PARTICIPANT_ID_BY_KEY_LOCKED, {"channel": channel, "key": key})
     found = participant_and_active_run(session=tx, channel=channel, key=key)
-    if found is None:  # pragma: no cover - the row was just inserted or already existed
+    if found is None:  # pragma: no cover - the insert found the row, so it exists
         raise RuntimeError("participant vanished during creation")
-    return found[0], found[1], created
+    return found[0], found[1], False
 
 
 def get_or_create_participant(
@@ -262,7 +268,7 @@ def get_or_create_participant(
     if found is not None:
         return found, False
     created = create_participant(session=session, channel=channel, key=key,
-                                 address_enc=address_enc, now=now, language=language)
+                                 address_enc=address_enc, now=now, language=language) is not None
     found = get_participant(session=session, channel=channel, key=key, lock=lock)
     if found is None:  # pragma: no cover - the row was just inserted or already existed
         raise RuntimeError("participant vanished during creation")
@@ -613,6 +619,9 @@ def _response_upsert(dialect_name: str) -> Any:
 _UPSERT_RESPONSE = Statement(_response_upsert)
 _SET_MESSAGE_RUN = Statement(sa_update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"))
                              .values(run_id=bindparam("run_id")))
+_SET_INBOUND_RUN = Statement(sa_update(_MESSAGES).where(
+    _MESSAGES.c.channel == bindparam("channel"), _MESSAGES.c.direction == "in",
+    _MESSAGES.c.provider_id == bindparam("provider_id")).values(run_id=bindparam("run_id")))
 _ANONYMIZE_MESSAGE = Statement(sa_update(_MESSAGES)
                                .where(_MESSAGES.c.id == bindparam("message_id"))
                                .values(participant_id=None, body=None, status="erased"))
@@ -635,6 +644,15 @@ def upsert_response(*, session: Store, values: dict[str, Any]) -> None:
 
 def set_message_run(*, session: Store, message_id: int, run_id: int) -> None:
     as_tx(session).send(_SET_MESSAGE_RUN, {"message_id": message_id, "run_id": run_id})
+
+
+def set_inbound_message_run(*, session: Store, channel: str, provider_id: str,
+                            run_id: int) -> None:
+    """``set_message_run`` for an inbound row known by its provider id (unique per channel),
+    so a batch need not read back the id of a row it queued. Deferred in a batch: it is
+    queued after the row's INSERT, which the read of the new run's id already sent."""
+    as_tx(session).defer(_SET_INBOUND_RUN, {"channel": channel, "provider_id": provider_id,
+                                            "run_id": run_id})
 
 
 def anonymize_message(*, session: Store, message_id: int) -> None:
@@ -713,14 +731,16 @@ def prefetch_participants(
     return found
 
 
-def known_inbound(*, session: Store, channel: str, provider_ids: Sequence[str]) -> set[str]:
-    """Which of these provider message ids are already stored (a batch's dedupe, one read)."""
+def known_inbound_later(*, session: Store, channel: str,
+                        provider_ids: Sequence[str]) -> Callable[[], set[str]]:
+    """Which of these provider message ids are already stored (a batch's dedupe, one read),
+    sent now and answered with the next read (``Tx.all_later``)."""
     if not provider_ids:
-        return set()
+        return set
     tx = as_tx(session)
-    rows = tx.all(_KNOWN_INBOUND, {"channel": channel,
-                                   "ids": list_param(tx, list(dict.fromkeys(provider_ids)))})
-    return {str(row[0]) for row in rows}
+    rows = tx.all_later(_KNOWN_INBOUND, {
+        "channel": channel, "ids": list_param(tx, list(dict.fromkeys(provider_ids)))})
+    return lambda: {str(row[0]) for row in rows()}
 
 
 def queue_inbound_message(*, session: Store, participant_id: int, channel: str,
@@ -738,10 +758,12 @@ def queue_inbound_message(*, session: Store, participant_id: int, channel: str,
         "purged_at": None})
 
 
-def outbox_ids_for_keys(*, session: Store, keys: Sequence[str]) -> dict[str, int]:
-    """dedupe key -> outbox id for the stored rows among ``keys`` (one read per batch)."""
+def outbox_ids_for_keys(*, session: Store, keys: Sequence[str]) -> Callable[[], dict[str, int]]:
+    """dedupe key -> outbox id for the stored rows among ``keys`` (one read per batch), sent
+    now and answered with the next sync: a batch's last read, it shares the COMMIT's round
+    trip (``Tx.all_later``)."""
     if not keys:
-        return {}
+        return dict
     tx = as_tx(session)
-    return {str(key): int(row_id)
-            for key, row_id in tx.all(_OUTBOX_BY_KEYS, {"keys": list_param(tx, keys)})}
+    rows = tx.all_later(_OUTBOX_BY_KEYS, {"keys": list_param(tx, keys)})
+    return lambda: {str(key): int(row_id) for key, row_id in rows()}

@@ -363,6 +363,39 @@ class Tx:
         cursor, prepared = self._run(statement, params or {})
         return [prepared.row(raw) for raw in cursor.fetchall()]
 
+    def all_later(self, statement: Statement,
+                  params: Params | None = None) -> Callable[[], list[tuple[Any, ...]]]:
+        """A read whose rows are wanted later: in a PostgreSQL pipeline it goes out now, on
+        a cursor of its own, and its rows arrive with the next sync (the next read, or the
+        commit), so two reads, or a read and the COMMIT, share one round trip. Call the
+        result for the rows (after the commit, if it was the last statement). Elsewhere it
+        runs now."""
+        if self._pipeline is None:
+            rows = self.all(statement, params)
+            return lambda: rows
+        if self._deferred:
+            self.flush_deferred()
+        prepared = statement.prepared(self.dialect)
+        cursor = self.raw.cursor()
+        log = getattr(_trace, "log", None)
+        if log is not None:
+            log.append(prepared.sql)
+        try:
+            cursor.execute(prepared.sql, prepared.parameters(params or {}))
+        except self.dialect.loaded_dbapi.Error as exc:
+            self._raise(exc, prepared.sql)
+
+        def rows() -> list[tuple[Any, ...]]:
+            try:
+                fetched = cursor.fetchall()
+            except self.dialect.loaded_dbapi.Error as exc:
+                self._raise(exc, prepared.sql)
+            finally:
+                cursor.close()
+            return [prepared.row(raw) for raw in fetched]
+
+        return rows
+
     def first(self, statement: Statement, params: Params | None = None) -> tuple[Any, ...] | None:
         rows = self.all(statement, params)  # drained: no statement is left in progress
         return rows[0] if rows else None

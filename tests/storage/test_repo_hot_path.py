@@ -111,3 +111,28 @@ def test_record_consent_on_new_participant_and_rollback(db_engine: sa.Engine) ->
         assert [(e.scope, e.status) for e in ledger] == [("surveys", "granted")]
         result = audit.verify(session)
         assert result.ok and result.entries == 1
+
+
+def test_ensure_participant_creates_in_one_statement(db_engine: sa.Engine) -> None:
+    with session_scope(db_engine) as session, statement_log() as ran:
+        participant, run, created = repo.ensure_participant(
+            session=session, channel="sms", key="n" * 64, address_enc=b"x", now=NOW)
+        assert created and run is None and participant.id is not None
+        assert (participant.key, participant.channel, participant.opted_out) == (
+            "n" * 64, "sms", False)
+        assert participant.created_at == NOW
+    assert len(ran) == 1 and ran[0].startswith("INSERT INTO participant")
+
+
+def test_ensure_participant_finds_one_made_since_the_callers_read(db_engine: sa.Engine) -> None:
+    """A concurrent first message made the participant (and its run) between the caller's
+    read and the insert: the insert does nothing, and the stored row and run come back."""
+    with session_scope(db_engine) as session:
+        p = _participant(session, key="m" * 64)
+        waiting = _run(session, p, "waiting")
+        pid, run_id = p.id, waiting.id
+    with session_scope(db_engine) as session:
+        participant, run, created = repo.ensure_participant(
+            session=session, channel="sms", key="m" * 64, address_enc=b"x", now=NOW)
+    assert not created and participant.id == pid and run is not None and run.id == run_id
+

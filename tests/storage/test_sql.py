@@ -166,3 +166,46 @@ def test_message_dedupe_statement_reports_the_duplicate(db_engine: sa.Engine) ->
     assert first is not None and again is None
     with Session(db_engine) as session:
         assert session.execute(select(sa.func.count()).select_from(Message)).scalar() == 1
+
+
+_COUNT_OUTBOX = Statement(select(sa.func.count()).select_from(_OUTBOX))
+_KEYS = Statement(select(_OUTBOX.c.dedupe_key).order_by(_OUTBOX.c.id))
+
+
+def test_reads_for_later_come_back_with_the_next_sync(db_engine: sa.Engine) -> None:
+    """``all_later``: reads sent now see every write before them (queued ones included) and
+    none after; their rows can be taken after the commit they travelled with."""
+    with session_scope(db_engine) as session:
+        pid = _participant(session).id
+    plain = Statement(insert(_OUTBOX).values(
+        {c.name: bindparam(c.name) for c in _OUTBOX.columns if c.name != "id"}))
+    with transaction(db_engine, pipelined=True) as tx:
+        tx.deferring = True
+        tx.defer(plain, _outbox_values(pid, "one"))
+        count_then = tx.all_later(_COUNT_OUTBOX)
+        tx.send(plain, _outbox_values(pid, "two"))
+        keys_then = tx.all_later(_KEYS)
+        tx.defer(plain, _outbox_values(pid, "three"))
+        assert tx.scalar(_COUNT_OUTBOX) == 3  # a plain read answers both earlier ones too
+        last = tx.all_later(_KEYS)  # the last statement: it travels with the COMMIT
+    assert count_then() == [(1,)]
+    assert keys_then() == [("one",), ("two",)]
+    assert last() == [("one",), ("two",), ("three",)]
+
+
+def test_a_failing_read_for_later_fails_its_transaction(db_engine: sa.Engine) -> None:
+    with session_scope(db_engine) as session:
+        pid = _participant(session).id
+    plain = Statement(insert(_OUTBOX).values(
+        {c.name: bindparam(c.name) for c in _OUTBOX.columns if c.name != "id"}))
+    bad = Statement(lambda d: sa.text(  # fails as it runs, not as it is parsed
+        "SELECT 1 / (count(*) - count(*)) FROM outbox" if d == "postgresql"
+        else "SELECT json('{') FROM outbox"))
+    with pytest.raises((sa.exc.DBAPIError, RetryableError)), \
+            transaction(db_engine, pipelined=True) as tx:
+        tx.send(plain, _outbox_values(pid, "kept?"))
+        rows = tx.all_later(bad)
+        rows()
+    with Session(db_engine) as session:
+        assert session.execute(select(sa.func.count()).select_from(Outbox)).scalar() == 0
+
