@@ -20,7 +20,8 @@ from engage.storage.models import FlowVersion
 from engage.storage.repo import dialect_insert
 from engage.storage.sql import Tx, as_tx
 
-_PENDING = "engage.flow_versions_pending"  # Tx.info key: versions this transaction inserted
+# Tx.info key: (flow id, digest) -> id of the versions this transaction inserted, not committed
+_PENDING = "engage.flow_versions_pending"
 
 
 class FlowCatalog:
@@ -59,10 +60,15 @@ class FlowCatalog:
     def version_id(self, session: Session | Tx, flow: Flow, *, now: datetime) -> int:
         """The FlowVersion id for ``flow`` (published on first use). Cached: the hot path
         costs nothing after the first call."""
-        cached = self._version_ids.get((flow.id, flow.digest))
+        key = (flow.id, flow.digest)
+        cached = self._version_ids.get(key)
         if cached is not None:
             return cached
-        row, _ = self._publish_one(as_tx(session), flow, now)
+        tx = as_tx(session)
+        ours = tx.info.get(_PENDING, {}).get(key)
+        if ours is not None:  # published by this very transaction (a campaign's first batch)
+            return int(ours)
+        row, _ = self._publish_one(tx, flow, now)
         assert row.id is not None
         return row.id
 
@@ -90,10 +96,10 @@ class FlowCatalog:
                                   "flow_version_id": row.id}, now=now)
         assert row.id is not None
         version_id = row.id
-        pending: set[tuple[str, str]] = tx.info.setdefault(_PENDING, set())
+        pending: dict[tuple[str, str], int] = tx.info.setdefault(_PENDING, {})
         key = (flow.id, flow.digest)
         if created:
-            pending.add(key)
+            pending[key] = version_id
             self._remember_after_commit(tx, flow, version_id)
         elif key not in pending:  # committed by someone else: safe to share at once
             self._remember(flow, version_id)
@@ -110,14 +116,14 @@ class FlowCatalog:
             nonlocal settled
             if not settled:
                 settled = True
-                tx.info.get(_PENDING, set()).discard(key)
+                tx.info.get(_PENDING, {}).pop(key, None)
                 self._remember(flow, version_id)
 
         def rolled_back() -> None:
             nonlocal settled
             if not settled:
                 settled = True
-                tx.info.get(_PENDING, set()).discard(key)
+                tx.info.get(_PENDING, {}).pop(key, None)
 
         tx.after_commit(committed, rolled_back)
 

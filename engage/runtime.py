@@ -627,14 +627,18 @@ class Runtime:
         context: dict[str, Any] | None = None,
         campaign_id: int | None = None,
         session_id: int | None = None,
+        locked: bool = False,
     ) -> RunRow | None:
         """Start ``flow_id`` for ``participant`` in the caller's transaction (campaigns,
         invitations). Its messages go out with ``kind`` (quiet hours apply). None when the
         participant opted out or was erased, or this campaign/session/dedupe key already
-        started a run for them (so a resident who declined hears nothing more from it)."""
+        started a run for them (so a resident who declined hears nothing more from it).
+        ``locked``: the caller has locked the participant's row in this transaction and read
+        it afresh since (a campaign batch locks all of its residents at once); otherwise that
+        is done here."""
         if now.tzinfo is None:
             raise ValueError("naive datetime rejected")
-        if self._is_pg:
+        if self._is_pg and not locked:
             session.refresh(participant, with_for_update=True)
         if participant.opted_out or participant.erased_at is not None or participant.id is None:
             return None

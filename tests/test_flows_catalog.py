@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
@@ -74,3 +75,31 @@ def test_committed_version_found_by_another_transaction_is_cached_at_once(
         session.rollback()
     finally:
         session.close()
+
+
+def test_a_transaction_asks_the_database_once_for_the_version_it_published(
+    db_engine: Engine, catalog: FlowCatalog,
+) -> None:
+    """A campaign's first batch starts hundreds of runs in the transaction that published
+    the flow: after the first, they cost no statement (and do not wait on the row)."""
+    flow = catalog.get("satisfaction")
+    seen: list[str] = []
+
+    def record(_c: object, _cur: object, statement: str, *_a: object) -> None:
+        seen.append(statement)
+
+    session = new_session(db_engine)
+    try:
+        first = catalog.version_id(session, flow, now=NOW)
+        event.listen(db_engine, "before_cursor_execute", record)
+        try:
+            assert [catalog.version_id(session, flow, now=NOW) for _ in range(3)] == [first] * 3
+        finally:
+            event.remove(db_engine, "before_cursor_execute", record)
+        assert seen == []
+        assert _cached(catalog) == {}  # still not shared before the commit
+        session.rollback()
+    finally:
+        session.close()
+    assert _cached(catalog) == {}
+

@@ -60,7 +60,8 @@ class RunStarter(Protocol):
 
     def start_run(self, *, session: Session, participant: Participant, flow_id: str, kind: str,
                   dedupe_key: str, now: datetime, context: dict[str, Any] | None = None,
-                  campaign_id: int | None = None, session_id: int | None = None) -> Run | None: ...
+                  campaign_id: int | None = None, session_id: int | None = None,
+                  locked: bool = False) -> Run | None: ...
 
 
 def invite_key(campaign_id: int, participant_id: int) -> str:
@@ -445,6 +446,20 @@ def _expire_recipients(session: Session, campaign: Campaign, now: datetime) -> N
             session.add(run)
 
 
+def _lock_participants(session: Session, participant_ids: list[int | None]) -> None:
+    """A batch's residents locked in one statement, in id order as inbound batches lock them
+    (so the two never deadlock), and their rows read afresh into the session: a message
+    handled since the batch's first read (an opt-out) is seen. SQLite: the write lock the
+    transaction holds already serializes everything."""
+    ids = sorted({pid for pid in participant_ids if pid is not None})
+    if not ids or session.get_bind().dialect.name != "postgresql":
+        return
+    stmt = (select(Participant).where(col(Participant.id).in_(ids)).order_by(col(Participant.id))
+            .with_for_update(of=Participant).execution_options(populate_existing=True))
+    with session.no_autoflush:
+        session.exec(stmt).all()
+
+
 def _lock_participant(session: Session, participant_id: int) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.exec(select(Participant.id).where(Participant.id == participant_id)
@@ -521,6 +536,7 @@ def _invite_batch(session: Session, campaign: Campaign, starter: RunStarter, set
     if session.get_bind().dialect.name == "postgresql":  # side-by-side batches never overlap
         stmt = stmt.with_for_update(skip_locked=True, of=CampaignRecipient)
     rows = session.exec(stmt).all()
+    _lock_participants(session, [participant.id for _, participant in rows])
     invited, used = 0, 0
     started: dict[int, CampaignRecipient] = {}
     for recipient, participant in rows:
@@ -534,7 +550,7 @@ def _invite_batch(session: Session, campaign: Campaign, starter: RunStarter, set
             run = starter.start_run(
                 session=session, participant=participant, flow_id=campaign.flow_id,
                 kind="campaign", dedupe_key=invite_key(campaign.id, recipient.participant_id),
-                now=now, campaign_id=campaign.id,
+                now=now, campaign_id=campaign.id, locked=True,
             )
             if run is None:
                 _finish_recipient(recipient, "skipped", now)
@@ -559,11 +575,14 @@ def _invite_batch(session: Session, campaign: Campaign, starter: RunStarter, set
 
 
 def _messages_for_runs(session: Session, run_ids: list[int]) -> dict[int, int]:
-    session.flush()
-    rows = session.execute(
-        select(Outbox.run_id, func.count()).where(col(Outbox.run_id).in_(run_ids))
-        .group_by(col(Outbox.run_id))
-    ).all()
+    """Outbox rows per run. ``start_run`` writes them straight to the transaction's connection,
+    so nothing needs flushing first: the batch's recipient changes wait and go out together,
+    one UPDATE for the batch instead of one per resident."""
+    with session.no_autoflush:
+        rows = session.execute(
+            select(Outbox.run_id, func.count()).where(col(Outbox.run_id).in_(run_ids))
+            .group_by(col(Outbox.run_id))
+        ).all()
     return {int(run_id): int(n) for run_id, n in rows}
 
 

@@ -19,6 +19,8 @@ from sched_helpers import (
     reply,
     rows,
 )
+from sqlalchemy import event as sa_event
+from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -28,7 +30,7 @@ from engage.runtime import Runtime
 from engage.scheduling import campaigns
 from engage.scheduling.clock import is_quiet
 from engage.storage.db import make_engine, session_scope
-from engage.storage.models import Run
+from engage.storage.models import Participant, Run
 from engage.storage.scheduling_models import CampaignRecipient
 
 
@@ -394,3 +396,88 @@ def test_run_expiry_stops_reminders_and_ends_the_run(db_engine: Engine, settings
     with session_scope(db_engine) as session:
         run = session.exec(select(Run).where(Run.participant_id == pid)).one()
     assert run.status == "expired"
+
+
+def _statements(engine: Engine) -> tuple[list[str], Any]:
+    """The SQL the ORM runs on ``engine`` (the hot path's statements bypass these events)."""
+    seen: list[str] = []
+
+    def record(_c: object, _cur: object, statement: str, *_a: object) -> None:
+        seen.append(" ".join(statement.split()))
+
+    sa_event.listen(engine, "before_cursor_execute", record)
+    return seen, lambda: sa_event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_batch_locks_its_residents_at_once_and_updates_them_together(
+    db_engine: Engine, settings: Settings, rt: Runtime, clock: Any,
+) -> None:
+    """One statement locks (PostgreSQL) a batch's residents, none per resident, and the
+    recipients' new statuses go out as one UPDATE for the batch."""
+    ids = [add_resident(db_engine, rt, number(i), now=clock()) for i in range(12)]
+    cid = create(db_engine, settings, rt, clock)
+    seen, stop = _statements(db_engine)
+    try:
+        campaigns.run_campaigns(engine=db_engine, starter=rt, settings=settings, now=clock(),
+                                batch=5)
+    finally:
+        stop()
+    assert sorted(invited_ids(db_engine, cid)) == sorted(ids)
+    batches = 3  # 5 + 5 + 2 residents
+    reads = [sql for sql in seen if sql.startswith("SELECT participant.id, participant.key")]
+    assert len(reads) == (batches if db_engine.dialect.name == "postgresql" else 0)
+    assert all("FOR UPDATE OF participant" in sql for sql in reads)
+    one_row = ("WHERE campaign_recipient.id = ?",
+               "WHERE campaign_recipient.id = %(campaign_recipient_id)s::INTEGER")
+    updates = [sql for sql in seen if sql.startswith("UPDATE campaign_recipient SET status")
+               and sql.endswith(one_row)]
+    assert len(updates) == batches
+    with session_scope(db_engine) as session:
+        stored = session.exec(select(CampaignRecipient).where(
+            CampaignRecipient.campaign_id == cid)).all()
+    assert {(r.status, r.invite_messages > 0, r.run_id is not None) for r in stored} == {
+        ("invited", True, True)}
+
+
+def test_an_opt_out_committed_while_a_batch_waits_for_its_lock_is_honoured(
+    db_engine: Engine, settings: Settings, rt: Runtime, clock: Any,
+) -> None:
+    """A resident read as reachable when the batch picked its recipients, then opted out by a
+    transaction the batch's lock waited for, gets no invitation."""
+    if db_engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's (SQLite's write lock serializes everything)")
+    ids = [add_resident(db_engine, rt, number(i), now=clock()) for i in range(4)]
+    cid = create(db_engine, settings, rt, clock)
+    with session_scope(db_engine) as session:  # the audience is fixed first
+        campaign = campaigns.get_campaign(session=session, campaign_id=cid, lock=True)
+        campaigns.materialize(session=session, campaign_id=cid,
+                              audience=campaigns.parse_audience(campaign.audience),
+                              default_timezone=settings.timezone)
+        campaign.materialized_at = clock()
+        session.add(campaign)
+    stopping = ids[2]
+    inbound = db_engine.connect()
+    transaction = inbound.begin()
+    inbound.execute(sa_update(Participant).where(col(Participant.id) == stopping)
+                    .values(opted_out=True))  # an inbound STOP, not committed yet
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def tick() -> None:
+        try:
+            campaigns.run_campaigns(engine=db_engine, starter=rt, settings=settings,
+                                    now=clock(), batch=10)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=tick)
+    worker.start()
+    assert not done.wait(0.5), "the batch must wait for the resident's row lock"
+    transaction.commit()
+    inbound.close()
+    worker.join(30)
+    assert not errors
+    assert sorted(invited_ids(db_engine, cid)) == sorted(i for i in ids if i != stopping)
+
