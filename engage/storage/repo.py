@@ -628,12 +628,10 @@ _ANONYMIZE_MESSAGE = Statement(sa_update(_MESSAGES)
 _DUE_RUNS = Statement(sa_select(_RUNS.c.id, _RUNS.c.participant_id)
                       .where(_RUNS.c.status == ACTIVE_RUN, _RUNS.c.wake_at <= bindparam("now"))
                       .order_by(_RUNS.c.wake_at).limit(bindparam("limit")))
-_RUN_OF_CAMPAIGN = Statement(sa_select(_RUNS.c.id).where(
-    _RUNS.c.participant_id == bindparam("pid"), _RUNS.c.campaign_id == bindparam("campaign_id"))
-    .limit(1))
-_RUN_OF_SESSION = Statement(sa_select(_RUNS.c.id).where(
-    _RUNS.c.participant_id == bindparam("pid"), _RUNS.c.session_id == bindparam("session_id"),
-    _RUNS.c.flow_id == bindparam("flow_id")).limit(1))
+# what a resident's runs were started by: read by the resident (a handful of rows), never by
+# campaign or session (see ``participant_has_run``)
+_RUN_ORIGINS = Statement(sa_select(_RUNS.c.campaign_id, _RUNS.c.session_id, _RUNS.c.flow_id)
+                         .where(_RUNS.c.participant_id == bindparam("pid")))
 
 
 def upsert_response(*, session: Store, values: dict[str, Any]) -> None:
@@ -672,13 +670,17 @@ def participant_has_run(*, session: Store, participant_id: int,
                         campaign_id: int | None = None, session_id: int | None = None,
                         flow_id: str | None = None) -> bool:
     """Whether this campaign, or this dialogue session's ``flow_id``, already started a run
-    for the participant (so a resident who declined hears nothing more from it)."""
-    tx = as_tx(session)
+    for the participant (so a resident who declined hears nothing more from it).
+
+    The resident's runs are read and matched here, rather than asked for with the campaign
+    in the WHERE clause: a campaign being fanned out is newer than the planner's statistics,
+    so PostgreSQL takes it for a rare value and walks the campaign's index, every run the
+    campaign has made so far, for each resident (measured: 0.6 -> 2.1 ms per resident over
+    a 30,000-resident fan-out, and growing)."""
+    origins = as_tx(session).all(_RUN_ORIGINS, {"pid": participant_id})
     if campaign_id is not None:
-        return tx.first(_RUN_OF_CAMPAIGN, {"pid": participant_id,
-                                           "campaign_id": campaign_id}) is not None
-    return tx.first(_RUN_OF_SESSION, {"pid": participant_id, "session_id": session_id,
-                                      "flow_id": flow_id}) is not None
+        return any(row[0] == campaign_id for row in origins)
+    return any(row[1] == session_id and row[2] == flow_id for row in origins)
 
 
 # --- batches of inbound messages (see runtime: several messages, one transaction) --------

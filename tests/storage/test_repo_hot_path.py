@@ -136,3 +136,24 @@ def test_ensure_participant_finds_one_made_since_the_callers_read(db_engine: sa.
             session=session, channel="sms", key="m" * 64, address_enc=b"x", now=NOW)
     assert not created and participant.id == pid and run is not None and run.id == run_id
 
+
+def test_participant_has_run_matches_campaign_or_session_and_flow(db_engine: sa.Engine) -> None:
+    with session_scope(db_engine) as session:
+        p, other = _participant(session, key="h" * 64), _participant(session, key="i" * 64)
+        for participant, campaign_id, session_id, flow_id in (
+                (p, 7, None, "satisfaction"), (p, None, 3, "dialogue_rsvp"),
+                (other, 8, None, "satisfaction"), (other, None, 4, "session_feedback")):
+            session.add(Run(participant_id=participant.id, flow_id=flow_id, status="completed",
+                            state="{}", campaign_id=campaign_id, session_id=session_id,
+                            started_at=NOW, updated_at=NOW))
+        session.flush()
+        pid = p.id or 0
+
+        def has(**kw: object) -> bool:
+            return repo.participant_has_run(session=session, participant_id=pid, **kw)
+
+        assert has(campaign_id=7) and not has(campaign_id=8)
+        assert has(session_id=3, flow_id="dialogue_rsvp")
+        assert not has(session_id=3, flow_id="session_feedback")
+        assert not has(session_id=4, flow_id="session_feedback")  # someone else's
+
