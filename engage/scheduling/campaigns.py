@@ -562,25 +562,30 @@ def _invite_batch(session: Session, campaign: Campaign, starter: RunStarter, set
                 started[run.id] = recipient
                 invited += 1
                 if throttled:
-                    recipient.invite_messages = _messages_for_runs(session, [run.id]).get(
-                        run.id, 1)
+                    recipient.invite_messages = _messages_for_runs(
+                        session, {run.id: recipient.participant_id}).get(run.id, 1)
                     used += recipient.invite_messages
         session.add(recipient)
     if started and not throttled:
-        counts = _messages_for_runs(session, list(started))
+        counts = _messages_for_runs(
+            session, {run_id: r.participant_id for run_id, r in started.items()})
         for run_id, recipient in started.items():
             recipient.invite_messages = counts.get(run_id, 0)
             session.add(recipient)
     return invited, len(rows) == budget and not throttled
 
 
-def _messages_for_runs(session: Session, run_ids: list[int]) -> dict[int, int]:
-    """Outbox rows per run. ``start_run`` writes them straight to the transaction's connection,
-    so nothing needs flushing first: the batch's recipient changes wait and go out together,
-    one UPDATE for the batch instead of one per resident."""
+def _messages_for_runs(session: Session, runs: dict[int, int]) -> dict[int, int]:
+    """Outbox rows per run (run id -> its participant's id). Found through the participants'
+    index: the outbox has no index on runs, and holds every message ever sent. ``start_run``
+    writes the rows straight to the transaction's connection, so nothing needs flushing
+    first: the batch's recipient changes wait and go out together, one UPDATE for the batch
+    instead of one per resident."""
     with session.no_autoflush:
         rows = session.execute(
-            select(Outbox.run_id, func.count()).where(col(Outbox.run_id).in_(run_ids))
+            select(Outbox.run_id, func.count())
+            .where(col(Outbox.participant_id).in_(set(runs.values())),
+                   col(Outbox.run_id).in_(list(runs)))
             .group_by(col(Outbox.run_id))
         ).all()
     return {int(run_id): int(n) for run_id, n in rows}
