@@ -306,8 +306,10 @@ class Tx:
             cursor = self._cursor = self.raw.cursor()
         return cursor
 
-    def _execute(self, prepared: Prepared, args: Any, *, many: bool = False) -> Any:
-        cursor = self._cursor_for()
+    def _execute(self, prepared: Prepared, args: Any, *, many: bool = False,
+                 cursor: Any = None) -> Any:
+        if cursor is None:
+            cursor = self._cursor_for()
         log = getattr(_trace, "log", None)
         if log is not None:
             log.append(prepared.sql)
@@ -376,14 +378,8 @@ class Tx:
         if self._deferred:
             self.flush_deferred()
         prepared = statement.prepared(self.dialect)
-        cursor = self.raw.cursor()
-        log = getattr(_trace, "log", None)
-        if log is not None:
-            log.append(prepared.sql)
-        try:
-            cursor.execute(prepared.sql, prepared.parameters(params or {}))
-        except self.dialect.loaded_dbapi.Error as exc:
-            self._raise(exc, prepared.sql)
+        cursor = self._execute(prepared, prepared.parameters(params or {}),
+                               cursor=self.raw.cursor())
 
         def rows() -> list[tuple[Any, ...]]:
             try:
