@@ -400,27 +400,27 @@ def sync_recipients(*, session: Session, campaign_id: int, now: datetime) -> Non
             .execution_options(synchronize_session=False)
         )
 
+    # Every condition below follows the recipient's own row by its key (participant, run)
+    # and never asks for "the runs of this campaign": a campaign just fanned out is newer
+    # than the planner's statistics, which then took its runs for a handful and walked all
+    # of them for every recipient (measured: 20-25 s per statement at 20,000 recipients).
+    def own_run(*conditions: Any) -> Any:
+        return select(Run.id).where(col(Run.id) == col(rec.run_id), *conditions).exists()
+
     gone = select(Participant.id).where(
-        or_(col(Participant.opted_out).is_(True), col(Participant.erased_at).is_not(None))
-    )
-    change([col(rec.status).in_(OPEN_RECIPIENT), col(rec.participant_id).in_(gone)], "opted_out")
+        col(Participant.id) == col(rec.participant_id),
+        or_(col(Participant.opted_out).is_(True), col(Participant.erased_at).is_not(None)),
+    ).exists()
+    change([col(rec.status).in_(OPEN_RECIPIENT), gone], "opted_out")
     for run_status, status in RUN_TO_RECIPIENT.items():
-        runs = select(Run.id).where(Run.campaign_id == campaign_id, Run.status == run_status)
-        change([col(rec.status).in_(("invited", "started")), col(rec.run_id).in_(runs)], status)
-    other_end = select(Run.id).where(
-        Run.campaign_id == campaign_id,
-        col(Run.status).not_in(("waiting", *RUN_TO_RECIPIENT)),
-    )
-    change([col(rec.status).in_(("invited", "started")), col(rec.run_id).in_(other_end)],
-           "expired")
-    campaign_runs = select(Run.id).where(Run.campaign_id == campaign_id)
-    answered = select(Response.run_id).where(col(Response.run_id).in_(campaign_runs))
-    replied = select(Message.run_id).where(
-        Message.direction == "in", col(Message.run_id).in_(campaign_runs)
-    )
-    change([rec.status == "invited",
-            or_(col(rec.run_id).in_(answered), col(rec.run_id).in_(replied))],
-           "started", final=False)
+        change([col(rec.status).in_(("invited", "started")), own_run(Run.status == run_status)],
+               status)
+    change([col(rec.status).in_(("invited", "started")),
+            own_run(col(Run.status).not_in(("waiting", *RUN_TO_RECIPIENT)))], "expired")
+    answered = select(Response.id).where(col(Response.run_id) == col(rec.run_id)).exists()
+    replied = select(Message.id).where(col(Message.run_id) == col(rec.run_id),
+                                       Message.direction == "in").exists()
+    change([rec.status == "invited", or_(answered, replied)], "started", final=False)
 
 
 def _expire_recipients(session: Session, campaign: Campaign, now: datetime) -> None:
