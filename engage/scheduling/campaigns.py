@@ -435,13 +435,15 @@ def _expire_recipients(session: Session, campaign: Campaign, now: datetime) -> N
             col(CampaignRecipient.invited_at) <= limit,
         )
     ).all()
+    # their residents locked first, all at once in id order (as inbound batches lock them),
+    # so the runs below are read after any message that was being handled for them
+    _lock_participants(session, [recipient.participant_id for recipient in stale])
     for recipient in stale:
         recipient.status = "expired"
         recipient.finished_at = now
         session.add(recipient)
         run = session.get(Run, recipient.run_id) if recipient.run_id else None
         if run is not None and run.status == "waiting":
-            _lock_participant(session, recipient.participant_id)
             repo.end_run(run=run, status="expired", now=now)
             session.add(run)
 
@@ -458,12 +460,6 @@ def _lock_participants(session: Session, participant_ids: list[int | None]) -> N
             .with_for_update(of=Participant).execution_options(populate_existing=True))
     with session.no_autoflush:
         session.exec(stmt).all()
-
-
-def _lock_participant(session: Session, participant_id: int) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.exec(select(Participant.id).where(Participant.id == participant_id)
-                     .with_for_update()).first()
 
 
 def _apply_area_quota(session: Session, campaign: Campaign, now: datetime) -> None:
