@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections import namedtuple
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,7 +41,8 @@ NEGATORS = _wordset(
     """
     not no never nobody nothing none neither nor nowhere without cannot hardly barely
     scarcely seldom rarely lack lacks lacked lacking ain't n't nunca nadie nada ni jamás
-    sin aren't can't couldn't didn't doesn't don't hadn't hasn't haven't isn't mightn't
+    sin tampoco ningún ninguna ninguno aren't can't couldn't didn't doesn't don't hadn't hasn't
+    haven't isn't mightn't
     mustn't needn't shan't shouldn't wasn't weren't won't wouldn't less fewer devoid
     """
 ) | {"no one", "no longer"}
@@ -69,6 +71,9 @@ BOOSTERS = {
     "undeniably": 0.3, "fiendishly": 0.3, "frighteningly": 0.3, "brutally": 0.3,
     "wickedly": 0.3, "exceedingly": 0.4, "immensely": 0.4, "hugely": 0.35, "enormously": 0.35,
     "occasionally": -0.3, "sometimes": -0.25, "mostly": -0.15, "reasonably": -0.25,
+    "mucho": 0.2, "mucha": 0.2, "muchísimo": 0.4, "bastante": 0.15, "realmente": 0.3,
+    "totalmente": 0.35, "completamente": 0.35, "extremadamente": 0.45, "sumamente": 0.4,
+    "algo": -0.3, "medio": -0.3, "casi": -0.3,
     "un poco": -0.4, "a little": -0.4, "a bit": -0.4, "kind of": -0.35, "sort of": -0.35,
     "a little bit": -0.45, "more or less": -0.4, "at all": 0.3, "so much": 0.3,
 }  # fmt: skip
@@ -76,8 +81,13 @@ MULTIWORD_BOOSTERS = {tuple(k.split()): v for k, v in BOOSTERS.items() if " " in
 CONTRAST_AFTER = frozenset({"but", "however", "pero", "sin embargo", "nonetheless", "yet"})
 CONTRAST_BEFORE = frozenset({"although", "though", "aunque", "while", "whereas"})
 COMPARATIVE_BETTER = _wordset("better happier safer nicer worse easier improved mejor peor more")
-MODALS = _wordset("could would should might must can may needs need wish hope")
-COUNTERFACTUAL = _wordset("would could should might would've could've should've")
+MODALS = _wordset(
+    "could would should might must can may needs need wish hope"
+    " podría podrían debería deberían ojalá quisiera pudiera"
+)
+COUNTERFACTUAL = _wordset(
+    "would could should might would've could've should've podría debería hubiera"
+)
 SARCASM_OPENERS = _wordset(
     """
     great wonderful fantastic perfect lovely nice awesome brilliant terrific super
@@ -264,7 +274,19 @@ def _word_valence(word: str) -> float:
     if "-" in word:  # "ill-conceived": the parts say it
         total = sum(_word_valence(part) for part in word.split("-") if part)
         return max(-1.0, min(1.0, total))
-    return 0.0
+    return _UNACCENTED.get(word, 0.0)  # "pesimo", "increible": accents left off on a phone
+
+
+def _strip_accents(word: str) -> str:
+    decomposed = unicodedata.normalize("NFD", word)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+_UNACCENTED: dict[str, float] = {
+    _strip_accents(word): value
+    for word, value in LEXICON.words.items()
+    if _strip_accents(word) != word and _strip_accents(word) not in LEXICON.words
+}
 
 
 @dataclass(slots=True)
@@ -421,7 +443,7 @@ def _wish_factor(items: list[_Item], i: int, value: float) -> float:
     if (
         value > 0
         and any(w in COUNTERFACTUAL for w in window)
-        and ("be" in window or "been" in window)
+        and any(w in ("be", "been", "ser", "sido", "estado") for w in window)
     ):
         return -0.4
     return 1.0
