@@ -74,10 +74,16 @@ BOOSTERS = {
     "mucho": 0.2, "mucha": 0.2, "muchísimo": 0.4, "bastante": 0.15, "realmente": 0.3,
     "totalmente": 0.35, "completamente": 0.35, "extremadamente": 0.45, "sumamente": 0.4,
     "algo": -0.3, "medio": -0.3, "casi": -0.3,
+    "fucking": 0.35, "fuckin": 0.35, "freaking": 0.3, "freakin": 0.3, "frickin": 0.3,
+    "friggin": 0.3,
     "un poco": -0.4, "a little": -0.4, "a bit": -0.4, "kind of": -0.35, "sort of": -0.35,
     "a little bit": -0.45, "more or less": -0.4, "at all": 0.3, "so much": 0.3,
 }  # fmt: skip
-MULTIWORD_BOOSTERS = {tuple(k.split()): v for k, v in BOOSTERS.items() if " " in k}
+# Degree words that follow the word they strengthen ("scary af", "good as hell").
+AFTER_BOOSTERS = {"af": 0.3, "asf": 0.3, "as hell": 0.3, "as fuck": 0.3, "at all": 0.3}
+MULTIWORD_BOOSTERS = {
+    tuple(k.split()): v for k, v in (BOOSTERS | AFTER_BOOSTERS).items() if " " in k
+}
 CONTRAST_AFTER = frozenset({"but", "however", "pero", "sin embargo", "nonetheless", "yet"})
 CONTRAST_BEFORE = frozenset({"although", "though", "aunque", "while", "whereas"})
 COMPARATIVE_BETTER = _wordset("better happier safer nicer worse easier improved mejor peor more")
@@ -151,9 +157,12 @@ _EMOJI = (
     r"[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B50\u2B55\u2764\u2763\u203C\u2049]"
     r"[\uFE0F\U0001F3FB-\U0001F3FF\u200D]*"
 )
-_EMOTICON = r"(?:[:;=][-'^]?[)(\]\[dDpP/\\|*oO3]|<3|[xX]D\b|:'\()"
+_EMOTICON = r"(?:[:;=][-'^]?(?:[)(\]\[pP/\\|*oO3]|[dD]\b)+|</?3+|\^[_.-]?\^|[xX]D+\b|:'\()"
+# Web addresses, e-mail addresses and @mentions say nothing about feeling ("great.example.com"
+# must not count as "great", nor "http://" as the emoticon ":/").
+_NOT_TEXT = r"https?://\S+|www\.\S+|[\w.+-]+@[\w-]+\.[\w.]+|@\w+"
 TOKEN_RE = re.compile(
-    rf"(?P<emo>{_EMOTICON})|(?P<emoji>{_EMOJI})"
+    rf"(?P<skip>{_NOT_TEXT})|(?P<emo>{_EMOTICON})|(?P<emoji>{_EMOJI})"
     r"|(?P<word>[^\W_]+(?:['’][^\W_]+)*(?:-[^\W_]+)*)"
     r"|(?P<bang>!+)|(?P<q>\?+)|(?P<brk>[.,;:—–]|\s-\s)"
 )
@@ -168,6 +177,7 @@ class _Token:
 
 
 _ELONGATED = re.compile(r"([^\W\d_])\1{2,}")
+_REPEATED_END = re.compile(r"(.)\1+$")
 
 
 @lru_cache(maxsize=65536)
@@ -197,8 +207,10 @@ def tokenize(text: str) -> list[_Token]:
         if kind == "word":
             low, caps, stretched = _normalize_word(raw)
             tokens.append(_Token(low, caps, "word", stretched))
-        elif kind == "emo":
-            tokens.append(_Token(raw.lower(), False, "emoji"))
+        elif kind == "skip":
+            continue
+        elif kind == "emo":  # ":)))" reads as ":)", "<333" as "<3"
+            tokens.append(_Token(_REPEATED_END.sub(r"\1", raw.lower()), False, "emoji"))
         elif kind == "emoji":
             tokens.append(_Token(raw.replace("\ufe0f", ""), False, "emoji"))
         elif kind == "brk":
@@ -310,7 +322,7 @@ def prepare(text: str, rules: Rules = DEFAULT_RULES) -> list[_Item]:
         if tok.kind == "phrase":
             items.append(_Item(tok.text, phrase_value or 0.0, "word", emphasis))
         elif tok.kind == "word":
-            neutral = tok.text in BOOSTERS or tok.text in NEGATORS
+            neutral = tok.text in BOOSTERS or tok.text in NEGATORS or tok.text in AFTER_BOOSTERS
             if not rules.slang and tok.text in lex.slang:
                 neutral = True
             value = 0.0 if neutral else _word_valence(tok.text)
@@ -391,8 +403,9 @@ def _boost(items: list[_Item], i: int, all_caps_text: bool, rules: Rules) -> flo
                 factor *= 1.0 + boost * rules.degree_scale * (1.0 if back == 1 else 0.8)
                 if items[j].caps and not all_caps_text:
                     factor *= emphasis
-        if i + 1 < len(items) and items[i + 1].text == "at all":
-            factor *= 1.3
+        after = AFTER_BOOSTERS.get(items[i + 1].text) if i + 1 < len(items) else None
+        if after is not None:
+            factor *= 1.0 + after * rules.degree_scale
     if items[i].caps and not all_caps_text:
         factor *= emphasis
     return factor
@@ -414,6 +427,9 @@ def _apply_negation(
         prev = items[j]
         if prev.kind != "word" or prev.text in CONTRAST_AFTER:
             break
+        if prev.text == "least" and (j == 0 or items[j - 1].text not in ("at", "very")):
+            flips += 1  # "least favourite", "the least helpful" (but not "at least")
+            continue
         if prev.text not in NEGATORS:
             continue
         nxt = items[j + 1].text if j + 1 < len(items) else ""
