@@ -126,6 +126,7 @@ class Rules:
     idioms: bool = True  # multi-word phrases scored whole ("waste of time", "can't complain")
     emoji: bool = True  # emoji and emoticons carry feeling
     slang: bool = True  # texting slang and misspellings ("smh", "luv", "dissapointed")
+    public_words: bool = True  # evaluative words of news and public life ("incompetent")
     wishes: bool = True  # "could be better", "would have been nice": not good yet
     sarcasm: bool = True  # "Great, another car broken into"
 
@@ -144,7 +145,7 @@ class Rules:
 
 SWITCHES: tuple[str, ...] = (
     "capitals", "stretched", "exclamations", "questions", "insistence", "degree", "contrast",
-    "negation", "concord", "idioms", "emoji", "slang", "wishes", "sarcasm",
+    "negation", "concord", "idioms", "emoji", "slang", "public_words", "wishes", "sarcasm",
 )  # fmt: skip
 FITTED: tuple[str, ...] = (
     "negation_factor", "negated_cap", "unresolved_negation", "contrast_before",
@@ -324,6 +325,8 @@ def prepare(text: str, rules: Rules = DEFAULT_RULES) -> list[_Item]:
         elif tok.kind == "word":
             neutral = tok.text in BOOSTERS or tok.text in NEGATORS or tok.text in AFTER_BOOSTERS
             if not rules.slang and tok.text in lex.slang:
+                neutral = True
+            if not rules.public_words and tok.text in lex.public:
                 neutral = True
             value = 0.0 if neutral else _word_valence(tok.text)
             items.append(_Item(tok.text, value, "word", emphasis))
