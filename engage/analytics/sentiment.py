@@ -26,7 +26,7 @@ from textblob.base import CONTINUOUS, BaseSentimentAnalyzer
 
 from engage.analytics.sentiment_lexicon import Lexicon, load_lexicon
 
-SCORER_VERSION = "engage-sentiment/1.0"
+SCORER_VERSION = "engage-sentiment/2.0"
 
 LEXICON: Lexicon = load_lexicon()
 
@@ -126,22 +126,24 @@ class Rules:
     idioms: bool = True  # multi-word phrases scored whole ("waste of time", "can't complain")
     emoji: bool = True  # emoji and emoticons carry feeling
     slang: bool = True  # texting slang and misspellings ("smh", "luv", "dissapointed")
-    public_words: bool = True  # evaluative words of news and public life ("incompetent")
+    public_words: bool = True  # evaluative words of news and public life ("scandal", "blamed")
     word_forms: bool = True  # unlisted "-ed", "-ing", "-ly" forms take their base word's value
     wishes: bool = True  # "could be better", "would have been nice": not good yet
     sarcasm: bool = True  # "Great, another car broken into"
 
-    negation_factor: float = -0.7  # "not good" is about as bad as "good" is good, less sure
+    # Fitted by ``bench/sentiment.py --fit`` on the development sets (numbers in FITTED):
+    negation_factor: float = -1.4  # "not good" flips, then shrinks to the cap below
     negated_cap: float = 0.4  # "not great" is only mildly bad: negated words shrink to this
-    unresolved_negation: float = -0.2  # "police never came": a negator alone leans negative
+    unresolved_negation: float = -0.266  # "police never came": a lone negator leans negative
     contrast_before: float = 0.5  # weight of the clause before "but" (or after "although")
-    contrast_after: float = 1.2  # weight of the clause after "but"
-    degree_scale: float = 1.0  # multiplies every booster's and dampener's strength
+    contrast_after: float = 1.0  # weight of the clause after "but"
+    degree_scale: float = 1.33  # multiplies every booster's and dampener's strength
+    question_factor: float = 0.525  # a reply ending in one "?" keeps this share
+    too_neutral: float = -0.375  # "too" before a neutral word is a complaint ("too short")
+    normalize_alpha: float = 0.675  # score = s / sqrt(s*s + alpha); sums stay comparable
+    # Set, not fitted (see FITTED):
     emphasis_boost: float = 0.3  # CAPS or stretched word: this much more
     exclamation_step: float = 0.07  # per "!" (up to 4), added to the size of a non-zero total
-    question_factor: float = 0.7  # a reply ending in one "?" keeps this share
-    too_neutral: float = -0.25  # "too" before a neutral word is a complaint ("too short")
-    normalize_alpha: float = 0.9  # score = s / sqrt(s*s + alpha); sums stay comparable
 
 
 SWITCHES: tuple[str, ...] = (
