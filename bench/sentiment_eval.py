@@ -30,8 +30,6 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "contrast_before": (0.1, 1.0),
     "contrast_after": (1.0, 2.5),
     "degree_scale": (0.25, 3.0),
-    "emphasis_boost": (0.02, 1.0),
-    "exclamation_step": (0.01, 0.3),
     "question_factor": (0.2, 1.0),
     "too_neutral": (-0.8, -0.02),
     "normalize_alpha": (0.1, 4.0),
