@@ -227,14 +227,19 @@ def report(
 
 
 def ablation(dev: dict[str, list[Row]]) -> None:
-    """r per development file with all rules, then with each rule turned off alone."""
+    """r per file with all rules, then the change in r with each rule turned off alone.
+
+    Beside each change: how many texts the rule changes at all (by more than 0.001), so a
+    change near zero reads as "rarely used in this genre" or "used, but no help".
+    """
     from engage.analytics.sentiment import DEFAULT_RULES, SWITCHES, polarity_of, prepare
 
     names = list(dev)
-    print("\nablation: Pearson r with every rule, and the change when one rule is turned off")
+    print("\nablation: Pearson r with every rule; with one rule off, the change in r")
+    print("and (in brackets) how many texts that rule changes")
     print("| rule turned off | " + " | ".join(names) + " | mean change |")
     print("|---|" + "---|" * (len(names) + 1))
-    full: dict[str, float] = {}
+    full: dict[str, list[float]] = {}
     for switch in (None, *SWITCHES):
         rules = DEFAULT_RULES
         if switch is not None:
@@ -242,14 +247,16 @@ def ablation(dev: dict[str, list[Row]]) -> None:
         cells: list[str] = []
         changes: list[float] = []
         for name, rows in dev.items():
+            human = [row.human for row in rows]
             scored = [polarity_of(prepare(row.text, rules), rules) for row in rows]
-            r = pearson([row.human for row in rows], scored)
             if switch is None:
-                full[name] = r
-                cells.append(f"{r:.3f}")
-            else:
-                changes.append(r - full[name])
-                cells.append(f"{r - full[name]:+.3f}")
+                full[name] = scored
+                cells.append(f"{pearson(human, scored):.3f}")
+                continue
+            change = pearson(human, scored) - pearson(human, full[name])
+            touched = sum(1 for x, y in zip(scored, full[name], strict=True) if abs(x - y) > 1e-3)
+            changes.append(change)
+            cells.append(f"{change:+.3f} ({touched:,})")
         mean = f"{sum(changes) / len(changes):+.4f}" if changes else ""
         print(f"| {switch or '(none: all rules on)'} | " + " | ".join(cells) + f" | {mean} |")
 
@@ -275,6 +282,15 @@ def run_fit(dev: dict[str, list[Row]], fit_rows: int) -> None:
         print(f"  {name}: {getattr(fitted, name)}   (shipped {getattr(DEFAULT_RULES, name)})")
 
 
+def load_spanish() -> dict[str, list[Row]]:
+    """The Spanish set shipped in bench/data/sentiment_es (development and held-out halves)."""
+    return {
+        name.removesuffix(".tsv"): load_rows(SPANISH_DIR / name)
+        for name in SPANISH_FILES
+        if (SPANISH_DIR / name).is_file()
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--data", type=Path, action="append", help="another .tsv (repeatable)")
@@ -283,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fit-rows", type=int, default=2000, help="rows per set in each fit")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--no-ablation", action="store_true")
+    parser.add_argument("--only-ablation", action="store_true")
     parser.add_argument("--fit", action="store_true", help="refit the numbers on all dev rows")
     args = parser.parse_args(argv)
 
@@ -299,12 +316,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.fit:
         run_fit(dev, args.fit_rows)
         return 0
-    others: dict[str, list[Row]] = {}
-    for path in [SPANISH_DIR / name for name in SPANISH_FILES] + list(args.data or []):
-        if path.is_file():
-            others[path.name.removesuffix(".tsv")] = load_rows(path)
-        else:
-            print(f"skipping missing file {path}")
+    if args.only_ablation:
+        ablation({**dev, **load_spanish()})
+        return 0
+    others = load_spanish()
+    for path in args.data or []:
+        if not path.is_file():
+            raise SystemExit(f"{path}: no such file")
+        others[path.name.removesuffix(".tsv")] = load_rows(path)
 
     print(f"engage scorer {SCORER_VERSION}")
     cv: dict[str, list[float]] = {}
@@ -324,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = measure(scorers, rows)
         report(name, rows, results, args.resamples, cv.get(name), args.folds)
     if dev and not args.no_ablation:
-        ablation(dev)
+        ablation({**dev, **load_spanish()})
     return 0
 
 
