@@ -169,12 +169,18 @@ _EMOJI = (
 _EMOTICON = r"(?:[:;=][-'^]?(?:[)(\]\[pP/\\|*oO3]|[dD]\b)+|</?3+|\^[_.-]?\^|[xX]D+\b|:'\()"
 # Web addresses, e-mail addresses and @mentions say nothing about feeling ("great.example.com"
 # must not count as "great", nor "http://" as the emoticon ":/").
-_NOT_TEXT = r"https?://\S+|www\.\S+|[\w.+-]+@[\w-]+\.[\w.]+|@\w+"
-TOKEN_RE = re.compile(
-    rf"(?P<skip>{_NOT_TEXT})|(?P<emo>{_EMOTICON})|(?P<emoji>{_EMOJI})"
+# (The look-behind lets the e-mail branch start only where a name starts, so the pattern stays
+# linear in the length of the text.)
+_NOT_TEXT = r"https?://\S+|www\.\S+|(?<![\w.+-])[\w.+-]+@[\w-]+\.[\w.-]+|@[\w.-]+"
+_TOKENS = (
+    rf"(?P<emo>{_EMOTICON})|(?P<emoji>{_EMOJI})"
     r"|(?P<word>[^\W_]+(?:['’][^\W_]+)*(?:-[^\W_]+)*)"
     r"|(?P<bang>!+)|(?P<q>\?+)|(?P<brk>[.,;:—–]|\s-\s)"
 )
+TOKEN_RE = re.compile(_TOKENS)
+# Used only for texts that hold "@", "http" or "www." (most replies do not, and the extra
+# branches would cost every word a second scan).
+TOKEN_RE_WEB = re.compile(rf"(?P<skip>{_NOT_TEXT})|{_TOKENS}")
 
 
 @dataclass(slots=True)
@@ -210,7 +216,8 @@ def _normalize_word(raw: str) -> tuple[str, bool, bool]:
 def tokenize(text: str) -> list[_Token]:
     """Split into words, emoji, emoticons and punctuation that matters for scoring."""
     tokens: list[_Token] = []
-    for match in TOKEN_RE.finditer(text):
+    web = "@" in text or "http" in text or "www." in text
+    for match in (TOKEN_RE_WEB if web else TOKEN_RE).finditer(text):
         kind = match.lastgroup or "word"
         raw = match.group()
         if kind == "word":
