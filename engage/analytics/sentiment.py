@@ -267,8 +267,8 @@ def _merge_phrases(tokens: list[_Token], idioms: bool = True) -> list[tuple[_Tok
         if candidates:
             for parts, value in candidates:
                 size = len(parts)
-                if i + size > n:
-                    continue
+                if i + size > n or tokens[i + 1].text != parts[1]:
+                    continue  # (the second word rules out most candidates cheaply)
                 window = tokens[i : i + size]
                 if all(t.text == w for t, w in zip(window, parts, strict=True)):
                     caps = any(t.caps for t in window)

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from textblob import Blobber, TextBlob
 from typer.testing import CliRunner
 
@@ -371,3 +373,28 @@ def test_fitted_numbers_are_fields_of_rules() -> None:
 def test_version_names_this_scorer() -> None:
     assert SCORER_VERSION == "engage-sentiment/2.0"
     assert len(SCORER_VERSION) <= 40  # stored in a 40-character column beside each score
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_scores_in_range_under_every_rule_set(text: str) -> None:
+    for rules in (DEFAULT_RULES, *(_without(s) for s in SWITCHES[:4])):
+        value = _score_with(text, rules)
+        assert -1.0 <= value <= 1.0 and not math.isnan(value)
+    assert score(text) == _score_with(text, DEFAULT_RULES)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" * 50_000 + "@",
+        "a." * 25_000 + "@x",
+        "@" + "a" * 50_000,
+        "http" + "s" * 50_000,
+        ":" + ")" * 50_000,
+        "no " * 20_000 + "good",
+    ],
+)
+def test_long_hostile_texts_finish(text: str) -> None:
+    """No pattern backtracks badly (the suite's timeout would stop a quadratic one)."""
+    assert -1.0 <= score(text) <= 1.0
