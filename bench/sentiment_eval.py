@@ -170,7 +170,8 @@ def fit(
                 value = round(_clamp(name, current * step), 4)
                 if value == current:
                     continue
-                trial = dataclasses.replace(best, **{name: value})
+                changes: dict[str, Any] = {name: value}
+                trial = dataclasses.replace(best, **changes)
                 trial_score = objective(sets, trial)
                 if trial_score > best_score + 1e-6:
                     best, best_score, moved = trial, trial_score, True
