@@ -4,11 +4,13 @@ Why not plain TextBlob: its pattern analyzer only knows adjectives, loses negati
 contractions ("I don't feel safe" scores +0.5), ignores emoji and has no public-safety
 vocabulary. This scorer keeps TextBlob's lexicon, adds engage's own (see
 ``sentiment_lexicon``) and applies general rules: negation (also "dont", "never ... any",
-"no complaints"), contrast ("but" weights the clause after it more), boosters and dampeners,
-ALL CAPS, "!!!", emoji and a little sarcasm ("Great, another ..."). The score is a hint beside
-the Likert answers, never the whole measure.
+"no complaints"), contrast (the clause before "but" counts less), boosters and dampeners,
+ALL CAPS, "!!!", emoji and a little sarcasm ("Great, another ..."), each a switch in ``Rules``
+so it can be measured alone. The score is a hint beside the Likert answers, never the whole
+measure.
 
-Use ``score(text)`` (fast path) or ``textblob.Blobber(analyzer=EngageAnalyzer())``.
+Use ``score(text)`` (fast path) or ``textblob.Blobber(analyzer=EngageAnalyzer())``; the
+benchmark uses ``prepare`` and ``polarity_of`` to score with other ``Rules``.
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ class Rules:
 
     Each switch is one rule people use when they write, so ``bench/sentiment.py`` can turn it
     off alone and measure what it adds (the ablation table in docs/SENTIMENT.md). The numbers
-    below the switches are the only fitted values: ``bench/sentiment.py --fit`` chooses them on
+    named in ``FITTED`` are the only fitted values: ``bench/sentiment.py --fit`` chooses them on
     the development sets, and its cross-validation refits them inside every fold.
     """
 
@@ -120,7 +122,7 @@ class Rules:
     questions: bool = True  # "is it any good?" asks more than it tells
     insistence: bool = True  # "why is nobody fixing this??" insists, like "!!"
     degree: bool = True  # "very", "extremely" strengthen; "somewhat", "kind of" soften
-    contrast: bool = True  # "ok but nothing changes": the clause after "but" counts more
+    contrast: bool = True  # "ok but nothing changes": the clause before "but" counts less
     negation: bool = True  # "don't feel safe", "never had any trouble"
     concord: bool = True  # "don't want nothing", "no ... nada": stacked negators negate once
     idioms: bool = True  # multi-word phrases scored whole ("waste of time", "can't complain")
