@@ -17,7 +17,11 @@ from pathlib import Path
 import textblob
 
 DATA_PACKAGE = "engage.analytics.data"
-LEXICON_FILES = ("lexicon_en.txt", "lexicon_es.txt", "emoji.txt")
+LEXICON_FILES = (
+    "public_en.txt", "lexicon_en.txt", "slang_en.txt", "lexicon_es.txt", "emoji.txt"
+)  # fmt: skip
+SLANG_FILE = "slang_en.txt"  # its terms are also listed in ``Lexicon.slang`` (for ablation)
+PUBLIC_FILE = "public_en.txt"  # and these in ``Lexicon.public``
 PATTERN_XML = Path(textblob.__file__).resolve().parent / "en" / "en-sentiment.xml"
 FILE_SCALE = 4.0  # engage's files use -4..+4 (like the human ratings); divide to reach [-1, 1]
 
@@ -30,6 +34,8 @@ class Lexicon:
     phrases: dict[tuple[str, ...], float]
     longest_phrase: int
     phrase_starts: frozenset[str] = field(default_factory=frozenset)
+    slang: frozenset[str] = field(default_factory=frozenset)
+    public: frozenset[str] = field(default_factory=frozenset)
 
 
 def _pattern_words(path: Path) -> dict[str, float]:
@@ -69,8 +75,15 @@ def load_lexicon() -> Lexicon:
     """Merge the pattern lexicon with engage's files (engage's values win)."""
     words = _pattern_words(PATTERN_XML)
     phrases: dict[tuple[str, ...], float] = {}
+    slang: set[str] = set()
+    public: set[str] = set()
     for name in LEXICON_FILES:
-        for term, value in parse_lexicon_text(_read_data_file(name)).items():
+        entries = parse_lexicon_text(_read_data_file(name))
+        if name == SLANG_FILE:
+            slang.update(entries)
+        elif name == PUBLIC_FILE:
+            public.update(entries)
+        for term, value in entries.items():
             parts = tuple(term.split(" "))
             if len(parts) == 1:
                 words[term] = value
@@ -78,4 +91,11 @@ def load_lexicon() -> Lexicon:
                 phrases[parts] = value
     longest = max((len(p) for p in phrases), default=1)
     starts = frozenset(p[0] for p in phrases)
-    return Lexicon(words=words, phrases=phrases, longest_phrase=longest, phrase_starts=starts)
+    return Lexicon(
+        words=words,
+        phrases=phrases,
+        longest_phrase=longest,
+        phrase_starts=starts,
+        slang=frozenset(slang),
+        public=frozenset(public),
+    )
