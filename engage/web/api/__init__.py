@@ -68,6 +68,8 @@ def _document(api: FastAPI) -> dict[str, Any]:
         for operation in item.values():
             public = operation.get(PERMISSIONS_KEY) == []
             responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                responses.setdefault("400", {"description": "The body is not valid JSON"})
             if any(p.get("in") == "path" for p in operation.get("parameters", [])):
                 responses.setdefault("404", {"description": "No such resource"})
             for code, text in _ERRORS.items():

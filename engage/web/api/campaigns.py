@@ -168,7 +168,8 @@ def _transition(request: Request, caller: Any, campaign_id: int, action: str) ->
     return _out(write(request, act, conflict=True))
 
 
-_CONFLICT = {409: {"description": "The campaign's state does not allow it"}}
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The campaign's state does not allow it"}}
 
 
 @router.post("/v1/campaigns/{campaign_id}/start", response_model=CampaignOut,

@@ -43,8 +43,10 @@ from engage.web.api.security import Caller, CallerDep, clock_now, permissions
 router = APIRouter(tags=["dialogue sessions"])
 ACCESS = permissions(Permission.SESSIONS_OWN, Permission.SESSIONS_ALL)
 SessionId = Annotated[int, Path(ge=1, le=ID_MAX, description="The session's id")]
-_NOT_FOUND = {404: {"description": "No such session, or not one of yours"}}
-_CONFLICT = {409: {"description": "The session's state does not allow it"}, **_NOT_FOUND}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such session, or not one of yours"}}
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The session's state does not allow it"}, **_NOT_FOUND}
 
 
 class SessionCreate(BaseModel):

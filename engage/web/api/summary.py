@@ -28,7 +28,9 @@ from engage.web.api.security import AnonymousDep, CallerDep, clock_now, permissi
 
 router = APIRouter(tags=["summaries"])
 PERIOD_PATTERN = r"^\d{4}(-?Q[1-4]|-(0[1-9]|1[0-2]))$"
-BY_PATTERN = r"^[a-z_]+(,[a-z_]+){0,2}$"
+_DIM = (r"(district|neighbourhood|neighborhood|area|age_band|age|race_ethnicity|race|"
+        r"contact_type|incident_type)")
+BY_PATTERN = rf"^{_DIM}(,{_DIM}){{0,2}}$"
 
 PeriodQuery = Annotated[str | None, Query(
     pattern=PERIOD_PATTERN, description="A quarter (2026Q3) or a month (2026-07); default: "
@@ -136,15 +138,15 @@ def get_public_summary(request: Request, _: AnonymousDep,
     summary = _summary(request, parsed, ("district",))
     now = clock_now(request)
     document = json.loads(render_json(summary, method_note(summary, now, settings.timezone)))
-    points = []
+    points: list[TrendPoint] = []
     for earlier in recent_periods(parsed, TREND_POINTS[parsed.kind], settings.timezone):
         total = _summary(request, earlier, ()).total()
         f = total.figures
         respondents = f.get("respondents")
-        points.append({"period": earlier.label, "published": total.published,
-                       "respondents": int(respondents) if respondents is not None else None,
-                       **{c: f.get(c) for c in TrendPoint.model_fields
-                          if c.startswith(("trust", "safety"))}})
+        points.append(TrendPoint(
+            period=earlier.label, published=total.published,
+            respondents=int(respondents) if respondents is not None else None,
+            **{c: f.get(c) for c in TrendPoint.model_fields if c.startswith(("trust", "safety"))}))
     body = PublicSummary(period=parsed.label, summary=SummaryDocument(**document), trend=points)
     return Response(content=body.model_dump_json(), media_type="application/json",
                     headers={"Cache-Control": "public, max-age=60"})
