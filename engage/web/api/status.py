@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -38,6 +39,21 @@ class AuditStatus(BaseModel):
     reason: str | None
 
 
+_CHECKED: dict[Path, tuple[tuple[int, int], Any]] = {}
+
+
+def _checked(path: Path) -> Any:
+    """``check_flow_file``, remembered until the file changes (parsing and checking every
+    flow costs about 100 ms each; a dashboard polls)."""
+    stat = path.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    hit = _CHECKED.get(path)
+    if hit is None or hit[0] != stamp:
+        hit = (stamp, check_flow_file(path))
+        _CHECKED[path] = hit
+    return hit[1]
+
+
 @router.get("/v1/flows", response_model=Page[FlowStatus], tags=["flows"],
             openapi_extra=permissions(Permission.FLOWS_READ), summary="Flows and validity")
 def list_flows(request: Request, _: CallerDep, limit: Limit = 50,
@@ -47,7 +63,7 @@ def list_flows(request: Request, _: CallerDep, limit: Limit = 50,
     items: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
     for path in flow_files(directory):
-        flow, problems = check_flow_file(path)
+        flow, problems = _checked(path)
         name = str(path.relative_to(directory)) if path.is_relative_to(directory) else path.name
         errors = [f"{p.location}: {p.message}" for p in problems if p.severity == "error"]
         if flow is not None and flow.id in seen:

@@ -1,8 +1,9 @@
 """``GET /v1/summary`` (staff) and ``GET /v1/public/summary`` (anyone).
 
 The table is the one ``engage export summary --format json`` writes, built by the same
-functions (``summarize`` through its cache, ``method_note``, ``render_json``/``render_csv``),
-and each staff download is audited as ``export.summary`` exactly like the CLI's.
+functions (``summarize`` through its cache, ``method_note``, ``summary_document`` which
+``render_json`` indents, ``render_csv``), and each staff download is audited as
+``export.summary`` exactly like the CLI's. JSON is served compact.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from engage.accounts.roles import Permission
-from engage.analytics.exports import method_note, record_export, render_csv, render_json
+from engage.analytics.exports import method_note, record_export, render_csv, summary_document
 from engage.analytics.exports import sha256_hex as digest_of
 from engage.analytics.metrics import parse_dimensions
 from engage.analytics.periods import Period, parse_period, period_containing, recent_periods
@@ -114,7 +115,8 @@ def get_summary(
     now = clock_now(request)
     note = method_note(summary, now, settings.timezone)
     csv = wants(request, "text/csv")
-    data = render_csv(summary, note) if csv else render_json(summary, note)
+    data = (render_csv(summary, note) if csv else json.dumps(
+        summary_document(summary, note), ensure_ascii=False, separators=(",", ":")).encode())
     record_export(engine_of(request), action="export.summary", subject="api", details={
         "period": parsed.label, "by": list(dims), "format": "csv" if csv else "json",
         "sha256": digest_of(data), "rows": len(summary.rows),
@@ -137,7 +139,7 @@ def get_public_summary(request: Request, _: AnonymousDep,
     parsed = _period(request, period)
     summary = _summary(request, parsed, ("district",))
     now = clock_now(request)
-    document = json.loads(render_json(summary, method_note(summary, now, settings.timezone)))
+    document = summary_document(summary, method_note(summary, now, settings.timezone))
     points: list[TrendPoint] = []
     for earlier in recent_periods(parsed, TREND_POINTS[parsed.kind], settings.timezone):
         total = _summary(request, earlier, ()).total()
