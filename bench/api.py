@@ -10,8 +10,9 @@ rendering, the audit entry each download writes). Prints, never asserts:
   version, which each request still reads);
 * ``baseline``: ``metrics.summarize`` called directly, uncached, in the same run: what every
   request would cost without the cache (ratio = baseline median / api p95);
-* ``churn``: p95 when one new answer is stored every ``--write-every`` requests, so that
-  share of requests measures afresh (what a dashboard sees while a campaign is live).
+* ``churn``: one new answer stored every ``--write-every`` requests: the request after each
+  write measures afresh (as long as ``cold``); the others stay cached (what a dashboard sees
+  while a campaign is live).
 
     .venv/bin/python bench/api.py [--responses 1000000] [--requests 200] [--write-every 20]
 """
@@ -23,14 +24,12 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from analytics import PERIOD, load_postgres, load_sqlite
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from analytics import PERIOD, load_postgres, load_sqlite, scratch_postgres
+from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from engage.accounts import service
@@ -91,10 +90,13 @@ def bench(engine: Engine, label: str, args: argparse.Namespace, settings: Settin
                 for _ in range(args.baseline)]
     version = [timed(lambda: summary_cache.data_version(engine)) for _ in range(50)]
     churn: list[float] = []
+    misses: list[float] = []
     for i in range(args.requests):
         if i % args.write_every == 0:
             add_answer(engine, i + 1)
-        churn.append(timed(get))
+            misses.append(timed(get))  # the first request after a write measures afresh
+        else:
+            churn.append(timed(get))
     p95 = percentile(warm, 0.95)
     base = statistics.median(baseline)
     print(f"{label:<10} responses={args.responses:,} load={load_s:.1f}s")
@@ -104,8 +106,10 @@ def bench(engine: Engine, label: str, args: argparse.Namespace, settings: Settin
     print(f"{'':<10} baseline summarize median {base:7.1f} ms  ratio baseline/api-p95 "
           f"{base / p95:6.1f}x")
     print(f"{'':<10} data version check  median {statistics.median(version):5.2f} ms")
-    print(f"{'':<10} churn (a write every {args.write_every} requests) p50 "
-          f"{percentile(churn, 0.5):7.1f} ms  p95 {percentile(churn, 0.95):7.1f} ms")
+    every = churn + misses
+    print(f"{'':<10} churn (a write every {args.write_every} requests): first request after a "
+          f"write median {statistics.median(misses):7.1f} ms; others p95 "
+          f"{percentile(churn, 0.95):6.1f} ms; all p95 {percentile(every, 0.95):7.1f} ms")
     print(f"{'':<10} load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     app.state.runtime.close()
 
@@ -130,20 +134,8 @@ def main() -> None:
             finally:
                 engine.dispose()
         if args.pg:
-            server = make_url(args.pg)
-            name = f"engage_bench_{uuid.uuid4().hex[:8]}"
-            admin = create_engine(server, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            engine = make_engine(server.set(database=name).render_as_string(hide_password=False))
-            try:
+            with scratch_postgres(args.pg) as engine:
                 bench(engine, "postgresql", args, settings)
-            finally:
-                engine.dispose()
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                admin.dispose()
-
 
 if __name__ == "__main__":
     main()

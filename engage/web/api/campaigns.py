@@ -172,30 +172,26 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"description": "The campaign's state does not allow it"}}
 
 
-@router.post("/v1/campaigns/{campaign_id}/start", response_model=CampaignOut,
-             openapi_extra=ACCESS, responses=_CONFLICT, summary="Start a draft campaign")
-def start_campaign(request: Request, caller: CallerDep, campaign_id: CampaignId
-                   ) -> dict[str, Any]:
-    return _transition(request, caller, campaign_id, "start")
+TRANSITIONS = {
+    "start": ("Start a draft campaign", "A scheduled campaign starts at its start time."),
+    "pause": ("Pause a campaign", "Stop inviting and reminding; queued messages are held, "
+              "not lost."),
+    "resume": ("Resume a paused campaign", "Held messages are released."),
+    "cancel": ("Cancel a campaign for good", "Nobody else is invited or reminded; queued "
+               "messages are cancelled."),
+}
 
 
-@router.post("/v1/campaigns/{campaign_id}/pause", response_model=CampaignOut,
-             openapi_extra=ACCESS, responses=_CONFLICT, summary="Pause a campaign")
-def pause_campaign(request: Request, caller: CallerDep, campaign_id: CampaignId
-                   ) -> dict[str, Any]:
-    """Stop inviting and reminding; queued messages are held, not lost."""
-    return _transition(request, caller, campaign_id, "pause")
+def _transition_route(action: str) -> Any:
+    def route(request: Request, caller: CallerDep, campaign_id: CampaignId) -> dict[str, Any]:
+        return _transition(request, caller, campaign_id, action)
+
+    route.__name__ = f"{action}_campaign"
+    route.__doc__ = TRANSITIONS[action][1]
+    return route
 
 
-@router.post("/v1/campaigns/{campaign_id}/resume", response_model=CampaignOut,
-             openapi_extra=ACCESS, responses=_CONFLICT, summary="Resume a paused campaign")
-def resume_campaign(request: Request, caller: CallerDep, campaign_id: CampaignId
-                    ) -> dict[str, Any]:
-    return _transition(request, caller, campaign_id, "resume")
-
-
-@router.post("/v1/campaigns/{campaign_id}/cancel", response_model=CampaignOut,
-             openapi_extra=ACCESS, responses=_CONFLICT, summary="Cancel a campaign for good")
-def cancel_campaign(request: Request, caller: CallerDep, campaign_id: CampaignId
-                    ) -> dict[str, Any]:
-    return _transition(request, caller, campaign_id, "cancel")
+for _action, (_summary, _) in TRANSITIONS.items():
+    router.add_api_route(f"/v1/campaigns/{{campaign_id}}/{_action}", _transition_route(_action),
+                         methods=["POST"], response_model=CampaignOut, openapi_extra=ACCESS,
+                         responses=_CONFLICT, summary=_summary)

@@ -153,3 +153,20 @@ def test_a_month_is_a_period_too(client: TestClient, accounts: dict[str, Account
         s.commit()
     body = client.get("/api/v1/summary?period=2026-05", headers=accounts["staff"].headers).json()
     assert body["period"] == "2026-05" and body["rows"][0]["respondents"] == 10
+
+
+def test_an_erased_resident_leaves_the_next_summary(
+        client: TestClient, accounts: dict[str, Account], db_engine: Engine, clock: Any) -> None:
+    """DELETE must show at once, not after the cache ages: erasure changes the version."""
+    from engage.privacy import erase_participant
+    from engage.storage.models import Participant
+
+    populate(db_engine, {("Eastern", "25-34"): 12})
+    url, headers = "/api/v1/summary?period=2026Q3", accounts["staff"].headers
+    assert client.get(url, headers=headers).json()["rows"][0]["respondents"] == 12
+    with Session(db_engine) as s:
+        resident = s.exec(select(Participant)).first()
+        assert resident is not None
+        erase_participant(session=s, participant=resident, now=clock())
+        s.commit()
+    assert client.get(url, headers=headers).json()["rows"][0]["respondents"] == 11
