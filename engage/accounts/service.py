@@ -366,6 +366,11 @@ def enable_totp(*, session: Session, secret: bytes, user: User, secret_b32: str,
     return user
 
 
+def totp_required(user: User, env: str) -> bool:
+    """Admins must use a second factor in production (the console asks them to set it up)."""
+    return user.role == "admin" and env == "production"
+
+
 def disable_totp(*, session: Session, user: User, now: datetime, actor: str = "cli") -> User:
     user.totp_secret_enc = None
     user.totp_last_step = None
