@@ -139,4 +139,7 @@ def create_app(
         log.info("telegram webhook not available: %s", exc)
     else:
         app.include_router(telegram_routes.router)
+    from engage.web import api
+
+    api.mount(app)  # /api/v1/... and /api/openapi.json
     return app
