@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     telegram_api_url: str = Field("https://api.telegram.org", alias="ENGAGE_TELEGRAM_API_URL")
 
     run_scheduler_in_process: bool = Field(True, alias="ENGAGE_INPROCESS_SCHEDULER")
+    # /metrics: unset serves loopback clients only; set, it requires "Authorization: Bearer ..."
+    metrics_token: str | None = Field(None, alias="ENGAGE_METRICS_TOKEN")
 
     @field_validator("quiet_hours")
     @classmethod
@@ -120,6 +122,10 @@ class Settings(BaseSettings):
             problems.append("ENGAGE_SECRET_KEY is not set")
         elif len(self.secret_key) < 32 or self.secret_key.startswith("dev"):
             problems.append("ENGAGE_SECRET_KEY looks like a development key (use 32+ random chars)")
+        problems.extend(_weak_secrets(self))
+        if not self.public_url.lower().startswith("https://"):
+            problems.append("ENGAGE_PUBLIC_URL must be https:// in production (webhooks and "
+                            "links carry residents' messages)")
         if not self.database_url:
             problems.append("ENGAGE_DATABASE_URL is not set")
         if self.telegram_bot_token and not self.telegram_webhook_secret:
@@ -128,6 +134,17 @@ class Settings(BaseSettings):
             problems.append("no channel configured (TWILIO_* or TELEGRAM_BOT_TOKEN)")
         if problems:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
+
+
+def _weak_secrets(settings: Settings) -> list[str]:
+    """Published or guessable values of the secrets that protect residents' data."""
+    from engage import secret_strength
+
+    named = {"ENGAGE_SECRET_KEY": settings.secret_key,
+             "TELEGRAM_WEBHOOK_SECRET": settings.telegram_webhook_secret,
+             "ENGAGE_METRICS_TOKEN": settings.metrics_token}
+    found = (secret_strength.problem(name, value) for name, value in named.items() if value)
+    return [problem for problem in found if problem]
 
 
 _QUIET = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
