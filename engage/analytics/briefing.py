@@ -374,5 +374,7 @@ def export_briefing(
         },
         now=now,
         actor=actor,
+        manifest=manifest,
+        settings=settings,
     )
     return briefing, digest

@@ -39,6 +39,12 @@ def _schema_ready(settings: Settings, migrate: bool) -> None:
     from engage.commands.database import ensure_schema
 
     ensure_schema(settings.effective_database_url, migrate=migrate)
+    from engage.commands.db import seal_audit_chain
+
+    try:
+        seal_audit_chain(settings.effective_database_url)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def serve(
