@@ -37,7 +37,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from engage import compliance, privacy
+from engage import compliance, opt_out_intent, privacy
 from engage.channels.base import Inbound
 from engage.compliance import Keyword
 from engage.config import Settings
@@ -65,6 +65,7 @@ SUPPORTED_LANGUAGES = ("en", "es")
 # one queue 706 msg/s at 8.3 msg/commit; two queues sharded by resident 614; four 498).
 # Several web processes still commit in parallel.
 MAX_BATCH = 64
+HOLD = "opt_out_asked"  # run state: asked "Reply STOP to stop all messages", no answer yet
 
 Status = Literal["handled", "duplicate", "ignored"]
 
@@ -144,6 +145,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "language_ask": {
         "en": "Reply ENGLISH for English. Responda ESPAÑOL para español.",
         "es": "Responda ESPAÑOL para español. Reply ENGLISH for English.",
+    },
+    "opt_out_ask": {
+        "en": "{program}: do you want us to stop texting you? Reply STOP to stop all messages, "
+              "or reply to the last question to go on.",
+        "es": "{program}: ¿quiere que dejemos de escribirle? Responda ALTO para no recibir más "
+              "mensajes, o responda la última pregunta para continuar.",
     },
     "media": {
         "en": "Sorry, we can only read text. Please reply in words.",
@@ -350,6 +357,8 @@ class Runtime:
             if batch is not None:
                 batch.unknown.discard((channel, key))
         keyword = compliance.classify(text)
+        if keyword is None and not participant.opted_out:
+            keyword = _own_words(text, active)
         run_id = active.id if active is not None and keyword is None else None
         message_id: int | None = None
         if batch is not None:  # known new (the batch read every stored id): queue the row
@@ -422,7 +431,8 @@ class Runtime:
         if keyword.kind == "opt_out":
             if p.opted_out:
                 return "ignored", None  # confirmed once already; say nothing more
-            self._opt_out(ctx.tx, p, source="keyword", now=ctx.now, keep_confirmations=True)
+            source = "own_words" if keyword.word == "own_words" else "keyword"
+            self._opt_out(ctx.tx, p, source=source, now=ctx.now, keep_confirmations=True)
             self._say_fixed(ctx, "opt_out", lang, kind="confirmation")
             return "handled", None
         if keyword.kind == "opt_in":
@@ -439,6 +449,10 @@ class Runtime:
         if keyword.kind == "help":
             self._say_fixed(ctx, "help", lang, kind="confirmation")
             return "handled", None
+        if keyword.kind == "clarify":  # stopping messages mentioned in a longer text: ask once
+            self._hold(ctx)
+            self._say_fixed(ctx, "opt_out_ask", lang, kind="confirmation")
+            return "handled", ctx.active
         if keyword.kind == "delete":
             self._erase(ctx, job.normalized, lang, message_id or self._message_id(ctx.tx, job))
             return "handled", None
@@ -478,6 +492,19 @@ class Runtime:
         ctx.participant = stored
         self._say_fixed(ctx, "delete", lang, kind="confirmation",
                         address_enc=privacy.encrypt_address(self._secret, normalized))
+
+    def _hold(self, ctx: _Ctx) -> None:
+        """Nothing else goes out until the resident answers the clarification: queued messages
+        are cancelled, the run's reminders and timeouts stop, and campaigns pass it by."""
+        repo.cancel_pending_outbox(session=ctx.tx, participant_id=ctx.participant.id or 0,
+                                   keep_confirmations=True, reason="asked whether to stop")
+        active = ctx.active
+        if active is not None:
+            state = json.loads(active.state)
+            state[HOLD] = True
+            active.state = json.dumps(state, separators=(",", ":"))
+            active.wake_at = None
+            repo.save_run(session=ctx.tx, run=active)
 
     def _opt_out(self, tx: Tx, p: Any, *, source: str, now: datetime,
                  keep_confirmations: bool) -> None:
@@ -654,6 +681,8 @@ class Runtime:
                 flow_id=flow_id):
             return None
         active = repo.active_run(session=tx, participant_id=participant.id)
+        if active is not None and _held(active):
+            return None  # asked whether they want to stop: nothing else until they answer
         if active is not None:
             repo.end_run(run=active, status="ended", now=now)  # superseded by the new run
             repo.save_run(session=tx, run=active)
@@ -733,6 +762,28 @@ class Runtime:
     def batch_stats(self) -> dict[str, int]:
         """Inbound messages and the transactions they shared (the benchmark reports both)."""
         return {"jobs": self._commits.jobs, "batches": self._commits.batches}
+
+
+def _held(run: Any) -> bool:
+    return bool(json.loads(run.state).get(HOLD)) if HOLD in run.state else False
+
+
+def _own_words(text: str, active: RunRow | None) -> Keyword | None:
+    """Opt-out in the resident's own words (``engage.opt_out_intent``). After a clarification,
+    "yes" or any opt-out phrase stops; anything else lifts the hold and is handled as usual."""
+    held = active is not None and _held(active)
+    language = opt_out_intent.language_of(text)
+    if held and opt_out_intent.confirms(text):
+        return Keyword("opt_out", "own_words", language)
+    intent = opt_out_intent.classify(text)
+    if intent == "opt_out":
+        return Keyword("opt_out", "own_words", language)
+    if held and active is not None:  # answered with something else: carry on
+        state = json.loads(active.state)
+        state.pop(HOLD, None)
+        active.state = json.dumps(state, separators=(",", ":"))
+        return None
+    return Keyword("clarify", "own_words", language) if intent == "ask" else None
 
 
 def _dialogue_checkin(tx: Tx, participant: Any, text: str, now: datetime) -> Any:
