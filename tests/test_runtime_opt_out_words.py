@@ -48,7 +48,7 @@ def _bodies(engine: sa.Engine, ids: tuple[int, ...]) -> list[str]:
         return [session.get(Outbox, i).body or "" for i in ids]  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("text", PROBE + ["No más mensajes por favor"])
+@pytest.mark.parametrize("text", [*PROBE, "No más mensajes por favor"])
 def test_own_words_opt_out_like_stop(runtime: Runtime, db_engine: sa.Engine,
                                      settings: Settings, text: str) -> None:
     address = _address()
