@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
+from engage import identity_scrub
 from engage.errors import UserError
 from engage.storage.models import ConsentEntry, Message, Outbox, Participant, Response, Run
 
@@ -133,17 +134,21 @@ def _phone_span(match: re.Match[str]) -> str:
 
 
 def scrub(text: str) -> str:
-    """Replace emails, URLs, handles, street addresses and phone numbers with tags.
+    """Replace emails, URLs, handles, street addresses, phone numbers and introduced names
+    with tags, written with digits and symbols or spelled out in words (en + es).
 
     Order matters: emails before URLs (a domain is inside an email), street addresses before
     phone numbers (a house number is digits), libphonenumber's matcher before the catch-all.
     """
     if not text:
         return text
-    out = _EMAIL.sub("[email]", text)
+    out = identity_scrub.scrub_names(identity_scrub.scrub_spoken(text))
+    out = _EMAIL.sub("[email]", out)
     out = _URL.sub("[url]", out)
     out = _HANDLE.sub("[handle]", out)
     out = _STREET.sub("[address]", out)
+    if not any(ch.isdigit() for ch in out):
+        return out  # every rule below needs a digit (libphonenumber's matcher is the costly one)
     spans = [
         (m.start, m.end)
         for m in phonenumbers.PhoneNumberMatcher(

@@ -360,18 +360,19 @@ class Runtime:
         if keyword is None and not participant.opted_out:
             keyword = _own_words(text, active)
         run_id = active.id if active is not None and keyword is None else None
+        stored = privacy.scrub(text)  # the inbound row keeps only the scrubbed text
         message_id: int | None = None
         if batch is not None:  # known new (the batch read every stored id): queue the row
             repo.queue_inbound_message(session=tx, participant_id=participant.id,
                                        channel=channel, provider_id=inbound.provider_id,
-                                       body=text, now=now, run_id=run_id)
+                                       body=stored, now=now, run_id=run_id)
             batch.stored.add((channel, inbound.provider_id))
         else:
             # The participant row is locked (PostgreSQL) / the database is (SQLite), so this
             # insert is the dedupe: a retried or concurrent delivery finds its row.
             message_id = repo.add_inbound_message(
                 session=tx, participant_id=participant.id, channel=channel,
-                provider_id=inbound.provider_id, body=text, now=now, run_id=run_id)
+                provider_id=inbound.provider_id, body=stored, now=now, run_id=run_id)
             if message_id is None:
                 if created:  # a participant row made for a duplicate is dropped again
                     repo.delete_participant(session=tx, participant_id=participant.id)
