@@ -5,6 +5,7 @@ Nothing else in the package reads ``os.environ``: one place to look, one place t
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from datetime import time
@@ -108,9 +109,14 @@ class Settings(BaseSettings):
             raise ConfigError("ENGAGE_SECRET_KEY is required when ENGAGE_ENV=production")
         path = self.data_dir / DEV_KEY_FILE
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:  # created owner-only, never readable by others even for a moment
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first: use theirs
+                pass
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(48))
         return path.read_text().strip().encode()
 
     def check_production(self) -> None:

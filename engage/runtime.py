@@ -33,9 +33,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from engage import compliance, opt_out_intent, privacy
 from engage.channels.base import Inbound
@@ -47,9 +48,9 @@ from engage.flow.events import ConsentChanged, LanguageChanged, ResultRecorded, 
 from engage.flows_catalog import FlowCatalog
 from engage.logging import log_event
 from engage.storage import repo
-from engage.storage.db import is_sqlite
+from engage.storage.db import checkpoint_wal, is_sqlite
 from engage.storage.group_commit import GroupCommit
-from engage.storage.models import Participant
+from engage.storage.models import Message, Participant
 from engage.storage.rows import RunRow
 from engage.storage.sql import KeptConnection, Tx, as_tx, transaction
 
@@ -280,7 +281,7 @@ class Runtime:
         so only the bad one fails."""
         if len(jobs) > 1:
             try:
-                return list(self._transact(jobs))
+                return self._after_commit(list(self._transact(jobs)))
             except RetryableError as exc:
                 return [exc] * len(jobs)
             except Exception:  # noqa: S110 - isolated below, where its own caller sees it
@@ -291,6 +292,18 @@ class Runtime:
                 outcomes.extend(self._transact([job]))
             except Exception as exc:
                 outcomes.append(exc)
+        return self._after_commit(outcomes)
+
+    def _after_commit(self, outcomes: list[Any]) -> list[Any]:
+        """After an erasure on SQLite, fold the WAL into the (secure_delete) database file so
+        the erased text does not survive in the WAL."""
+        if self._is_sqlite and any(
+                isinstance(o, InboundOutcome) and o.keyword == "delete" and o.status == "handled"
+                for o in outcomes):
+            try:
+                checkpoint_wal(self.engine)
+            except Exception:  # best effort: the next checkpoint does it (logged, not raised)
+                log.warning("WAL checkpoint after erasure failed", exc_info=True)
         return outcomes
 
     def _transact(self, jobs: Sequence[_Job]) -> list[InboundOutcome]:
@@ -359,6 +372,12 @@ class Runtime:
         keyword = compliance.classify(text)
         if keyword is None and not participant.opted_out:
             keyword = _own_words(text, active)
+        if keyword is not None and keyword.kind == "delete" and created:
+            erased_id = privacy.erased_provider_id(self._secret, channel, inbound.provider_id)
+            if repo.find_inbound_message(session=tx, channel=channel,
+                                         provider_id=erased_id) is not None:
+                repo.delete_participant(session=tx, participant_id=participant.id)
+                return self._duplicate(tx, f"in:{channel}:{erased_id}:", key), []
         run_id = active.id if active is not None and keyword is None else None
         stored = privacy.scrub(text)  # the inbound row keeps only the scrubbed text
         message_id: int | None = None
@@ -455,7 +474,8 @@ class Runtime:
             self._say_fixed(ctx, "opt_out_ask", lang, kind="confirmation")
             return "handled", ctx.active
         if keyword.kind == "delete":
-            self._erase(ctx, job.normalized, lang, message_id or self._message_id(ctx.tx, job))
+            self._erase(ctx, job.normalized, lang, message_id or self._message_id(ctx.tx, job),
+                        job.inbound.provider_id)
             return "handled", None
         # language
         if keyword.target is None:
@@ -481,12 +501,18 @@ class Runtime:
         self._say_fixed(ctx, "language_set", keyword.target, kind="confirmation")
         return "handled", active
 
-    def _erase(self, ctx: _Ctx, normalized: str, lang: str, message_id: int) -> None:
+    def _erase(self, ctx: _Ctx, normalized: str, lang: str, message_id: int,
+               provider_id: str) -> None:
         """Erase, then confirm. The participant's address is gone after erasure, so the one
         confirmation carries its own encrypted copy (dropped when the row is sent)."""
         tx = ctx.tx
-        # keep this message's row, anonymous, so a retried delivery of DELETE is a duplicate
+        # keep this message's row, anonymous, so a retried delivery of DELETE is a duplicate;
+        # it and the confirmation's key carry a keyed digest, never the provider's id
         repo.anonymize_message(session=tx, message_id=message_id)
+        erased_id = privacy.erased_provider_id(self._secret, ctx.channel, provider_id)
+        tx.session.execute(sa_update(Message).where(col(Message.id) == message_id)
+                           .values(provider_id=erased_id))
+        ctx.prefix = f"in:{ctx.channel}:{erased_id}:"
         stored = tx.session.get(Participant, ctx.participant.id, populate_existing=True)
         assert stored is not None
         privacy.erase_participant(session=tx.session, participant=stored, now=ctx.now)
