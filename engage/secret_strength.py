@@ -48,8 +48,8 @@ def estimated_bits(value: str) -> float:
         return 0.0
     steps = [ord(b) - ord(a) for a, b in itertools.pairwise(value)]  # "abcd..."
     compressed = (len(zlib.compress(value.encode(), 9)) - len(zlib.compress(b"", 9))) * 8
-    return min(_shannon(list(value)) * len(value), _shannon(steps) * len(value),
-               float(compressed))
+    return max(0.0, min(_shannon(list(value)) * len(value), _shannon(steps) * len(value),
+                        float(compressed)))
 
 
 def _shannon(symbols: list[str] | list[int]) -> float:
