@@ -74,15 +74,22 @@ _MENTION = [
     r"\bno quiero (?:recibir )?(?:mas )?(?:mensajes|textos)\b",
     r"\b(?:darme|dar|denme) de baja\b",
 ]
-_COURTESY_EDGES = re.compile(rf"^(?:(?:{_COURTESY}) )+|(?: (?:{_COURTESY}))+$")
+_COURTESY_SET = frozenset(_COURTESY.split("|"))
+# a mention needs one of these words (a cheap test before the search)
+_MENTION_WORDS = frozenset(
+    "stop quit cease more dont don do unsubscribe opt optout remove take dejen envien manden "
+    "escriban quiero baja".split())
 _SHORT_RE = re.compile("|".join(f"(?:{p})" for p in _SHORT))
 _MENTION_RE = re.compile("|".join(f"(?:{p})" for p in _MENTION))
-_STRETCHED = re.compile(r"([a-z])\1{2,}")  # "pleeease" -> "pleease"; "stoppp" keeps matching
+_STRETCHED = re.compile(r"([a-z])\1{2,}")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")  # "pleeease" -> "pleease"; "stoppp" keeps matching
 
 
 def fold_words(text: str) -> str:
     """Lowercase words separated by single spaces: accents, punctuation, emoji and letters
     stretched beyond two dropped ("STOP.  Thanks" -> "stop thanks"; "don't" -> "don t")."""
+    if text.isascii():  # most messages: no accents or symbols to decompose
+        return _STRETCHED.sub(r"\1\1", " ".join(_NOT_ALNUM.sub(" ", text.lower()).split()))
     decomposed = unicodedata.normalize("NFKD", text or "")
     kept = [ch if ch.isalnum() else " " for ch in decomposed.casefold()
             if not unicodedata.combining(ch)]
@@ -96,10 +103,19 @@ def _only_stop_emoji(text: str) -> bool:
 
 
 def _without_courtesy(words: str) -> str:
-    previous = None
-    while previous != words:
-        previous, words = words, _COURTESY_EDGES.sub("", words).strip()
-    return words
+    """``words`` without courtesy words at either end ("please stop thanks" -> "stop")."""
+    parts = words.split()
+    changed = True
+    while parts and changed:
+        changed = False
+        for size in (3, 2, 1):
+            if len(parts) >= size and " ".join(parts[:size]) in _COURTESY_SET:
+                parts, changed = parts[size:], True
+                break
+            if len(parts) >= size and " ".join(parts[-size:]) in _COURTESY_SET:
+                parts, changed = parts[:-size], True
+                break
+    return " ".join(parts)
 
 
 def classify(text: str) -> Intent | None:
@@ -115,6 +131,8 @@ def classify(text: str) -> Intent | None:
         core = _without_courtesy(words)
         if core and _SHORT_RE.fullmatch(core):
             return "opt_out"
+    if _MENTION_WORDS.isdisjoint(words.split()):
+        return None
     return "ask" if _MENTION_RE.search(words) else None
 
 

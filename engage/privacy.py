@@ -144,12 +144,15 @@ def scrub(text: str) -> str:
     if not text:
         return text
     out = identity_scrub.scrub_names(identity_scrub.scrub_spoken(text))
-    out = _EMAIL.sub("[email]", out)
-    out = _URL.sub("[url]", out)
-    out = _HANDLE.sub("[handle]", out)
-    out = _STREET.sub("[address]", out)
-    if not any(ch.isdigit() for ch in out):
-        return out  # every rule below needs a digit (libphonenumber's matcher is the costly one)
+    if "@" in out:  # each rule runs only where what it needs is there (short replies: none)
+        out = _HANDLE.sub("[handle]", _EMAIL.sub("[email]", out))
+    if "." in out:
+        out = _URL.sub("[url]", out)
+    digits = sum(ch.isdigit() for ch in out)
+    if digits:
+        out = _STREET.sub("[address]", out)
+    if digits < 7:
+        return out  # every phone rule needs seven digits (libphonenumber's matcher is costly)
     spans = [
         (m.start, m.end)
         for m in phonenumbers.PhoneNumberMatcher(
