@@ -76,9 +76,9 @@ _MENTION = [
 ]
 _COURTESY_SET = frozenset(_COURTESY.split("|"))
 # a mention needs one of these words (a cheap test before the search)
-_MENTION_WORDS = frozenset(
-    "stop quit cease more dont don do unsubscribe opt optout remove take dejen envien manden "
-    "escriban quiero baja".split())
+_MENTION_WORDS = frozenset({
+    "stop", "quit", "cease", "more", "dont", "don", "do", "unsubscribe", "opt", "optout",
+    "remove", "take", "dejen", "envien", "manden", "escriban", "quiero", "baja"})
 _SHORT_RE = re.compile("|".join(f"(?:{p})" for p in _SHORT))
 _MENTION_RE = re.compile("|".join(f"(?:{p})" for p in _MENTION))
 _STRETCHED = re.compile(r"([a-z])\1{2,}")
