@@ -8,25 +8,16 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from engage.scheduling.ticks import Ticks
-from engage.storage.db import make_engine, metadata
+from engage.storage.db import make_engine
 from engage.storage.models import Message, Outbox
 from tests.web.conftest import SmsHarness
+from tests.web.stored_text import everything_stored
 
 RESIDENT = "+14105550142"
 WORD = "Zebrafishmarker"
-
-
-def _all_text(engine: sa.Engine) -> str:
-    parts: list[str] = []
-    with engine.connect() as conn:
-        for table in metadata().sorted_tables:
-            for row in conn.execute(sa.select(table)):
-                parts.extend(str(v) for v in row if not isinstance(v, bytes))
-    return "\n".join(parts)
 
 
 async def test_erasure_clears_provider_ids_and_inbound_sids(sms: SmsHarness) -> None:
@@ -39,7 +30,7 @@ async def test_erasure_clears_provider_ids_and_inbound_sids(sms: SmsHarness) -> 
     assert len(outbound_sids) >= 3  # replies, then the erasure confirmation
     ticks = Ticks(engine=sms.engine, settings=sms.settings, runtime=None)  # type: ignore[arg-type]
     ticks.erasure(datetime(2026, 7, 1, 17, 0, tzinfo=UTC))
-    stored = _all_text(sms.engine)
+    stored = everything_stored(sms.engine)
     for sid in inbound_sids + outbound_sids:
         assert sid not in stored
     assert WORD not in stored
@@ -49,9 +40,9 @@ async def test_erasure_clears_provider_ids_and_inbound_sids(sms: SmsHarness) -> 
         assert [(m.participant_id, m.body) for m in kept if m.direction == "in"] == [(None, None)]
     # a redelivery of the DELETE is still recognised: no new participant, no new confirmation
     before = len(sms.api.messages)
-    counted = _all_text(sms.engine)
+    counted = everything_stored(sms.engine)
     assert await sms.say("DELETE", from_=RESIDENT, sid=inbound_sids[-1]) == []
-    assert len(sms.api.messages) == before and _all_text(sms.engine) == counted
+    assert len(sms.api.messages) == before and everything_stored(sms.engine) == counted
 
 
 async def test_sqlite_erased_text_is_not_left_in_the_files(sms: SmsHarness) -> None:

@@ -11,14 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from engage.analytics.briefing import export_briefing
 from engage.analytics.exports import export_summary
 from engage.analytics.report import build_report
 from engage.logging import configure
-from engage.storage.db import metadata
 from tests.web.conftest import SmsHarness
+from tests.web.stored_text import everything_stored
 
 NOW = datetime(2026, 10, 2, 9, 30, tzinfo=UTC)
 
@@ -47,16 +46,6 @@ EN = ["hi", "yes", "1", "Canton", "4", "2", "3", "5", "called for help", "4", No
       "2", "1", "yes"]
 ES = ["hola", "sí", "2", "Canton", "4", "3", "4", "5", "2", "1", None, "sí", "6", "hispano",
       "sí"]
-
-
-def _everything_stored(engine: sa.Engine) -> str:
-    """Every value of every column of every table, as text (encrypted bytes stay bytes)."""
-    parts: list[str] = []
-    with engine.connect() as conn:
-        for table in metadata().sorted_tables:
-            for row in conn.execute(sa.select(table)):
-                parts.extend(str(value) for value in row if not isinstance(value, bytes))
-    return "\n".join(parts)
 
 
 def _files_text(root: Path) -> str:
@@ -98,7 +87,7 @@ async def test_planted_identities_reach_no_output(
                  now=NOW)
     logs = capsys.readouterr().err
     assert "inbound" in logs  # the log was written
-    stored = _everything_stored(sms.engine)
+    stored = everything_stored(sms.engine)
     assert "[name]" in stored and "[phone]" in stored and "[email]" in stored
     assert "[address]" in stored
     for where, text in (("exports", _files_text(out)), ("logs", logs), ("database", stored)):
