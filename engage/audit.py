@@ -74,18 +74,12 @@ def checkpoint_key(secret: bytes) -> bytes:
     return _derive(secret, b"audit-checkpoint-v1")
 
 
-_current: tuple[object, bytes] | None = None
-
-
 def current_key() -> bytes:
-    """The chain key of the process-wide settings (computed once per settings object)."""
-    global _current
+    """The chain key of the process-wide settings' secret (derived once per secret; the
+    secret is read each time, as a development key file may be another one by now)."""
     from engage.config import get_settings
 
-    settings = get_settings()
-    if _current is None or _current[0] is not settings:
-        _current = (settings, chain_key(settings.secret_bytes()))
-    return _current[1]
+    return chain_key(get_settings().secret_bytes())
 
 
 def _canonical_details(details: dict[str, Any] | None) -> str:

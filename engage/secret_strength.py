@@ -32,8 +32,9 @@ HOW_TO_MAKE_ONE = ("make one with `engage secret generate` or "
                    "`python -c \"import secrets; print(secrets.token_urlsafe(32))\"`")
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 _SCANNED = ("engage", "deploy", "docs", "tests", "bench", "flows")
-_SCANNED_SUFFIXES = {".py", ".md", ".example", ".env", ".txt", ".yaml", ".yml", ".toml", ".json",
-                     ".cfg", ".ini", ".sh", ""}
+# the repository's own text; never an operator's real env file (deploy/engage.env, .env)
+_SCANNED_SUFFIXES = {".py", ".md", ".example", ".txt", ".yaml", ".yml", ".toml", ".json",
+                     ".cfg", ".ini", ".sh"}
 _MIN_SCANNED_LENGTH = 12  # shorter values are refused for their entropy anyway
 
 

@@ -152,3 +152,15 @@ def test_messaging_service_raises_the_default_send_rate(tmp_path: Path) -> None:
     assert make(tmp_path).sms_rate == 1.0
     assert make(tmp_path, TWILIO_MESSAGING_SERVICE_SID="MG1").sms_rate > 1.0
     assert make(tmp_path, ENGAGE_SMS_RATE="0").sms_rate == 0.0
+
+
+def test_an_operators_env_file_beside_the_example_is_not_the_repository(tmp_path: Path) -> None:
+    """deploy/engage.env holds the real key: finding it there must not refuse it."""
+    key = secret_strength.generate()
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "engage.env").write_text(f"ENGAGE_SECRET_KEY={key}\n")
+    (tmp_path / ".env").write_text(f"ENGAGE_SECRET_KEY={key}\n")
+    assert not secret_strength.published(key, root=tmp_path)
+    (tmp_path / "deploy" / "engage.env.example").write_text(f"ENGAGE_SECRET_KEY={key}\n")
+    secret_strength._repository_text.cache_clear()
+    assert secret_strength.published(key, root=tmp_path)

@@ -306,6 +306,8 @@ def _num(value: float | None, digits: int = 0) -> str:
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+# "[phone]" alone is no Markdown link (its "(" would be escaped anyway): shown as written
+_SCRUB_TAG = re.compile(r"\\\[(phone|email|address|url|handle|name)\\\]")
 
 
 def markdown_safe(text: str) -> str:
@@ -313,7 +315,8 @@ def markdown_safe(text: str) -> str:
     the quote), HTML escaped (no raw tags reach a renderer), Markdown punctuation
     backslash-escaped (no links, emphasis, tables or images)."""
     one_line = " ".join(text.split())
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
+    return _SCRUB_TAG.sub(r"[\1]", escaped)  # the scrubber's own tags stay readable
 
 
 def render_markdown(briefing: Briefing) -> str:
