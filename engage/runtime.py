@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -50,7 +51,7 @@ from engage.logging import log_event
 from engage.storage import repo
 from engage.storage.db import checkpoint_wal, is_sqlite
 from engage.storage.group_commit import GroupCommit
-from engage.storage.models import Message, Participant
+from engage.storage.models import Message, Outbox, Participant
 from engage.storage.rows import RunRow
 from engage.storage.sql import KeptConnection, Tx, as_tx, transaction
 
@@ -371,7 +372,8 @@ class Runtime:
                 batch.unknown.discard((channel, key))
         keyword = compliance.classify(text)
         if keyword is None and not participant.opted_out:
-            keyword = _own_words(text, active)
+            keyword = _own_words(text, active,
+                                 lambda: self._asked_to_stop(tx, participant.id or 0))
         if keyword is not None and keyword.kind == "delete" and created:
             erased_id = privacy.erased_provider_id(self._secret, channel, inbound.provider_id)
             if repo.find_inbound_message(session=tx, channel=channel,
@@ -519,6 +521,15 @@ class Runtime:
         ctx.participant = stored
         self._say_fixed(ctx, "delete", lang, kind="confirmation",
                         address_enc=privacy.encrypt_address(self._secret, normalized))
+
+    def _asked_to_stop(self, tx: Tx, participant_id: int) -> bool:
+        """The participant's newest outbox row is the clarification ("Reply STOP ...")."""
+        last = tx.session.execute(
+            sa_select(Outbox.body).where(col(Outbox.participant_id) == participant_id)
+            .order_by(col(Outbox.id).desc()).limit(1)).scalar()
+        asked = {text.format(program=self.settings.program_name, contact=self.settings.contact)
+                 for text in TEXTS["opt_out_ask"].values()}
+        return last in asked
 
     def _hold(self, ctx: _Ctx) -> None:
         """Nothing else goes out until the resident answers the clarification: queued messages
@@ -795,12 +806,15 @@ def _held(run: Any) -> bool:
     return bool(json.loads(run.state).get(HOLD)) if HOLD in run.state else False
 
 
-def _own_words(text: str, active: RunRow | None) -> Keyword | None:
+def _own_words(text: str, active: RunRow | None,
+               asked: Callable[[], bool]) -> Keyword | None:
     """Opt-out in the resident's own words (``engage.opt_out_intent``). After a clarification,
-    "yes" or any opt-out phrase stops; anything else lifts the hold and is handled as usual."""
+    "yes" or any opt-out phrase stops; anything else lifts the hold and is handled as usual.
+    ``asked``: whether the last thing sent was the clarification (read only for a "yes" from
+    a resident with no survey open, whose hold has no run to live in)."""
     held = active is not None and _held(active)
     language = opt_out_intent.language_of(text)
-    if held and opt_out_intent.confirms(text):
+    if opt_out_intent.confirms(text) and (held or (active is None and asked())):
         return Keyword("opt_out", "own_words", language)
     intent = opt_out_intent.classify(text)
     if intent == "opt_out":

@@ -158,3 +158,24 @@ def test_any_other_reply_lifts_the_hold_and_is_an_answer(
         assert HOLD not in json.loads(run.state)
         assert run.wake_at is not None  # reminders are back
     assert outcome.outbox_ids  # the survey goes on
+
+
+def test_yes_after_the_clarification_stops_even_with_no_survey_open(
+        runtime: Runtime, db_engine: sa.Engine, settings: Settings) -> None:
+    address = _address()
+    say(runtime, "hi", address)
+    say(runtime, "no", address)  # declined the survey: no run is open any more
+    asked = say(runtime, LONG, address)
+    assert asked.keyword == "clarify"
+    outcome = say(runtime, "yes", address)
+    assert outcome.keyword == "opt_out"
+    assert _participant(db_engine, settings, address).opted_out
+
+
+def test_yes_without_a_clarification_is_not_an_opt_out(
+        runtime: Runtime, db_engine: sa.Engine, settings: Settings) -> None:
+    address = _address()
+    say(runtime, "hi", address)
+    outcome = say(runtime, "yes", address)  # consent to the survey
+    assert outcome.keyword is None
+    assert not _participant(db_engine, settings, address).opted_out
