@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "telegram",
     "users",
     "tokens",
+    "secret",
 )
 
 

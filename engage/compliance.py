@@ -14,7 +14,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-KeywordKind = Literal["opt_out", "opt_in", "help", "delete", "language"]
+# "clarify": not a keyword; a longer message that mentions stopping messages
+# (``engage.opt_out_intent``), answered with one question
+KeywordKind = Literal["opt_out", "opt_in", "help", "delete", "language", "clarify"]
 
 
 @dataclass(frozen=True)

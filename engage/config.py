@@ -5,6 +5,7 @@ Nothing else in the package reads ``os.environ``: one place to look, one place t
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from datetime import time
@@ -63,6 +64,8 @@ class Settings(BaseSettings):
     api_rate_per_minute: int = Field(120, alias="ENGAGE_API_RATE_LIMIT", ge=1)
 
     run_scheduler_in_process: bool = Field(True, alias="ENGAGE_INPROCESS_SCHEDULER")
+    # /metrics: unset serves loopback clients only; set, it requires "Authorization: Bearer ..."
+    metrics_token: str | None = Field(None, alias="ENGAGE_METRICS_TOKEN")
 
     @field_validator("quiet_hours")
     @classmethod
@@ -108,9 +111,14 @@ class Settings(BaseSettings):
             raise ConfigError("ENGAGE_SECRET_KEY is required when ENGAGE_ENV=production")
         path = self.data_dir / DEV_KEY_FILE
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:  # created owner-only, never readable by others even for a moment
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first: use theirs
+                pass
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(48))
         return path.read_text().strip().encode()
 
     def check_production(self) -> None:
@@ -122,6 +130,10 @@ class Settings(BaseSettings):
             problems.append("ENGAGE_SECRET_KEY is not set")
         elif len(self.secret_key) < 32 or self.secret_key.startswith("dev"):
             problems.append("ENGAGE_SECRET_KEY looks like a development key (use 32+ random chars)")
+        problems.extend(_weak_secrets(self))
+        if not self.public_url.lower().startswith("https://"):
+            problems.append("ENGAGE_PUBLIC_URL must be https:// in production (webhooks and "
+                            "links carry residents' messages)")
         if not self.database_url:
             problems.append("ENGAGE_DATABASE_URL is not set")
         if self.telegram_bot_token and not self.telegram_webhook_secret:
@@ -130,6 +142,17 @@ class Settings(BaseSettings):
             problems.append("no channel configured (TWILIO_* or TELEGRAM_BOT_TOKEN)")
         if problems:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
+
+
+def _weak_secrets(settings: Settings) -> list[str]:
+    """Published or guessable values of the secrets that protect residents' data."""
+    from engage import secret_strength
+
+    named = {"ENGAGE_SECRET_KEY": settings.secret_key,
+             "TELEGRAM_WEBHOOK_SECRET": settings.telegram_webhook_secret,
+             "ENGAGE_METRICS_TOKEN": settings.metrics_token}
+    found = (secret_strength.problem(name, value) for name, value in named.items() if value)
+    return [problem for problem in found if problem]
 
 
 _QUIET = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")

@@ -43,6 +43,8 @@ class ScrubFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         from engage.privacy import scrub
 
+        if getattr(record, "engage_verbatim", False):  # engage's own digests, nothing else
+            return True
         try:
             message = record.getMessage()
         except Exception:  # a broken format string must not break logging

@@ -19,14 +19,16 @@ import re
 import uuid
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import delete, func, update
+from sqlalchemy import String, cast, delete, func, literal, update
 from sqlmodel import Session, col, select
 
+from engage import identity_scrub
 from engage.errors import UserError
 from engage.storage.models import ConsentEntry, Message, Outbox, Participant, Response, Run
 
@@ -133,17 +135,24 @@ def _phone_span(match: re.Match[str]) -> str:
 
 
 def scrub(text: str) -> str:
-    """Replace emails, URLs, handles, street addresses and phone numbers with tags.
+    """Replace emails, URLs, handles, street addresses, phone numbers and introduced names
+    with tags, written with digits and symbols or spelled out in words (en + es).
 
     Order matters: emails before URLs (a domain is inside an email), street addresses before
     phone numbers (a house number is digits), libphonenumber's matcher before the catch-all.
     """
     if not text:
         return text
-    out = _EMAIL.sub("[email]", text)
-    out = _URL.sub("[url]", out)
-    out = _HANDLE.sub("[handle]", out)
-    out = _STREET.sub("[address]", out)
+    out = identity_scrub.scrub_names(identity_scrub.scrub_spoken(text))
+    if "@" in out:  # each rule runs only where what it needs is there (short replies: none)
+        out = _HANDLE.sub("[handle]", _EMAIL.sub("[email]", out))
+    if "." in out:
+        out = _URL.sub("[url]", out)
+    digits = sum(ch.isdigit() for ch in out)
+    if digits:
+        out = _STREET.sub("[address]", out)
+    if digits < 7:
+        return out  # every phone rule needs seven digits (libphonenumber's matcher is costly)
     spans = [
         (m.start, m.end)
         for m in phonenumbers.PhoneNumberMatcher(
@@ -218,6 +227,7 @@ def erase_participant(
         update(Outbox).where(col(Outbox.participant_id) == pid).values(body=None, buttons=None)
     )
     counts["runs"] = session.execute(delete(Run).where(col(Run.participant_id) == pid)).rowcount
+    unlink_provider_ids(session=session, participant_ids=[pid])
     counts = {k: int(v or 0) for k, v in counts.items()}
 
     participant.key = TOMBSTONE_PREFIX + uuid.uuid4().hex
@@ -237,6 +247,39 @@ def erase_participant(
     audit.append(session=session, actor="participant", action="participant.erased",
                  subject=f"participant:{pid}", details=counts, now=now)
     return counts
+
+
+def erased_provider_id(secret: bytes, channel: str, provider_id: str) -> str:
+    """What an erased resident's DELETE row keeps instead of the provider's message id: a
+    keyed digest, so a redelivery of that DELETE is still recognised, while the provider's
+    logs (which map message ids to numbers) cannot be joined to anything here."""
+    digest = hmac.new(secret, f"provider:{channel}:{provider_id}".encode(), hashlib.sha256)
+    return TOMBSTONE_PREFIX + digest.hexdigest()[:40]
+
+
+def unlink_provider_ids(*, session: Session, participant_ids: list[int] | None = None) -> int:
+    """Clear provider message ids (Twilio SIDs, Telegram ids) and the inbound ids inside
+    outbox dedupe keys from every finished row of erased residents (``participant_ids``, or
+    every tombstone). Rows still pending keep their key until sent; the erasure tick comes
+    back for them. Returns the rows changed."""
+    if participant_ids is None:
+        ids: Any = select(Participant.id).where(col(Participant.erased_at).is_not(None))
+    else:
+        ids = participant_ids
+    outbox = session.execute(
+        update(Outbox)
+        .where(col(Outbox.participant_id).in_(ids), col(Outbox.status) != "pending",
+               col(Outbox.status) != "claimed",
+               ~col(Outbox.dedupe_key).startswith(TOMBSTONE_PREFIX))
+        .values(provider_id=None,
+                dedupe_key=literal(TOMBSTONE_PREFIX) + cast(col(Outbox.id), String))
+    ).rowcount
+    messages = session.execute(
+        update(Message)
+        .where(col(Message.participant_id).in_(ids), col(Message.provider_id).is_not(None))
+        .values(provider_id=None)
+    ).rowcount
+    return int(outbox or 0) + int(messages or 0)
 
 
 def count_erased(session: Session) -> int:

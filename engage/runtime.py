@@ -33,11 +33,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sqlalchemy import select as sa_select
+from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from engage import compliance, privacy
+from engage import compliance, opt_out_intent, privacy
 from engage.channels.base import Inbound
 from engage.compliance import Keyword
 from engage.config import Settings
@@ -47,9 +49,9 @@ from engage.flow.events import ConsentChanged, LanguageChanged, ResultRecorded, 
 from engage.flows_catalog import FlowCatalog
 from engage.logging import log_event
 from engage.storage import repo
-from engage.storage.db import is_sqlite
+from engage.storage.db import checkpoint_wal, is_sqlite
 from engage.storage.group_commit import GroupCommit
-from engage.storage.models import Participant
+from engage.storage.models import Message, Outbox, Participant
 from engage.storage.rows import RunRow
 from engage.storage.sql import KeptConnection, Tx, as_tx, transaction
 
@@ -65,6 +67,7 @@ SUPPORTED_LANGUAGES = ("en", "es")
 # one queue 706 msg/s at 8.3 msg/commit; two queues sharded by resident 614; four 498).
 # Several web processes still commit in parallel.
 MAX_BATCH = 64
+HOLD = "opt_out_asked"  # run state: asked "Reply STOP to stop all messages", no answer yet
 
 Status = Literal["handled", "duplicate", "ignored"]
 
@@ -144,6 +147,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "language_ask": {
         "en": "Reply ENGLISH for English. Responda ESPAÑOL para español.",
         "es": "Responda ESPAÑOL para español. Reply ENGLISH for English.",
+    },
+    "opt_out_ask": {
+        "en": "{program}: do you want us to stop texting you? Reply STOP to stop all messages, "
+              "or reply to the last question to go on.",
+        "es": "{program}: ¿quiere que dejemos de escribirle? Responda ALTO para no recibir más "
+              "mensajes, o responda la última pregunta para continuar.",
     },
     "media": {
         "en": "Sorry, we can only read text. Please reply in words.",
@@ -273,7 +282,7 @@ class Runtime:
         so only the bad one fails."""
         if len(jobs) > 1:
             try:
-                return list(self._transact(jobs))
+                return self._after_commit(list(self._transact(jobs)))
             except RetryableError as exc:
                 return [exc] * len(jobs)
             except Exception:  # noqa: S110 - isolated below, where its own caller sees it
@@ -284,6 +293,18 @@ class Runtime:
                 outcomes.extend(self._transact([job]))
             except Exception as exc:
                 outcomes.append(exc)
+        return self._after_commit(outcomes)
+
+    def _after_commit(self, outcomes: list[Any]) -> list[Any]:
+        """After an erasure on SQLite, fold the WAL into the (secure_delete) database file so
+        the erased text does not survive in the WAL."""
+        if self._is_sqlite and any(
+                isinstance(o, InboundOutcome) and o.keyword == "delete" and o.status == "handled"
+                for o in outcomes):
+            try:
+                checkpoint_wal(self.engine)
+            except Exception:  # best effort: the next checkpoint does it (logged, not raised)
+                log.warning("WAL checkpoint after erasure failed", exc_info=True)
         return outcomes
 
     def _transact(self, jobs: Sequence[_Job]) -> list[InboundOutcome]:
@@ -350,19 +371,29 @@ class Runtime:
             if batch is not None:
                 batch.unknown.discard((channel, key))
         keyword = compliance.classify(text)
+        if keyword is None and not participant.opted_out:
+            keyword = _own_words(text, active,
+                                 lambda: self._asked_to_stop(tx, participant.id or 0))
+        if keyword is not None and keyword.kind == "delete" and created:
+            erased_id = privacy.erased_provider_id(self._secret, channel, inbound.provider_id)
+            if repo.find_inbound_message(session=tx, channel=channel,
+                                         provider_id=erased_id) is not None:
+                repo.delete_participant(session=tx, participant_id=participant.id)
+                return self._duplicate(tx, f"in:{channel}:{erased_id}:", key), []
         run_id = active.id if active is not None and keyword is None else None
+        stored = privacy.scrub(text)  # the inbound row keeps only the scrubbed text
         message_id: int | None = None
         if batch is not None:  # known new (the batch read every stored id): queue the row
             repo.queue_inbound_message(session=tx, participant_id=participant.id,
                                        channel=channel, provider_id=inbound.provider_id,
-                                       body=text, now=now, run_id=run_id)
+                                       body=stored, now=now, run_id=run_id)
             batch.stored.add((channel, inbound.provider_id))
         else:
             # The participant row is locked (PostgreSQL) / the database is (SQLite), so this
             # insert is the dedupe: a retried or concurrent delivery finds its row.
             message_id = repo.add_inbound_message(
                 session=tx, participant_id=participant.id, channel=channel,
-                provider_id=inbound.provider_id, body=text, now=now, run_id=run_id)
+                provider_id=inbound.provider_id, body=stored, now=now, run_id=run_id)
             if message_id is None:
                 if created:  # a participant row made for a duplicate is dropped again
                     repo.delete_participant(session=tx, participant_id=participant.id)
@@ -422,7 +453,8 @@ class Runtime:
         if keyword.kind == "opt_out":
             if p.opted_out:
                 return "ignored", None  # confirmed once already; say nothing more
-            self._opt_out(ctx.tx, p, source="keyword", now=ctx.now, keep_confirmations=True)
+            source = "own_words" if keyword.word == "own_words" else "keyword"
+            self._opt_out(ctx.tx, p, source=source, now=ctx.now, keep_confirmations=True)
             self._say_fixed(ctx, "opt_out", lang, kind="confirmation")
             return "handled", None
         if keyword.kind == "opt_in":
@@ -439,8 +471,13 @@ class Runtime:
         if keyword.kind == "help":
             self._say_fixed(ctx, "help", lang, kind="confirmation")
             return "handled", None
+        if keyword.kind == "clarify":  # stopping messages mentioned in a longer text: ask once
+            self._hold(ctx)
+            self._say_fixed(ctx, "opt_out_ask", lang, kind="confirmation")
+            return "handled", ctx.active
         if keyword.kind == "delete":
-            self._erase(ctx, job.normalized, lang, message_id or self._message_id(ctx.tx, job))
+            self._erase(ctx, job.normalized, lang, message_id or self._message_id(ctx.tx, job),
+                        job.inbound.provider_id)
             return "handled", None
         # language
         if keyword.target is None:
@@ -466,18 +503,46 @@ class Runtime:
         self._say_fixed(ctx, "language_set", keyword.target, kind="confirmation")
         return "handled", active
 
-    def _erase(self, ctx: _Ctx, normalized: str, lang: str, message_id: int) -> None:
+    def _erase(self, ctx: _Ctx, normalized: str, lang: str, message_id: int,
+               provider_id: str) -> None:
         """Erase, then confirm. The participant's address is gone after erasure, so the one
         confirmation carries its own encrypted copy (dropped when the row is sent)."""
         tx = ctx.tx
-        # keep this message's row, anonymous, so a retried delivery of DELETE is a duplicate
+        # keep this message's row, anonymous, so a retried delivery of DELETE is a duplicate;
+        # it and the confirmation's key carry a keyed digest, never the provider's id
         repo.anonymize_message(session=tx, message_id=message_id)
+        erased_id = privacy.erased_provider_id(self._secret, ctx.channel, provider_id)
+        tx.session.execute(sa_update(Message).where(col(Message.id) == message_id)
+                           .values(provider_id=erased_id))
+        ctx.prefix = f"in:{ctx.channel}:{erased_id}:"
         stored = tx.session.get(Participant, ctx.participant.id, populate_existing=True)
         assert stored is not None
         privacy.erase_participant(session=tx.session, participant=stored, now=ctx.now)
         ctx.participant = stored
         self._say_fixed(ctx, "delete", lang, kind="confirmation",
                         address_enc=privacy.encrypt_address(self._secret, normalized))
+
+    def _asked_to_stop(self, tx: Tx, participant_id: int) -> bool:
+        """The participant's newest outbox row is the clarification ("Reply STOP ...")."""
+        last = tx.session.execute(
+            sa_select(Outbox.body).where(col(Outbox.participant_id) == participant_id)
+            .order_by(col(Outbox.id).desc()).limit(1)).scalar()
+        asked = {text.format(program=self.settings.program_name, contact=self.settings.contact)
+                 for text in TEXTS["opt_out_ask"].values()}
+        return last in asked
+
+    def _hold(self, ctx: _Ctx) -> None:
+        """Nothing else goes out until the resident answers the clarification: queued messages
+        are cancelled, the run's reminders and timeouts stop, and campaigns pass it by."""
+        repo.cancel_pending_outbox(session=ctx.tx, participant_id=ctx.participant.id or 0,
+                                   keep_confirmations=True, reason="asked whether to stop")
+        active = ctx.active
+        if active is not None:
+            state = json.loads(active.state)
+            state[HOLD] = True
+            active.state = json.dumps(state, separators=(",", ":"))
+            active.wake_at = None
+            repo.save_run(session=ctx.tx, run=active)
 
     def _opt_out(self, tx: Tx, p: Any, *, source: str, now: datetime,
                  keep_confirmations: bool) -> None:
@@ -654,6 +719,8 @@ class Runtime:
                 flow_id=flow_id):
             return None
         active = repo.active_run(session=tx, participant_id=participant.id)
+        if active is not None and _held(active):
+            return None  # asked whether they want to stop: nothing else until they answer
         if active is not None:
             repo.end_run(run=active, status="ended", now=now)  # superseded by the new run
             repo.save_run(session=tx, run=active)
@@ -733,6 +800,31 @@ class Runtime:
     def batch_stats(self) -> dict[str, int]:
         """Inbound messages and the transactions they shared (the benchmark reports both)."""
         return {"jobs": self._commits.jobs, "batches": self._commits.batches}
+
+
+def _held(run: Any) -> bool:
+    return bool(json.loads(run.state).get(HOLD)) if HOLD in run.state else False
+
+
+def _own_words(text: str, active: RunRow | None,
+               asked: Callable[[], bool]) -> Keyword | None:
+    """Opt-out in the resident's own words (``engage.opt_out_intent``). After a clarification,
+    "yes" or any opt-out phrase stops; anything else lifts the hold and is handled as usual.
+    ``asked``: whether the last thing sent was the clarification (read only for a "yes" from
+    a resident with no survey open, whose hold has no run to live in)."""
+    held = active is not None and _held(active)
+    language = opt_out_intent.language_of(text)
+    if opt_out_intent.confirms(text) and (held or (active is None and asked())):
+        return Keyword("opt_out", "own_words", language)
+    intent = opt_out_intent.classify(text)
+    if intent == "opt_out":
+        return Keyword("opt_out", "own_words", language)
+    if held and active is not None:  # answered with something else: carry on
+        state = json.loads(active.state)
+        state.pop(HOLD, None)
+        active.state = json.dumps(state, separators=(",", ":"))
+        return None
+    return Keyword("clarify", "own_words", language) if intent == "ask" else None
 
 
 def _dialogue_checkin(tx: Tx, participant: Any, text: str, now: datetime) -> Any:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from engage import secret_strength
 from engage.config import ConfigError, Settings, parse_quiet_hours
 
 
@@ -80,19 +81,86 @@ def test_production_refuses_a_development_looking_key(tmp_path: Path) -> None:
 
 
 def test_production_accepts_a_complete_configuration(tmp_path: Path) -> None:
+    key = secret_strength.generate()
     s = make(
         tmp_path,
         ENGAGE_ENV="production",
-        ENGAGE_SECRET_KEY="x" * 48,
+        ENGAGE_SECRET_KEY=key,
+        ENGAGE_PUBLIC_URL="https://engage.example.gov",
         ENGAGE_DATABASE_URL="postgresql+psycopg://u@h/db",
         TWILIO_ACCOUNT_SID="AC1",
         TWILIO_AUTH_TOKEN="t",
     )
     s.check_production()
-    assert s.secret_bytes() == b"x" * 48
+    assert s.secret_bytes() == key.encode()
+
+
+def _production(tmp_path: Path, **env: str) -> Settings:
+    base = {"ENGAGE_ENV": "production", "ENGAGE_SECRET_KEY": secret_strength.generate(),
+            "ENGAGE_PUBLIC_URL": "https://engage.example.gov",
+            "ENGAGE_DATABASE_URL": "postgresql+psycopg://u@h/db",
+            "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t"}
+    return make(tmp_path, **(base | env))
+
+
+def _example_secret() -> str:
+    example = Path(__file__).resolve().parent.parent / "deploy" / "engage.env.example"
+    line = next(x for x in example.read_text().splitlines()
+                if x.startswith("ENGAGE_SECRET_KEY="))
+    return line.split("=", 1)[1]
+
+
+@pytest.mark.parametrize("key", [
+    pytest.param("a" * 32, id="aaaa"),
+    pytest.param("x" * 48, id="xxxx"),
+    pytest.param("0123456789abcdef" * 4, id="pattern"),
+    pytest.param("password1234password1234password1234", id="repeated-word"),
+    pytest.param("abcdefghijklmnopqrstuvwxyz0123456789ABCDEF", id="alphabet"),
+])
+def test_production_refuses_a_guessable_key(tmp_path: Path, key: str) -> None:
+    with pytest.raises(ConfigError, match=r"too little entropy.*engage secret generate"):
+        _production(tmp_path, ENGAGE_SECRET_KEY=key).check_production()
+
+
+def test_production_refuses_the_example_placeholder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="published in the engage repository"):
+        _production(tmp_path, ENGAGE_SECRET_KEY=_example_secret()).check_production()
+
+
+def test_production_refuses_a_random_key_found_in_the_repository(tmp_path: Path) -> None:
+    published = "avzB0E-nVZ8b0CiHGA3JdT1nDa1BlshzZnAAwnRA-y4"  # random, but written here, so public
+    assert secret_strength.published(published)
+    with pytest.raises(ConfigError, match="published"):
+        _production(tmp_path, ENGAGE_SECRET_KEY=published).check_production()
+    # the same check guards the other secrets
+    with pytest.raises(ConfigError, match=r"TELEGRAM_WEBHOOK_SECRET .*too little entropy"):
+        _production(tmp_path, TELEGRAM_BOT_TOKEN="1:x", TELEGRAM_WEBHOOK_SECRET="secret"
+                    ).check_production()
+
+
+def test_production_refuses_a_plain_http_public_url(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="ENGAGE_PUBLIC_URL must be https://"):
+        _production(tmp_path, ENGAGE_PUBLIC_URL="http://engage.example.gov").check_production()
+
+
+def test_generated_keys_pass_with_a_margin() -> None:
+    for _ in range(500):
+        assert secret_strength.estimated_bits(secret_strength.generate()) > 160
 
 
 def test_messaging_service_raises_the_default_send_rate(tmp_path: Path) -> None:
     assert make(tmp_path).sms_rate == 1.0
     assert make(tmp_path, TWILIO_MESSAGING_SERVICE_SID="MG1").sms_rate > 1.0
     assert make(tmp_path, ENGAGE_SMS_RATE="0").sms_rate == 0.0
+
+
+def test_an_operators_env_file_beside_the_example_is_not_the_repository(tmp_path: Path) -> None:
+    """deploy/engage.env holds the real key: finding it there must not refuse it."""
+    key = secret_strength.generate()
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "engage.env").write_text(f"ENGAGE_SECRET_KEY={key}\n")
+    (tmp_path / ".env").write_text(f"ENGAGE_SECRET_KEY={key}\n")
+    assert not secret_strength.published(key, root=tmp_path)
+    (tmp_path / "deploy" / "engage.env.example").write_text(f"ENGAGE_SECRET_KEY={key}\n")
+    secret_strength._repository_text.cache_clear()
+    assert secret_strength.published(key, root=tmp_path)

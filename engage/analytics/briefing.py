@@ -8,7 +8,9 @@ and the file gets a method note, a SHA-256 manifest and an audit entry.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -217,7 +219,8 @@ def _themes(texts: Sequence[tuple[int, str, float | None, str]], k: int) -> list
             label, count = _theme_entry(entry)
             merged[label] = merged.get(label, 0) + count
     ranked = sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:THEMES]
-    return [Theme(clean(label), count if count >= k else None) for label, count in ranked]
+    # a theme below the minimum group size is withheld whole: its label can be a name
+    return [Theme(clean(label), count) for label, count in ranked if count >= k]
 
 
 def _theme_entry(entry: Any) -> tuple[str, int]:
@@ -285,8 +288,10 @@ def build_briefing(
         " ranges are 95% confidence intervals (Student t).",
         "suppression": f"Figures describing fewer than {k} respondents are withheld, with "
         "complementary suppression across the area table.",
-        "quotes": "Scrubbed of phone numbers, emails, street addresses and links; only from "
-        "residents who agreed to be quoted anonymously; spread across the range of sentiment.",
+        "quotes": "Scrubbed of phone numbers, emails, street addresses, names and links (also "
+        "spelled out in words); only from residents who agreed to be quoted anonymously; spread "
+        "across the range of sentiment.",
+        "themes": f"Themes mentioned fewer than {k} times are not listed.",
         "sentiment": f"Scorer version {current_scorer_version()} (see {SENTIMENT_DOC}).",
         "methods": METHODS_DOC,
     }
@@ -298,6 +303,20 @@ def build_briefing(
 
 def _num(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+# "[phone]" alone is no Markdown link (its "(" would be escaped anyway): shown as written
+_SCRUB_TAG = re.compile(r"\\\[(phone|email|address|url|handle|name)\\\]")
+
+
+def markdown_safe(text: str) -> str:
+    """Resident text as inert Markdown: one line (a newline cannot start a heading or leave
+    the quote), HTML escaped (no raw tags reach a renderer), Markdown punctuation
+    backslash-escaped (no links, emphasis, tables or images)."""
+    one_line = " ".join(text.split())
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
+    return _SCRUB_TAG.sub(r"[\1]", escaped)  # the scrubber's own tags stay readable
 
 
 def render_markdown(briefing: Briefing) -> str:
@@ -328,11 +347,11 @@ def render_markdown(briefing: Briefing) -> str:
     if briefing.themes:
         for theme in briefing.themes:
             mentions = theme.mentions if theme.mentions is not None else f"fewer than {k}"
-            lines.append(f"- {theme.label} ({mentions} mentions)")
+            lines.append(f"- {markdown_safe(theme.label)} ({mentions} mentions)")
     else:
         lines.append("- none to show")
     lines += ["", "## In residents' words", ""]
-    lines += [f"> {q}" for q in briefing.quotes] or ["(none)"]
+    lines += [f"> {markdown_safe(q)}" for q in briefing.quotes] or ["(none)"]
     if briefing.notes:
         lines += ["", *[f"Note: {n}" for n in briefing.notes]]
     lines += ["", "## Method", ""]
@@ -374,5 +393,7 @@ def export_briefing(
         },
         now=now,
         actor=actor,
+        manifest=manifest,
+        settings=settings,
     )
     return briefing, digest

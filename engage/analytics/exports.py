@@ -242,14 +242,23 @@ def write_with_manifest(files: Sequence[tuple[Path, bytes]], manifest: Path) -> 
 
 def record_export(
     engine: Engine, *, action: str, subject: str, details: dict[str, Any], now: datetime,
-    actor: str,
+    actor: str, manifest: Path | None = None, settings: Settings | None = None,
 ) -> None:
-    """One audit-log entry per export (what, which file digest, which rule)."""
+    """One audit-log entry per export (what, which file digest, which rule). With
+    ``manifest`` and ``settings``, a signed checkpoint of the chain (this entry included) is
+    taken and added to the manifest as a comment line (``sha256sum -c`` skips it), so every
+    export carries a copy of the chain's head outside the database."""
     with Session(engine) as session:
         audit.append(
             session=session, actor=actor, action=action, subject=subject, details=details, now=now
         )
         session.commit()
+    if manifest is not None and settings is not None:
+        from engage import audit_checkpoints
+
+        checkpoint = audit_checkpoints.take(engine, settings, now=now)
+        with manifest.open("a", encoding="utf-8") as handle:
+            handle.write(f"# {checkpoint.line()}\n")
 
 
 @dataclass(frozen=True)
@@ -314,5 +323,7 @@ def export_summary(
         },
         now=now,
         actor=actor,
+        manifest=manifest,
+        settings=settings,
     )
     return ExportResult(out, manifest, digest, len(summary.rows), withheld)

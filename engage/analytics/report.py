@@ -328,5 +328,7 @@ def build_report(
         details={"period": parsed.label, "files": digests, "min_cell_size": k},
         now=now,
         actor=actor,
+        manifest=manifest,
+        settings=settings,
     )
     return ReportResult(out, html_path, csv_path, manifest, digests)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -114,12 +115,17 @@ class MalformedWebhook(ValueError):
     """A signed request that lacks the fields an inbound SMS always has."""
 
 
+MESSAGE_SID = re.compile(r"(?:SM|MM)[0-9a-f]{32}")
+
+
 def parse_inbound(form: Mapping[str, str], *, received_at: datetime) -> Inbound:
     """Twilio's inbound form -> ``Inbound``. ``To`` is required but not kept (one number)."""
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     sender = form.get("From") or ""
     if not sid or not sender or not form.get("To"):
         raise MalformedWebhook("inbound SMS needs MessageSid, From and To")
+    if not MESSAGE_SID.fullmatch(sid):  # a signed field moved into the sid is not a new message
+        raise MalformedWebhook("inbound SMS MessageSid is not SM/MM followed by 32 hex digits")
     try:
         media = int(form.get("NumMedia") or 0)
     except ValueError:

@@ -25,7 +25,10 @@ def upgrade_command(
     try:
         target = url or get_settings().effective_database_url
         upgrade(target, revision)
+        sealed = seal_audit_chain(target) if revision == "head" else 0
     except ConfigError as exc:
+        fail(str(exc))
+    except ValueError as exc:  # the audit chain matches neither hash: say so, as verify would
         fail(str(exc))
     except CommandError as exc:
         fail(f"migration failed: {exc}")
@@ -35,6 +38,22 @@ def upgrade_command(
         fail(f"invalid database URL: {exc}")
     console.print(f"database at {sa.make_url(target).render_as_string(hide_password=True)} "
                   f"is at revision {revision}", highlight=False, markup=False)
+    if sealed:
+        console.print(f"audit log: sealed {sealed} entries written before the chain was keyed",
+                      highlight=False, markup=False)
+
+
+def seal_audit_chain(url: str) -> int:
+    """A chain from before keyed audit entries gets its one sealing entry (see engage.audit)."""
+    from engage.commands.audit import seal_chain
+    from engage.commands.database import engine_options
+    from engage.storage.db import make_engine
+
+    engine = make_engine(url, **engine_options(url))
+    try:
+        return seal_chain(engine)
+    finally:
+        engine.dispose()
 
 
 def register(app: typer.Typer) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from engage.commands.common import console, fail
+from engage.commands.common import console, err_console, fail
 from engage.config import ConfigError, Settings, get_settings
 
 
@@ -13,11 +13,38 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
+def check_bind(settings: Settings, host: str, dev_on_network: bool) -> None:
+    """Development mode trusts a token that is in the source: it must not face a network.
+    Outside production a non-loopback ``host`` is refused, or (``--dev-on-network``) allowed
+    with a warning nobody can miss."""
+    from engage.web.loopback import is_loopback_bind
+
+    if settings.env == "production" or is_loopback_bind(host):
+        return
+    if not dev_on_network:
+        fail(f"refusing to serve ENGAGE_ENV={settings.env} on {host}: development mode accepts "
+             "webhooks signed with the development token in the source; bind 127.0.0.1, set "
+             "ENGAGE_ENV=production, or pass --dev-on-network to accept the risk")
+    banner = "!" * 78
+    for line in (banner,
+                 f"WARNING: ENGAGE_ENV={settings.env} is listening on {host}, beyond this machine.",
+                 "Anyone who can reach it can forge resident messages with the development",
+                 "token that is in the source. /dev/* still answers loopback only.",
+                 "Never do this with real residents' numbers.", banner):
+        err_console.print(line, style="bold red", highlight=False, markup=False)
+
+
 def _schema_ready(settings: Settings, migrate: bool) -> None:
     """SQLite: migrate now; other databases: check only (see commands/database.py)."""
     from engage.commands.database import ensure_schema
 
     ensure_schema(settings.effective_database_url, migrate=migrate)
+    from engage.commands.db import seal_audit_chain
+
+    try:
+        seal_audit_chain(settings.effective_database_url)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def serve(
@@ -30,6 +57,10 @@ def serve(
         True, "--migrate/--no-migrate",
         help="On SQLite, apply database migrations before starting."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
+    dev_on_network: bool = typer.Option(
+        False, "--dev-on-network",
+        help="Development only: allow a non-loopback --host (anyone who reaches it can forge "
+             "webhooks with the development token)."),
 ) -> None:
     """Run engage: Twilio/Telegram webhooks, /healthz, /readyz, /metrics, and the dispatcher."""
     import uvicorn
@@ -42,6 +73,7 @@ def serve(
         settings.check_production()
     except ConfigError as exc:
         fail(str(exc))
+    check_bind(settings, host, dev_on_network)
     configure(log_level.upper(), json_lines=settings.env == "production")
     _schema_ready(settings, migrate)
     app = create_app(settings, start_background=dispatcher)

@@ -123,7 +123,7 @@ class WebhookResident:
     async def send(self, resident: Resident, body: str, number: int) -> None:
         """Text number ``number`` of this resident (its MessageSid is unique and stable)."""
         params = {
-            "MessageSid": f"SMdemo{resident.index:07d}{number:09d}",
+            "MessageSid": f"SMde{resident.index:014d}{number:016d}",
             "AccountSid": "ACdemo",
             "From": resident.phone,
             "To": DEMO_NUMBER,

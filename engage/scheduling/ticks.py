@@ -28,6 +28,8 @@ TICK_INTERVALS: dict[str, float] = {
     "dialogues": 30.0,
     "wake": 10.0,
     "retention": 24 * 3600.0,
+    "audit_checkpoint": 300.0,
+    "erasure": 3600.0,
 }
 
 
@@ -79,9 +81,24 @@ class Ticks:
             log.info("tick retention: purged %d bodies", purged)
         return purged
 
+    def audit_checkpoint(self, now: datetime) -> int:
+        """A signed checkpoint of the audit chain's head outside the database, when it grew:
+        removal of entries older than the last checkpoint can then be detected."""
+        from engage import audit_checkpoints
+
+        return audit_checkpoints.take(self.engine, self.settings, now=aware(now),
+                                      force=False).seq
+
+    def erasure(self, now: datetime) -> int:
+        """Provider ids of erased residents' rows finished since their erasure (the erasure
+        confirmation, once sent) are cleared: nothing here joins to the provider's logs."""
+        with session_scope(self.engine) as session:
+            return privacy.unlink_provider_ids(session=session)
+
     def jobs(self) -> dict[str, Callable[[datetime], Any]]:
         return {"campaigns": self.campaigns, "dialogues": self.dialogues, "wake": self.wake,
-                "retention": self.retention}
+                "retention": self.retention, "audit_checkpoint": self.audit_checkpoint,
+                "erasure": self.erasure}
 
     def run_all(self, now: datetime) -> dict[str, Any]:
         """Every tick once, in order (catch-up after downtime; tests)."""

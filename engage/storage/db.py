@@ -10,6 +10,7 @@ sessions in one thread (the inner one waits for the outer) and keep transactions
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -48,6 +49,7 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.execute("PRAGMA wal_autocheckpoint=10000")  # fewer fsyncing checkpoints
+        cursor.execute("PRAGMA secure_delete=ON")  # erased rows are overwritten, not freed
         cursor.close()
 
     return on_connect
@@ -114,6 +116,28 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(sqlite_begin="DEFERRED")
 
 
+def private_file(path: Path) -> None:
+    """Create the SQLite file's directory owner-only (0700) and the file itself 0600 before
+    SQLite does (its -wal and -shm files take the database file's permissions)."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+def checkpoint_wal(engine: Engine) -> None:
+    """Fold the WAL into the database file and truncate it (after an erasure: the erased
+    text must not survive in the WAL). Best effort: a reader in the way leaves it for the
+    next checkpoint, which secure_delete makes just as final."""
+    if not is_sqlite(engine):
+        return
+    raw = engine.raw_connection()  # no BEGIN: a checkpoint inside a transaction cannot finish
+    try:
+        raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        raw.close()
+
+
 def make_engine(
     url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, **kwargs: Any
 ) -> Engine:
@@ -128,7 +152,7 @@ def make_engine(
     if sa_url.get_backend_name() == "sqlite":
         database = sa_url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(database))
         connect_args = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
         connect_args.update(kwargs.pop("connect_args", {}))
         engine = sa.create_engine(sa_url, connect_args=connect_args, **kwargs)
@@ -173,8 +197,9 @@ def upgrade(url: str, revision: str = "head") -> None:
     from alembic import command
 
     sa_url = sa.make_url(url)
-    if sa_url.get_backend_name() == "sqlite" and sa_url.database:
-        Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+    if sa_url.get_backend_name() == "sqlite" and sa_url.database \
+            and sa_url.database != ":memory:" and not sa_url.database.startswith("file:"):
+        private_file(Path(sa_url.database))
     command.upgrade(alembic_config(url), revision)
 
 

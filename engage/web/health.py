@@ -7,6 +7,7 @@ read from the database at scrape time so it is right across processes.
 
 from __future__ import annotations
 
+import hmac
 import threading
 from collections import Counter
 
@@ -14,6 +15,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
+
+from engage.web.loopback import is_local_request
 
 router = APIRouter()
 
@@ -102,8 +105,28 @@ def _outbox_counts(engine: sa.Engine) -> dict[str, int]:
         return {str(status): int(count) for status, count in rows}
 
 
+def metrics_refusal(request: Request) -> PlainTextResponse | None:
+    """None when this request may read /metrics: with ``ENGAGE_METRICS_TOKEN`` set, the one
+    that presents it as a bearer token; unset, only a local request (not via a proxy)."""
+    token: str | None = request.app.state.settings.metrics_token
+    if token:
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(),
+                                                              token.encode()):
+            return None
+        return PlainTextResponse("metrics need Authorization: Bearer <ENGAGE_METRICS_TOKEN>",
+                                 status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    if is_local_request(request):
+        return None
+    return PlainTextResponse("metrics are served to loopback only; set ENGAGE_METRICS_TOKEN "
+                             "to scrape from elsewhere", status_code=403)
+
+
 @router.get("/metrics")
 async def metrics(request: Request) -> PlainTextResponse:
+    refusal = metrics_refusal(request)
+    if refusal is not None:
+        return refusal
     registry: Metrics = request.app.state.metrics
     samples: list[tuple[str, tuple[tuple[str, str], ...], float]] = list(registry.samples())
     dispatcher = getattr(request.app.state, "dispatcher", None)

@@ -34,6 +34,9 @@ log = logging.getLogger("engage.telegram")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 WEBHOOK_PATH = "/webhooks/telegram"
 RETRY_AFTER_SECONDS = "5"
+# A Telegram update is a few KB (text is at most 4,096 characters; files come as ids). Reading
+# an unbounded body lets one request hold hundreds of MB of memory.
+MAX_BODY_BYTES = 256 * 1024
 
 router = APIRouter()
 
@@ -90,10 +93,14 @@ async def telegram_webhook(request: Request) -> JSONResponse:
     from aiogram.types import Update  # after the checks: a refusal never pays the import
 
     hook = webhook_for(request.app)
+    body = await _read_capped(request)
+    if body is None:
+        _count(metrics, "engage_webhook_rejected_total", reason="too_large")
+        return _refuse(413, f"body over {MAX_BODY_BYTES} bytes is not a Telegram update")
     try:
-        payload = json.loads(await request.body())
+        payload = json.loads(body)
         update = Update.model_validate(payload, context={"bot": hook.bot})
-    except (ValueError, ValidationError):
+    except (ValueError, ValidationError, RecursionError):  # RecursionError: nested too deep
         _count(metrics, "engage_webhook_rejected_total", reason="malformed")
         return _refuse(400, "body is not a Telegram update")
     try:
@@ -117,6 +124,21 @@ async def telegram_webhook(request: Request) -> JSONResponse:
         if dispatcher is not None:
             dispatcher.notify()  # replies are waiting: send now, not at the next poll
     return JSONResponse({"ok": True})
+
+
+async def _read_capped(request: Request) -> bytes | None:
+    """The body, or None as soon as it passes ``MAX_BODY_BYTES`` (the rest is not read)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _count(metrics: Any, name: str, **labels: str) -> None:

@@ -22,6 +22,7 @@ from engage.errors import RetryableError, UserError
 from engage.storage.db import session_scope
 from engage.storage.models import Message, utcnow
 from engage.web.health import Metrics
+from engage.web.loopback import is_local_request
 from engage.web.sms_webhook import RETRY_AFTER_SECONDS, read_body
 from engage.web.twilio_signed import Refused, verified_params
 
@@ -133,7 +134,10 @@ def _dev_messages(request: Request, to: str, after: int) -> list[dict[str, Any]]
 
 @dev_router.get("/dev/outbox")
 async def dev_outbox(request: Request, to: str, after: int = 0) -> Any:
-    """What the development outbox "sent" to ``to`` after outbox id ``after`` (engage chat)."""
+    """What the development outbox "sent" to ``to`` after outbox id ``after`` (engage chat).
+    Served to local requests only: it shows any number's messages."""
+    if not is_local_request(request):
+        return Response("Not Found", status_code=404, media_type="text/plain")
     try:
         return await run_in_threadpool(_dev_messages, request, to, after)
     except UserError as exc:

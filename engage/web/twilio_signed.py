@@ -8,7 +8,7 @@ handler and the FastAPI status callback route share one implementation. The sign
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs, parse_qsl
 
 from engage.channels.sms import SignedForm, public_url_for, signature_valid
 from engage.config import Settings
@@ -37,6 +37,15 @@ def decode_form(body: bytes) -> SignedForm:
     return SignedForm(pairs)
 
 
+def signs_body(query: str) -> bool:
+    """True when the query string carries ``bodySHA256``, parsed exactly as twilio's
+    ``RequestValidator`` parses it (a name, not a substring: ``?xbodySHA256=1`` is a form)."""
+    try:
+        return "bodySHA256" in parse_qs(query, max_num_fields=MAX_FIELDS)
+    except ValueError as exc:  # over MAX_FIELDS
+        raise Refused(400, "malformed") from exc
+
+
 def verified_params(settings: Settings, *, path: str, query: str, signature: str | None,
                     signature_settings: str | None, body: bytes) -> dict[str, str]:
     """The request's parameters (the form's last value per name, or a JSON body's fields)
@@ -45,7 +54,7 @@ def verified_params(settings: Settings, *, path: str, query: str, signature: str
         raise Refused(403, "missing_signature")
     url = public_url_for(settings, path, query)
     token = settings.twilio_webhook_token
-    if "bodySHA256=" in query:  # a JSON body, signed through a hash in the query string
+    if signs_body(query):  # a JSON body, signed through a hash in the query string
         raw = body.decode("utf-8", "replace")
         if not signature_valid(token=token, url=url, params=raw, signature=signature,
                                signature_settings=signature_settings):

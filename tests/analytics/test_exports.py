@@ -68,7 +68,9 @@ def test_export_writes_file_manifest_and_audit_entry(db_engine, settings, tmp_pa
                             by="district,age_band", fmt=fmt, out=out, now=NOW)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     assert result.sha256 == digest
-    assert result.manifest.read_text() == f"{digest}  summary.{fmt}\n"
+    first, checkpoint = result.manifest.read_text().splitlines()
+    assert first == f"{digest}  summary.{fmt}"
+    assert checkpoint.startswith('# {"audit_checkpoint":1,"seq":1,')
     text = file_text(out)
     for required in ("suppression", "fewer than 10 respondents", "engage-sentiment",
                      "2026-10-02T09:30:00Z", "Trust index"):

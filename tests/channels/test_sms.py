@@ -24,7 +24,8 @@ from engage.config import Settings
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI
 
 URL = "https://engage.example.org/webhooks/twilio/sms"
-FORM = {"From": "+14105550123", "To": "+14435550000", "Body": "Hi", "MessageSid": "SM1",
+SID = "SM" + "0" * 31 + "1"
+FORM = {"From": "+14105550123", "To": "+14435550000", "Body": "Hi", "MessageSid": SID,
         "NumMedia": "0"}
 
 
@@ -94,7 +95,7 @@ def test_parse_inbound() -> None:
     now = datetime(2026, 7, 1, tzinfo=UTC)
     inbound = parse_inbound(dict(FORM, NumMedia="2"), received_at=now)
     assert (inbound.channel, inbound.address, inbound.text) == ("sms", "+14105550123", "Hi")
-    assert (inbound.provider_id, inbound.media_count) == ("SM1", 2)
+    assert (inbound.provider_id, inbound.media_count) == (SID, 2)
     with pytest.raises(MalformedWebhook):
         parse_inbound({"Body": "x"}, received_at=now)
 

@@ -32,7 +32,8 @@ def test_jobs_use_a_private_memory_store_and_safe_defaults(
             scheduler.shutdown(wait=False)
 
     jobs = {job.id: job for job in asyncio.run(started_jobs())}
-    assert set(jobs) == {"campaigns", "dialogues", "wake", "retention"}
+    assert set(jobs) == {"campaigns", "dialogues", "wake", "retention", "audit_checkpoint",
+                         "erasure"}
     for job in jobs.values():
         assert job.misfire_grace_time is None and job.coalesce is True
         assert job.max_instances == 1
@@ -127,11 +128,12 @@ def test_leader_runs_and_stops(db_engine: Engine, settings: Settings, clock: Any
         stop = asyncio.Event()
         task = asyncio.create_task(leader.run(stop))
         for _ in range(200):  # wait for the start-up catch-up round of every job
-            if len(leader.runs) == 4:
+            if len(leader.runs) == 6:
                 break
             await asyncio.sleep(0.02)
         stop.set()
         await task
 
     asyncio.run(main())
-    assert set(leader.runs) == {"campaigns", "dialogues", "wake", "retention"}
+    assert set(leader.runs) == {"campaigns", "dialogues", "wake", "retention", "audit_checkpoint",
+                                "erasure"}

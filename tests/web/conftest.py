@@ -37,7 +37,7 @@ class SmsHarness:
 
     def form(self, body: str, *, from_: str = RESIDENT, sid: str | None = None,
              media: int = 0) -> dict[str, str]:
-        return {"MessageSid": sid or f"SMin{next(self._sids):030d}", "AccountSid": ACCOUNT_SID,
+        return {"MessageSid": sid or f"SMa{next(self._sids):031x}", "AccountSid": ACCOUNT_SID,
                 "From": from_, "To": OUR_NUMBER, "Body": body, "NumMedia": str(media)}
 
     async def post(self, path: str, form: dict[str, str], *, signed_url: str | None = None,
