@@ -88,6 +88,29 @@ def reply(runtime: Runtime, address: str, text: str, clock: Any, channel: str = 
                                           received_at=clock()))
 
 
+_dispatchers: dict[int, tuple[Runtime, Any]] = {}
+
+
+def deliver(runtime: Runtime, clock: Any) -> int:
+    """Run the real dispatcher (in-memory senders) until nothing is due: what residents get."""
+    import asyncio
+
+    from engage.channels.memory import MemorySender
+    from engage.scheduling.dispatcher import Dispatcher
+
+    found = _dispatchers.get(id(runtime))
+    if found is None or found[0] is not runtime:  # one per runtime: provider ids stay unique
+        found = _dispatchers[id(runtime)] = (runtime, Dispatcher(
+            engine=runtime.engine, settings=runtime.settings,
+            senders={"sms": MemorySender(), "telegram": MemorySender(channel="telegram")},
+            clock=clock, runtime=runtime, rates={"sms": 0, "telegram": 0}))
+    dispatcher = found[1]
+    total = 0
+    while sent := asyncio.run(dispatcher.run_once()):
+        total += sent
+    return total
+
+
 def rows(engine: Engine, prefix: str = "") -> list[Outbox]:
     with session_scope(engine) as session:
         stmt = select(Outbox).order_by(col(Outbox.id))
