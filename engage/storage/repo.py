@@ -569,14 +569,14 @@ _RUN_REACHED = Statement(sa_select(_OUTBOX.c.id).where(
              _OUTBOX.c.status != "failed"))).limit(1))
 _RELEASE_RUN = Statement(sa_update(_OUTBOX).where(
     _OUTBOX.c.run_id == bindparam("run_id"), _OUTBOX.c.status == "pending")
-    .values(not_before=bindparam("now")).returning(_OUTBOX.c.id))
+    .values(not_before=bindparam("now"), kind="reply").returning(_OUTBOX.c.id))
 
 
 def release_unreached(*, session: Store, run_id: int, now: datetime) -> tuple[int, ...] | None:
     """A run we started (campaign, invitation) that the resident never received: nothing of
     it was sent and they never replied in it (its opening is still held by quiet hours or the
-    send queue, or was dropped). Its queued messages are released to go now, in reply to the
-    resident's own message, and their ids returned (empty: nothing is left to send). None
+    send queue, or was dropped). Its queued messages are released to go now as replies to the
+    resident's own message (quiet hours hold only what we send unasked), and their ids returned (empty: nothing is left to send). None
     when the run did reach the resident (the usual case)."""
     tx = as_tx(session)
     if tx.first(_RUN_REACHED, {"run_id": run_id}) is not None:
