@@ -75,6 +75,10 @@ CASES: dict[str, dict[str, Any]] = {
         "flow": "dialogue_rsvp", "context": SESSION, "replies": ["/wait", "yes", "interpreter"],
     },
     "rsvp_expired": {"flow": "dialogue_rsvp", "context": SESSION, "replies": ["/wait", "/wait"]},
+    "rsvp_waitlisted_es": {  # engage sets context.seat before reading the answer
+        "flow": "dialogue_rsvp", "language": "es", "context": {**SESSION, "seat": "waitlist"},
+        "replies": ["si", "nada"],
+    },
     # session_feedback
     "feedback_happy_en": {
         "flow": "session_feedback", "context": SESSION,
