@@ -80,3 +80,58 @@ def test_dialogue_commands(cli: Any) -> None:
     refused = cli("dialogue", "show", sid, "--contacts", "--as", "other")
     assert refused.exit_code == 1 and "mediator" in refused.output
     assert cli("dialogue", "close", sid).stdout.strip().endswith("closed")
+
+
+def _dialogue_residents(db_engine: Any, settings: Settings, n: int) -> None:
+    from sched_helpers import add_resident, number
+
+    from engage.flows_catalog import FlowCatalog
+    from engage.runtime import Runtime
+
+    runtime = Runtime(engine=db_engine, settings=settings,
+                      catalog=FlowCatalog(settings.flows_dir))
+    for i in range(n):
+        add_resident(db_engine, runtime, number(i), now=datetime.now(UTC), area="Hampden",
+                     dialogue="granted")
+
+
+def _session_soon(cli: Any, minutes: int) -> str:
+    start = datetime.now(UTC) + timedelta(minutes=minutes)
+    created = cli("dialogue", "create", "--title", "Walk and talk", "--area", "Hampden",
+                  "--place", "Library", "--start", start.isoformat(),
+                  "--end", (start + timedelta(hours=1)).isoformat(), "--capacity", "5",
+                  "--mediator", "m.jones")
+    assert created.exit_code == 0, created.output
+    return str(created.stdout.strip())
+
+
+def test_invite_warns_how_many_invitations_would_be_late(
+        cli: Any, db_engine: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    _dialogue_residents(db_engine, settings, 3)
+    monkeypatch.setenv("ENGAGE_QUIET_HOURS", "00:00-00:01")  # whatever the hour of this run
+    monkeypatch.setenv("ENGAGE_SMS_RATE", "0.001")  # one every 1000 s
+    get_settings.cache_clear()
+    sid = _session_soon(cli, 20)
+    result = cli("dialogue", "invite", sid)
+    assert result.exit_code == 0, result.output
+    assert "2 invitations queued" in result.stdout
+    assert "warning: 1 invitations would arrive after the session starts" in result.stderr
+    assert "send rate" in result.stderr
+
+
+def test_checkin_by_an_unknown_number_is_refused_and_creates_nobody(
+        cli: Any, db_engine: Any, settings: Settings) -> None:
+    from sqlmodel import func, select
+
+    from engage.storage.db import session_scope
+    from engage.storage.models import Participant
+
+    _dialogue_residents(db_engine, settings, 1)
+    sid = _session_soon(cli, 30)
+    refused = cli("dialogue", "checkin", sid, "--number", "+15559999999")
+    assert refused.exit_code == 1
+    assert "no resident with the number ending 9999 has texted engage" in refused.output
+    with session_scope(db_engine) as session:
+        assert session.execute(select(func.count()).select_from(Participant)).scalar_one() == 1
+    known = cli("dialogue", "checkin", sid, "--number", "+14105550000")
+    assert known.exit_code == 0 and "checked in" in known.stdout
