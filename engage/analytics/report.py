@@ -23,7 +23,7 @@ from engage.analytics.exports import (
     render_csv,
     write_with_manifest,
 )
-from engage.analytics.metrics import ALL, UNKNOWN, Row, Summary, as_datetime, summarize, trend
+from engage.analytics.metrics import ALL, UNKNOWN, Row, Summary, summarize, trend
 from engage.analytics.periods import Period, parse_period, recent_periods
 from engage.config import Settings
 
@@ -110,8 +110,8 @@ T: dict[str, dict[str, str]] = {
         "bars_label": "Trust and safety index by district",
         "line_label": "Trust and safety index over time",
         "meaning": "What these numbers mean",
-        "method": """<p><b>Trust index</b> comes from two questions: whether police treat people in the
-neighbourhood with respect, and whether they listen to residents' concerns. Each is answered
+        "method": """<p><b>Trust index</b> comes from two questions: whether police treat people
+in the neighbourhood with respect, and whether they listen to residents' concerns. Each is answered
 from 1 (strongly disagree) to 5 (strongly agree). We average the two answers for each person
 and turn the result into a 0-100 scale: (average − 1) ÷ 4 × 100. So 0 means everyone strongly
 disagreed, 50 is neutral and 100 means everyone strongly agreed.</p>
@@ -163,9 +163,9 @@ nobody's words are quoted here.</p>""",
         "bars_label": "Índice de confianza y de seguridad por distrito",
         "line_label": "Índice de confianza y de seguridad a lo largo del tiempo",
         "meaning": "Qué significan estas cifras",
-        "method": """<p>El <b>índice de confianza</b> sale de dos preguntas: si la policía trata con respeto
-a la gente del barrio y si escucha las preocupaciones de los residentes. Cada una se responde
-de 1 (muy en desacuerdo) a 5 (muy de acuerdo). Promediamos las dos respuestas de cada persona
+        "method": """<p>El <b>índice de confianza</b> sale de dos preguntas: si la policía trata
+con respeto a la gente del barrio y si escucha las preocupaciones de los residentes. Cada una
+se responde de 1 (muy en desacuerdo) a 5 (muy de acuerdo). Promediamos las dos respuestas de cada persona
 y las pasamos a una escala de 0 a 100: (promedio − 1) ÷ 4 × 100. Así, 0 significa que todos
 estuvieron muy en desacuerdo, 50 es neutral y 100 que todos estuvieron muy de acuerdo.</p>
 <p>El <b>índice de seguridad</b> se calcula igual a partir de "qué tan seguro se siente en su

@@ -9,6 +9,7 @@ wherever a total would let a reader work a withheld one out (``analytics.suppres
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from sqlalchemy import Engine, func, select
 
 from engage.analytics.suppression import ALL, suppress

@@ -175,7 +175,8 @@ def late_warning(report: Any, timezone: str) -> str:
 @dialogue_app.command("checkin")
 def checkin_command(
     session_id: int,
-    number: Annotated[str | None, typer.Option(help="Check in by phone number a resident who has texted engage")
+    number: Annotated[str | None, typer.Option(
+        help="Check in by phone number a resident who has texted engage")
                       ] = None,
     url: UrlOption = None,
 ) -> None:

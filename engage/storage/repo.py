@@ -576,8 +576,9 @@ def release_unreached(*, session: Store, run_id: int, now: datetime) -> tuple[in
     """A run we started (campaign, invitation) that the resident never received: nothing of
     it was sent and they never replied in it (its opening is still held by quiet hours or the
     send queue, or was dropped). Its queued messages are released to go now as replies to the
-    resident's own message (quiet hours hold only what we send unasked), and their ids returned (empty: nothing is left to send). None
-    when the run did reach the resident (the usual case)."""
+    resident's own message (quiet hours hold only what we send unasked), and their ids
+    returned (empty: nothing is left to send). None when the run did reach the resident (the
+    usual case)."""
     tx = as_tx(session)
     if tx.first(_RUN_REACHED, {"run_id": run_id}) is not None:
         return None

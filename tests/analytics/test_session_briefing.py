@@ -18,7 +18,7 @@ from engage.scheduling import dialogue
 from engage.storage.db import session_scope
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "scheduling"))
-from sched_helpers import add_resident, deliver, make_runtime, make_ticks, number, reply  # noqa: E402
+from sched_helpers import add_resident, deliver, make_runtime, make_ticks, number, reply
 
 START = datetime(2026, 7, 3, 20, 0, tzinfo=UTC)  # 16:00 in Baltimore
 
@@ -57,8 +57,8 @@ def test_session_briefing_counts_rsvps_attendance_and_feedback_suppressed(
     small = settings.model_copy(update={"min_cell_size": 3})
     sid = _session_with_feedback(db_engine, small, clock, tmp_path)
     out = tmp_path / "briefing.json"
-    briefing, _ = export_briefing(engine=db_engine, settings=small, area=None, session_id=sid,
-                                  out=out, fmt="json", now=clock())
+    export_briefing(engine=db_engine, settings=small, area=None, session_id=sid,
+                    out=out, fmt="json", now=clock())
     section = json.loads(out.read_text())["session"]
     assert section["invited"] == 8 and section["attended"] == 4
     rsvp = {f["label"]: f["count"] for f in section["rsvp"]}
