@@ -164,21 +164,21 @@ nobody's words are quoted here.</p>""",
         "line_label": "Índice de confianza y de seguridad a lo largo del tiempo",
         "meaning": "Qué significan estas cifras",
         "method": """<p>El <b>índice de confianza</b> sale de dos preguntas: si la policía trata
-con respeto a la gente del barrio y si escucha las preocupaciones de los residentes. Cada una
-se responde de 1 (muy en desacuerdo) a 5 (muy de acuerdo). Promediamos las dos respuestas de
-cada persona y las pasamos a una escala de 0 a 100: (promedio − 1) ÷ 4 × 100. Así, 0 significa que todos
+con respeto a la gente del barrio y si escucha las preocupaciones de los residentes. Cada una se responde de
+1 (muy en desacuerdo) a 5 (muy de acuerdo). Promediamos las dos respuestas de cada persona y
+las pasamos a una escala de 0 a 100: (promedio − 1) ÷ 4 × 100. Así, 0 significa que todos
 estuvieron muy en desacuerdo, 50 es neutral y 100 que todos estuvieron muy de acuerdo.</p>
-<p>El <b>índice de seguridad</b> se calcula igual a partir de "qué tan seguro se siente en su
-barrio durante el día" y "de noche".</p>
+<p>El <b>índice de seguridad</b> se calcula igual a partir de "qué tan seguro se siente en
+su barrio durante el día" y "de noche".</p>
 <p>Las <b>respuestas escritas</b> ("¿qué haría su barrio más seguro?") las puntúa una
 computadora de −1 (negativa) a +1 (positiva). Es una guía aproximada junto a las cifras que
 eligió la gente, nunca un reemplazo (versión del puntuador {versions}).</p>
 <p><b>Rango del 95%</b>: la encuesta pregunta a algunos residentes, no a todos. Si
-preguntáramos de nuevo, la cifra casi siempre caería dentro de este rango. Los grupos pequeños
-tienen rangos amplios.</p>
+preguntáramos de nuevo, la cifra casi siempre caería dentro de este rango. Los grupos
+pequeños tienen rangos amplios.</p>
 <p><b>Privacidad</b>: nunca publicamos una cifra sobre menos de {k} personas. Cuando ocultar
-una cifra no basta (porque se podría deducir restando otras de un total), ocultamos otra más.
-Nunca se publican nombres, números de teléfono ni datos personales, y aquí no se cita a
+una cifra no basta (porque se podría deducir restando otras de un total), ocultamos otra
+más. Nunca se publican nombres, números de teléfono ni datos personales, y aquí no se cita a
 nadie.</p>""",
         "download": "Descargar los datos",
         "download_text": "las cifras de esta página y más (cada pregunta, su distribución y "
