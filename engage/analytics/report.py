@@ -164,10 +164,11 @@ nobody's words are quoted here.</p>""",
         "line_label": "Índice de confianza y de seguridad a lo largo del tiempo",
         "meaning": "Qué significan estas cifras",
         "method": """<p>El <b>índice de confianza</b> sale de dos preguntas: si la policía trata
-con respeto a la gente del barrio y si escucha las preocupaciones de los residentes. Cada una se responde de
-1 (muy en desacuerdo) a 5 (muy de acuerdo). Promediamos las dos respuestas de cada persona y
-las pasamos a una escala de 0 a 100: (promedio − 1) ÷ 4 × 100. Así, 0 significa que todos
-estuvieron muy en desacuerdo, 50 es neutral y 100 que todos estuvieron muy de acuerdo.</p>
+con respeto a la gente del barrio y si escucha las preocupaciones de los residentes. Cada
+una se responde de 1 (muy en desacuerdo) a 5 (muy de acuerdo). Promediamos las dos
+respuestas de cada persona y las pasamos a una escala de 0 a 100: (promedio − 1) ÷ 4 × 100.
+Así, 0 significa que todos estuvieron muy en desacuerdo, 50 es neutral y 100 que todos
+estuvieron muy de acuerdo.</p>
 <p>El <b>índice de seguridad</b> se calcula igual a partir de "qué tan seguro se siente en
 su barrio durante el día" y "de noche".</p>
 <p>Las <b>respuestas escritas</b> ("¿qué haría su barrio más seguro?") las puntúa una
