@@ -7,6 +7,7 @@ records the flow digest so a run always finishes on the version it started on.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -85,6 +86,7 @@ _REPROMPTS: dict[str, dict[str, str]] = {
         "text": "Please type your answer (up to {hi} characters).",
         "area": "Sorry, I don't know that place. Please reply with your neighborhood or ZIP code.",
         "skip": " Or reply SKIP.",
+        "skipped": "No problem, let's skip that question.",
     },
     "es": {
         "yes_no": "Perdón, no entendí. Responda SÍ o NO.",
@@ -95,6 +97,7 @@ _REPROMPTS: dict[str, dict[str, str]] = {
         "text": "Escriba su respuesta (hasta {hi} caracteres).",
         "area": "No conozco ese lugar. Responda su barrio o código postal.",
         "skip": " O SALTAR.",
+        "skipped": "No se preocupe, pasemos a la siguiente pregunta.",
     },
 }
 
@@ -293,6 +296,8 @@ def _parse(flow: Flow, q: Question, reply: str) -> _Answer | None:
     if t in ("choice", "language"):
         index = answers.parse_choice(reply, q.keys, len(q.options))
         if index is None:
+            index = _in_range_option(q, reply)
+        if index is None:
             return None
         option = q.options[index]
         return _Answer(option.value, None, option.category or option.value)
@@ -326,6 +331,26 @@ def _parse(flow: Flow, q: Question, reply: str) -> _Answer | None:
         if match.zip:
             extra["zip"] = match.zip
         return _Answer(match.neighbourhood, None, match.district, extra)
+    return None
+
+
+_RANGE = re.compile(r"^(\d+)\s*(?:-\s*(\d+)|\+)$")
+
+
+def _in_range_option(q: Question, reply: str) -> int | None:
+    """A number that is no option's position but falls in an option shaped as a range
+    ("25" for "25-34", "70" for "65+"): a real age where an age band is asked."""
+    number = answers.parse_number(reply)
+    if number is None or not number.is_integer():
+        return None
+    for index, option in enumerate(q.options):
+        found = _RANGE.match(option.value.strip())
+        if found is None:
+            continue
+        low = int(found.group(1))
+        high = int(found.group(2)) if found.group(2) else None
+        if low <= number and (high is None or number <= high):
+            return index
     return None
 
 
@@ -364,6 +389,8 @@ def _give_up(flow: Flow, st: dict[str, Any], node: Node, q: Question, events: li
         _end(st, "declined", node.id, events)
     elif q.on_fail == "skip":
         _record(st, node, q, _SKIPPED, None, events)
+        texts = _REPROMPTS.get(st["language"], _REPROMPTS["en"])
+        events.append(Say(texts["skipped"], node.id, "reprompt"))  # never skip in silence
         _advance(flow, st, node, _SKIPPED, events, now)
     else:
         _enter(flow, st, q.on_fail, events, now)
@@ -442,6 +469,21 @@ def _begin(
         _set_wake(st)
         return st, events, Step(st, events)
     return st, events, None
+
+
+def pending_question(flow: Flow, state: Mapping[str, Any]) -> Say | None:
+    """The question the run is waiting on, as it was asked (in the run's language), for
+    saying it again after HELP or "who is this?"; None when the run waits on nothing."""
+    if state.get("status", "waiting") != "waiting":
+        return None
+    node = flow.nodes.get(state.get("node") or "")
+    if node is None or node.question is None:
+        return None
+    st = _copy_state(state)
+    st.setdefault("language", flow.default_language)
+    st.setdefault("results", {})
+    return Say(_render(flow, st, node.question.text), node.id, "question",
+               _options(flow, node.question, st["language"]))
 
 
 def resume(flow: Flow, state: Mapping[str, Any], reply: str, *, now: datetime) -> Step:

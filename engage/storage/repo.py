@@ -386,6 +386,17 @@ def has_runs(*, session: Store, participant_id: int) -> bool:
     return as_tx(session).first(_HAS_RUNS, {"pid": participant_id}) is not None
 
 
+_LATEST_RUN = Statement(sa_select(_RUNS.c.flow_id, _RUNS.c.status)
+                        .where(_RUNS.c.participant_id == bindparam("pid"))
+                        .order_by(_RUNS.c.id.desc()).limit(1))
+
+
+def latest_run(*, session: Store, participant_id: int) -> tuple[str, str] | None:
+    """(flow id, status) of the participant's newest run, if any."""
+    row = as_tx(session).first(_LATEST_RUN, {"pid": participant_id})
+    return (str(row[0]), str(row[1])) if row is not None else None
+
+
 def insert_run(*, session: Store, participant_id: int, flow_id: str,
                flow_version_id: int | None, status: str, now: datetime,
                campaign_id: int | None = None, session_id: int | None = None) -> RunRow:
