@@ -61,6 +61,7 @@ class _Answer:
     number: float | None = None
     category: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    confirm: bool = False  # a close spelling: ask "did you mean ...?" before recording it
 
 
 _SKIPPED = _Answer(None, None, "skipped")
@@ -87,6 +88,7 @@ _REPROMPTS: dict[str, dict[str, str]] = {
         "area": "Sorry, I don't know that place. Please reply with your neighborhood or ZIP code.",
         "skip": " Or reply SKIP.",
         "skipped": "No problem, let's skip that question.",
+        "did_you_mean": "Did you mean {name}? Reply YES or NO.",
     },
     "es": {
         "yes_no": "Perdón, no entendí. Responda SÍ o NO.",
@@ -98,6 +100,7 @@ _REPROMPTS: dict[str, dict[str, str]] = {
         "area": "No conozco ese lugar. Responda su barrio o código postal.",
         "skip": " O SALTAR.",
         "skipped": "No se preocupe, pasemos a la siguiente pregunta.",
+        "did_you_mean": "¿Quiso decir {name}? Responda SÍ o NO.",
     },
 }
 
@@ -330,7 +333,7 @@ def _parse(flow: Flow, q: Question, reply: str) -> _Answer | None:
         extra = {"district": match.district}
         if match.zip:
             extra["zip"] = match.zip
-        return _Answer(match.neighbourhood, None, match.district, extra)
+        return _Answer(match.neighbourhood, None, match.district, extra, confirm=match.typo)
     return None
 
 
@@ -508,12 +511,35 @@ def resume(flow: Flow, state: Mapping[str, Any], reply: str, *, now: datetime) -
                               _options(flow, q, lang)))
             _set_wake(st)
             return Step(st, events)
+    confirming = st.pop("confirm", None)
+    if isinstance(confirming, dict) and q.type == "area":
+        yes = answers.parse_yes_no(reply)
+        if yes is not None:
+            if yes:
+                confirmed = _Answer(confirming.get("value"), None, confirming.get("category"),
+                                    dict(confirming.get("extra") or {}))
+                _record(st, node, q, confirmed, confirming.get("raw"), events)
+                _advance(flow, st, node, confirmed, events, now)
+            else:
+                events.append(Say(_render(flow, st, q.text), node.id, "question",
+                                  _options(flow, q, st["language"])))
+            _set_wake(st)
+            return Step(st, events)
+        # anything else is a fresh answer to the question (the name spelled again)
     if q.optional and answers.is_skip(reply):
         _record(st, node, q, _SKIPPED, reply, events)
         _advance(flow, st, node, _SKIPPED, events, now)
         _set_wake(st)
         return Step(st, events)
     answer = _parse(flow, q, reply)
+    if answer is not None and answer.confirm:
+        st["confirm"] = {"value": answer.value, "category": answer.category,
+                         "extra": dict(answer.extra), "raw": reply[:200]}
+        texts = _REPROMPTS.get(st["language"], _REPROMPTS["en"])
+        events.append(Say(texts["did_you_mean"].format(name=answer.value), node.id,
+                          "reprompt"))
+        _set_wake(st)
+        return Step(st, events)
     if answer is None:
         st["tries"] = int(st.get("tries") or 0) + 1
         if st["tries"] >= q.max_tries:

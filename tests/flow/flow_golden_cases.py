@@ -41,7 +41,7 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "satisfaction_invalid_replies": {
         "flow": "satisfaction",
-        "replies": ["maybe", "", "👍", "1", "Narnia", "21299", "fedral hil", "6", "0", "🙂",
+        "replies": ["maybe", "", "👍", "1", "Narnia", "21299", "fedral hil", "yes", "6", "0", "🙂",
                     "three", "😀", "x" * 2000, "five", "4", "purple", "3", "4", "2",
                     "", "yes", "12", "7", "banana", "no", "skip", "no"],
     },

@@ -77,3 +77,13 @@ async def test_spanish_texts_name_one_stop_keyword(sms: SmsHarness) -> None:
     await sms.say("ESPAÑOL")
     [declined] = await sms.say("no")
     assert "ALTO" in declined and "STOP" not in declined
+
+
+async def test_a_misspelt_neighbourhood_is_confirmed(sms: SmsHarness) -> None:
+    await sms.say("Hi")
+    await sms.say("YES")
+    await sms.say("1")
+    assert await sms.say("hamden") == ["Did you mean Hampden? Reply YES or NO."]
+    [next_question] = await sms.say("yes")
+    assert "during the day" in next_question
+    assert answers(sms)["area"] == "Hampden"
