@@ -48,7 +48,7 @@ def create(
 ) -> None:
     """Create a session; prints its id alone on stdout."""
     from engage.scheduling.clock import utcnow
-    from engage.scheduling.dialogue import create_session
+    from engage.scheduling.dialogue import audience_size, create_session
 
     ctx = open_context(url)
     tz = timezone or ctx.settings.timezone
@@ -59,11 +59,20 @@ def create(
     except UserError as exc:
         fail(str(exc))
     assert starts_at is not None and ends_at is not None
-    ds = _run(ctx, lambda s: create_session(
-        session=s, settings=ctx.settings, title=title, area=area, place=place,
-        starts_at=starts_at, ends_at=ends_at, capacity=capacity, mediator=mediator, now=now,
-        description=description, timezone=tz))
+
+    def make(s: Any) -> tuple[Any, int]:
+        ds = create_session(
+            session=s, settings=ctx.settings, title=title, area=area, place=place,
+            starts_at=starts_at, ends_at=ends_at, capacity=capacity, mediator=mediator,
+            now=now, description=description, timezone=tz)
+        return ds, audience_size(session=s, ds=ds)
+
+    ds, reach = _run(ctx, make)
     print(ds.id)
+    if reach == 0:
+        err_console.print(f"warning: no resident of {ds.area} has agreed to dialogue "
+                          "invitations yet, so `dialogue invite` would reach nobody",
+                          highlight=False, markup=False, soft_wrap=True)
 
 
 @dialogue_app.command("list")

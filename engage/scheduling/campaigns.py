@@ -28,6 +28,7 @@ from engage.config import Settings
 from engage.errors import UserError
 from engage.scheduling.audience import (
     REFUSED_CONSENT,
+    Audience,
     ParticipantSource,
     add_csv_recipients,
     materialize,
@@ -100,6 +101,12 @@ def create_campaign(
     resolved now (numbers normalized, participants created with encrypted addresses)."""
     now = aware(now)
     spec = parse_audience(audience)
+    if spec.kind in ("area", "district"):  # a misspelt place would reach nobody, silently
+        from engage.scheduling.places import known_place
+
+        spec = Audience(spec.kind, known_place(settings, spec.value or "",
+                                               districts=spec.kind == "district",
+                                               neighbourhoods=spec.kind == "area"))
     start = aware(start_at) if start_at is not None else now
     if known_flows is not None and flow_id not in known_flows:
         raise UserError(f"unknown flow {flow_id!r}")

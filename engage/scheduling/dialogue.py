@@ -36,6 +36,7 @@ from engage.scheduling.clock import (
     zone,
     zone_name_ok,
 )
+from engage.scheduling.places import known_place
 from engage.storage import repo
 from engage.storage.db import session_scope
 from engage.storage.models import Outbox, Participant, Run
@@ -148,6 +149,11 @@ def create_session(*, session: Session, settings: Settings, title: str, area: st
     tz = timezone or settings.timezone
     if not zone_name_ok(tz):
         problems.append(f"unknown time zone {tz!r}")
+    if area.strip():
+        try:
+            area = known_place(settings, area)
+        except UserError as exc:
+            problems.append(str(exc))
     if problems:
         raise UserError("; ".join(problems))
     open_codes = set(session.exec(
@@ -184,6 +190,12 @@ def list_sessions(*, session: Session, mediator: str | None = None,
     if not include_closed:
         stmt = stmt.where(DialogueSession.status == "scheduled")
     return list(session.exec(stmt).all())
+
+
+def audience_size(*, session: Session, ds: DialogueSession) -> int:
+    """Residents an invitation would reach now (opted in, in the area): 0 deserves a word."""
+    found = _audience(ds).subquery()
+    return int(session.execute(select(func.count()).select_from(found)).scalar_one())
 
 
 def _audience(ds: DialogueSession) -> Any:

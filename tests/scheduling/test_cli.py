@@ -135,3 +135,30 @@ def test_checkin_by_an_unknown_number_is_refused_and_creates_nobody(
         assert session.execute(select(func.count()).select_from(Participant)).scalar_one() == 1
     known = cli("dialogue", "checkin", sid, "--number", "+14105550000")
     assert known.exit_code == 0 and "checked in" in known.stdout
+
+
+def test_unknown_places_are_refused_with_the_known_ones(cli: Any) -> None:
+    start = datetime.now(UTC) + timedelta(days=3)
+    nowhere = cli("dialogue", "create", "--title", "T", "--area", "Nowhereville", "--place",
+                  "Library", "--start", start.isoformat(),
+                  "--end", (start + timedelta(hours=1)).isoformat(), "--capacity", "5",
+                  "--mediator", "m")
+    assert nowhere.exit_code == 1
+    assert "unknown district or neighbourhood 'Nowhereville'" in nowhere.output
+    assert "Known districts: Central, Eastern" in nowhere.output
+    typo = cli("dialogue", "create", "--title", "T", "--area", "hamden", "--place", "L",
+               "--start", start.isoformat(), "--end", (start + timedelta(hours=1)).isoformat(),
+               "--capacity", "5", "--mediator", "m")
+    assert typo.exit_code == 1 and "did you mean Hampden?" in typo.output
+    ok = cli("dialogue", "create", "--title", "T", "--area", "hampden", "--place", "L",
+             "--start", start.isoformat(), "--end", (start + timedelta(hours=1)).isoformat(),
+             "--capacity", "5", "--mediator", "m")
+    assert ok.exit_code == 0 and "no resident of Hampden has agreed" in ok.stderr
+    campaign = cli("campaign", "create", "--flow", "satisfaction", "--audience",
+                   "district:Nowhere")
+    assert campaign.exit_code == 1 and "unknown district 'Nowhere'" in campaign.output
+    empty = cli("campaign", "create", "--flow", "satisfaction", "--audience",
+                "district:eastern", "--draft")
+    assert empty.exit_code == 0 and "matches no resident" in empty.stderr
+    shown = json.loads(cli("campaign", "list", "--json").stdout)
+    assert shown[-1]["audience"] == "district:Eastern"  # the stored spelling
