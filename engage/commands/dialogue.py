@@ -19,6 +19,15 @@ UrlOption = Annotated[str | None, typer.Option("--url", help="Database URL "
                                                "(default: ENGAGE_DATABASE_URL).")]
 
 
+# what each RSVP count means to a mediator ("invited" alone read as "nobody was invited")
+COUNT_LABELS = {
+    "invited": "awaiting reply", "yes": "coming", "no": "not coming", "maybe": "maybe",
+    "waitlisted": "on the waitlist", "opted_out": "opted out", "walk_in": "walk-ins",
+    "late": "invitation too late to send", "attended": "checked in",
+    "feedback_sent": "feedback survey sent", "feedback_completed": "feedback answered",
+}
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(dialogue_app, name="dialogue")
 
@@ -137,7 +146,7 @@ def show_command(
     for key in ("area", "place", "when", "capacity", "mediator", "checkin_code"):
         table.add_row(key, str(data[key]))
     for key, value in data["counts"].items():
-        table.add_row(key, str(value))
+        table.add_row(COUNT_LABELS.get(key, key), str(value))
     console.print(table)
     if contacts:
         people = Table("key", "channel", "address", "language", "needs", "checked in")

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Container
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -251,8 +251,14 @@ class CampaignProgress:
                 "messages_queued": self.messages_queued}
 
 
-def campaign_progress(*, session: Session, campaign_id: int) -> CampaignProgress:
+def campaign_progress(*, session: Session, campaign_id: int,
+                      now: datetime | None = None) -> CampaignProgress:
+    """Where the campaign stands. A paused campaign is not ticked, so its residents' finished
+    conversations are carried over here (otherwise its progress would stand still)."""
     campaign = get_campaign(session=session, campaign_id=campaign_id)
+    if campaign.status == "paused":
+        sync_recipients(session=session, campaign_id=campaign_id,
+                        now=aware(now or datetime.now(UTC)))
     rows = session.execute(
         select(CampaignRecipient.status, func.count(), func.sum(CampaignRecipient.reminders_sent))
         .where(CampaignRecipient.campaign_id == campaign_id)

@@ -658,7 +658,8 @@ class SessionStats:
 
     def to_dict(self) -> dict[str, Any]:
         return {**{k: self.counts.get(k, 0) for k in ("invited", "yes", "no", "maybe",
-                                                      "waitlisted", "opted_out", "walk_in")},
+                                                      "waitlisted", "opted_out", "walk_in",
+                                                      "late")},
                 "attended": self.attended, "feedback_sent": self.feedback_sent,
                 "feedback_completed": self.feedback_completed}
 

@@ -162,3 +162,10 @@ def test_unknown_places_are_refused_with_the_known_ones(cli: Any) -> None:
     assert empty.exit_code == 0 and "matches no resident" in empty.stderr
     shown = json.loads(cli("campaign", "list", "--json").stdout)
     assert shown[-1]["audience"] == "district:Eastern"  # the stored spelling
+
+
+def test_dialogue_show_labels_counts_in_words(cli: Any) -> None:
+    sid = _session_soon(cli, 60 * 24)
+    shown = cli("dialogue", "show", sid).stdout
+    assert "awaiting reply" in shown and "checked in" in shown
+    assert "invited " not in shown
