@@ -169,3 +169,10 @@ def test_dialogue_show_labels_counts_in_words(cli: Any) -> None:
     shown = cli("dialogue", "show", sid).stdout
     assert "awaiting reply" in shown and "checked in" in shown
     assert "invited " not in shown
+
+
+def test_help_is_reflowed_without_raw_backticks(cli: Any) -> None:
+    shown = cli("dialogue", "show", "--help").output
+    assert "``" not in shown
+    listed = cli("dialogue", "--help").output
+    assert "``" not in listed and "--contacts --as ME" in listed
