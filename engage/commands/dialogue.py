@@ -57,7 +57,7 @@ def create(
 ) -> None:
     """Create a session; prints its id alone on stdout."""
     from engage.scheduling.clock import utcnow
-    from engage.scheduling.dialogue import audience_size, create_session
+    from engage.scheduling.dialogue import audience_size, create_session, format_when
 
     ctx = open_context(url)
     tz = timezone or ctx.settings.timezone
@@ -78,6 +78,10 @@ def create(
 
     ds, reach = _run(ctx, make)
     print(ds.id)
+    # the times this shell read: the server must read the same settings (.env, see README)
+    err_console.print(f"starts {format_when(ds)} {ds.timezone} (ENGAGE_TIMEZONE); quiet hours "
+                      f"{ctx.settings.quiet_hours} (ENGAGE_QUIET_HOURS)", highlight=False,
+                      markup=False, soft_wrap=True)
     if reach == 0:
         err_console.print(f"warning: no resident of {ds.area} has agreed to dialogue "
                           "invitations yet, so `dialogue invite` would reach nobody",
