@@ -59,8 +59,9 @@ def demo(
         f"stored) in {result.seconds:.1f}s",
         markup=False, highlight=False,
     )
-    console.print(f"{result.replies_queued} bot replies left queued in the demo outbox "
-                  "(not sent: the demo has no phone network)", markup=False, highlight=False)
+    where = "cancelled" if database_url else "left queued in the demo outbox"
+    console.print(f"{result.replies_queued} bot replies {where} (not sent: the demo has no "
+                  "phone network)", markup=False, highlight=False)
     console.print(f"summary export ({result.period}): {result.export}", markup=False)
     console.print(f"mediator briefing: {result.briefing}", markup=False)
     console.print(f"public report: {result.report}", markup=False)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import Engine, delete, func, select, text
+from sqlalchemy import Engine, delete, func, select, text, update
 from twilio.request_validator import RequestValidator
 
 from engage import privacy
@@ -315,6 +315,8 @@ def run_demo(
     engine = make_engine(url, **_engine_options(url))
     create_schema(engine)
     if database_url is not None:
+        if settings.env == "production":
+            raise UserError("the demo does not fill a production database: use --out DIR")
         _clear_earlier_demo(engine)
 
     gazetteer = load_gazetteer(demo_settings.flows_dir / "areas" / "baltimore.yaml")
@@ -346,6 +348,10 @@ def run_demo(
     stored = _count(engine, select(func.count()).select_from(Response))
     queued = _count(engine, select(func.count()).select_from(Outbox).where(
         Outbox.status == "pending"))
+    if database_url is not None:  # a server on this database must never send them
+        with engine.begin() as conn:
+            conn.execute(update(Outbox).where(Outbox.status == "pending")
+                         .values(status="cancelled", error="demo: no phone network"))
     engine.dispose()
     return DemoResult(
         residents=len(people), messages=messages, completed=completed, declined=declined,

@@ -12,7 +12,7 @@ from engage.demo.community import Replier, build_residents
 from engage.demo.run import run_demo
 from engage.flow.areas import load_gazetteer
 from engage.storage.db import make_engine
-from engage.storage.models import Message, Participant, Response
+from engage.storage.models import Message, Outbox, Participant, Response
 
 NOW = datetime(2026, 11, 2, 12, tzinfo=UTC)
 
@@ -125,6 +125,9 @@ def test_demo_fills_the_configured_database_the_tour_reads(
         assert "the configured database" in ok.output
     with db_engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Participant)).scalar_one() == 12
+        pending = conn.execute(select(func.count()).select_from(Outbox).where(
+            Outbox.status == "pending")).scalar_one()
+        assert pending == 0  # a server on this database never texts the synthetic residents
     out = tmp_path / "summary.csv"
     summary = runner.invoke(app, ["export", "summary", "--period", "2026Q3", "--by",
                                   "district,age_band", "--format", "csv", "--out", str(out)])
