@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, or_, update
+from sqlalchemy import exists, func, or_, true, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -782,8 +782,7 @@ def drop_late(*, session: Session, ds: DialogueSession, now: datetime) -> int:
     assert ds.id is not None
     rsvp_runs = select(SessionRsvp.run_id).where(SessionRsvp.session_id == ds.id,
                                                  col(SessionRsvp.run_id).is_not(None))
-    due = ((col(Outbox.not_before) >= ds.starts_at) if now < ds.starts_at
-           else col(Outbox.status).is_not(None))
+    due = (col(Outbox.not_before) >= ds.starts_at) if now < ds.starts_at else true()
     dropped = session.execute(
         update(Outbox)
         .where(col(Outbox.status) == "pending", due,
