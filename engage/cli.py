@@ -17,6 +17,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # docstrings are reflowed to the terminal's width and ``code`` shown as code, not raw
+    rich_markup_mode="markdown",
 )
 
 COMMAND_MODULES = (

@@ -44,7 +44,7 @@ from engage.channels.base import Inbound
 from engage.compliance import Keyword
 from engage.config import Settings
 from engage.errors import RetryableError, UserError
-from engage.flow import Flow, engine
+from engage.flow import Flow, answers, engine
 from engage.flow.events import ConsentChanged, LanguageChanged, ResultRecorded, RunEnded, Say
 from engage.flows_catalog import FlowCatalog
 from engage.logging import log_event
@@ -157,6 +157,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "media": {
         "en": "Sorry, we can only read text. Please reply in words.",
         "es": "Lo sentimos, solo podemos leer texto. Por favor responda con palabras.",
+    },
+    "whois": {
+        "en": "This is {program}, your city's community safety surveys and dialogues. "
+              "You get our texts because you texted us or agreed to invitations; answers "
+              "are anonymous. Reply HELP for info, STOP to opt out.",
+        "es": "Le escribe {program}, las encuestas y diálogos de seguridad comunitaria de su "
+              "ciudad. Recibe nuestros mensajes porque nos escribió o aceptó invitaciones; "
+              "las respuestas son anónimas. Responda AYUDA para información, ALTO para salir.",
     },
     "idle": {
         "en": "{program}: thanks for your message. There is no open survey right now. "
@@ -470,6 +478,7 @@ class Runtime:
             return "handled", self._start_default(ctx)
         if keyword.kind == "help":
             self._say_fixed(ctx, "help", lang, kind="confirmation")
+            self._say_pending(ctx)
             return "handled", None
         if keyword.kind == "clarify":  # stopping messages mentioned in a longer text: ask once
             self._hold(ctx)
@@ -556,15 +565,48 @@ class Runtime:
                                    keep_confirmations=keep_confirmations, reason="opted out")
 
     # ---------------------------------------------------------------- conversation ----------
+    def _say_pending(self, ctx: _Ctx) -> None:
+        """Ask the waiting question again (after HELP or "who is this?"), so the resident
+        knows what to answer."""
+        active = ctx.active
+        if active is None:
+            return
+        say = engine.pending_question(self._flow_of(ctx.tx, active), json.loads(active.state))
+        if say is not None:
+            self._enqueue(ctx, say.text, "reply", buttons=say.options, run_id=active.id)
+
     def _converse(self, ctx: _Ctx, text: str) -> RunRow | None:
         p = ctx.participant
         active = ctx.active
+        if _asks_who(text):  # answered, then the question again; not an answer to it
+            self._say_fixed(ctx, "whois", p.language)
+            self._say_pending(ctx)
+            return active
+        if active is not None and active.session_id is not None:
+            # an invitation the resident never received is not what they are answering
+            released = repo.release_unreached(session=ctx.tx, run_id=active.id, now=ctx.now)
+            if released:  # it goes out now, in reply; their next message answers it
+                ctx.outbox_ids.extend(released)
+                return active
+            if released is not None:  # nothing of it can reach them any more
+                repo.end_run(run=active, status="expired", now=ctx.now)
+                repo.save_run(session=ctx.tx, run=active)
+                active = ctx.active = None
         if active is not None:
             flow = self._flow_of(ctx.tx, active)
-            step = engine.resume(flow, json.loads(active.state), text, now=ctx.now)
+            state = json.loads(active.state)
+            if active.session_id is not None:
+                _dialogue_seat(ctx.tx, active, state)
+            step = engine.resume(flow, state, text, now=ctx.now)
             self._apply(ctx, active, step)
+            if active.session_id is not None:
+                _dialogue_rsvp(ctx.tx, active, step, ctx.now)
             return active
         if not ctx.fresh and repo.has_runs(session=ctx.tx, participant_id=p.id):
+            if answers.parse_yes_no(text) and repo.latest_run(
+                    session=ctx.tx, participant_id=p.id) == (self.settings.default_flow,
+                                                             "declined"):
+                return self._start_default(ctx)  # changed their mind: as START would
             self._say_fixed(ctx, "idle", p.language)
             return None
         return self._start_default(ctx)
@@ -696,7 +738,9 @@ class Runtime:
     ) -> RunRow | None:
         """Start ``flow_id`` for ``participant`` in the caller's transaction (campaigns,
         invitations). Its messages go out with ``kind`` (quiet hours apply). None when the
-        participant opted out or was erased, or this campaign/session/dedupe key already
+        participant opted out or was erased, a dialogue message the resident did not ask for
+        (``kind`` other than "reply") goes to someone who has not agreed to dialogue
+        messages, or this campaign/session/dedupe key already
         started a run for them (so a resident who declined hears nothing more from it).
         ``locked``: the caller has locked the participant's row in this transaction and read
         it afresh since (a campaign batch locks all of its residents at once); otherwise that
@@ -707,6 +751,9 @@ class Runtime:
             session.refresh(participant, with_for_update=True)
         if participant.opted_out or participant.erased_at is not None or participant.id is None:
             return None
+        if session_id is not None and kind != "reply" \
+                and not repo.has_consent(participant, "dialogue"):
+            return None  # unasked dialogue messages only to residents who agreed to them
         tx = as_tx(session)
         prefix = f"{dedupe_key}:"
         if repo.outbox_ids_for_prefix(session=tx, prefix=prefix):
@@ -837,3 +884,44 @@ def _dialogue_checkin(tx: Tx, participant: Any, text: str, now: datetime) -> Any
     result = handle_checkin(session=tx.session, participant=participant, text=text, now=now)
     tx.flush()
     return result
+
+
+_WHO = frozenset({
+    "whoisthis", "whosthis", "whoisit", "whoareyou", "whoru", "whoisthat", "whothis",
+    "whoistexting", "whoistextingme", "whatisthis", "whatsthis",
+    "quienes", "quieneres", "quienesusted", "quienson", "quienessonustedes",
+    "quienmeescribe", "queesesto",
+})
+
+
+def _asks_who(text: str) -> bool:
+    """ "who is this?", "Quién es?": the resident asks who is texting them."""
+    return compliance.fold(text) in _WHO
+
+
+def _dialogue_seat(tx: Tx, run: RunRow, state: dict[str, Any]) -> None:
+    """Hook (scheduling): before an invitation run reads an answer, put what a "yes" gets
+    right now (``context.seat``: seat or waitlist) where the flow can branch on it."""
+    from engage.scheduling.dialogue import RSVP_FLOW, rsvp_seat
+
+    if run.flow_id != RSVP_FLOW or run.session_id is None or run.participant_id is None:
+        return
+    seat = rsvp_seat(session=tx.session, session_id=run.session_id,
+                     participant_id=run.participant_id)
+    state["context"] = {**(state.get("context") or {}), "seat": seat}
+
+
+def _dialogue_rsvp(tx: Tx, run: RunRow, step: engine.Step, now: datetime) -> None:
+    """Hook (scheduling): an RSVP answer takes its seat (or waitlist place) in this same
+    transaction, so it is exactly what the reply just queued says."""
+    from engage.scheduling.dialogue import RSVP_FLOW, rsvp_from_flow
+
+    if run.flow_id != RSVP_FLOW or run.session_id is None or run.participant_id is None:
+        return
+    for event in step.events:
+        if isinstance(event, ResultRecorded) and event.name == "rsvp" and event.value:
+            tx.flush()
+            rsvp_from_flow(session=tx.session, session_id=run.session_id,
+                           participant_id=run.participant_id, answer=str(event.value),
+                           now=now)
+            tx.flush()

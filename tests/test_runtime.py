@@ -175,8 +175,8 @@ def test_language_keyword_switches_mid_question(runtime: Runtime, db_engine: sa.
     assert "Encuesta" in bodies(db_engine, outcome.outbox_ids)[-1]
     p = participant(db_engine, settings)
     assert p is not None and p.language == "es"
-    follow = say(runtime, "sí")
-    assert "idioma" in bodies(db_engine, follow.outbox_ids)[0]
+    follow = say(runtime, "sí")  # Spanish already chosen: not asked for a language again
+    assert "barrio" in bodies(db_engine, follow.outbox_ids)[0]
 
 
 def test_language_keyword_without_run_confirms(runtime: Runtime, db_engine: sa.Engine) -> None:

@@ -12,7 +12,7 @@ import html
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,11 @@ from engage.analytics.exports import (
 )
 from engage.analytics.metrics import SKIPPED, SURVEY_FLOW, TEXT_ITEMS, as_datetime, trend
 from engage.analytics.periods import parse_period, period_containing, recent_periods
+from engage.analytics.session_briefing import (
+    SessionSection,
+    build_session_section,
+    render_session_markdown,
+)
 from engage.config import Settings
 from engage.errors import UserError
 from engage.flow.answers import is_skip
@@ -74,6 +79,7 @@ class Briefing:
     quotes: list[str]
     notes: list[str] = field(default_factory=list)
     method: dict[str, str] = field(default_factory=dict)
+    session: SessionSection | None = None  # with --session: RSVPs, attendance, feedback
 
 
 # --- area resolution ------------------------------------------------------------------------
@@ -354,6 +360,7 @@ def render_markdown(briefing: Briefing) -> str:
     lines += [f"> {markdown_safe(q)}" for q in briefing.quotes] or ["(none)"]
     if briefing.notes:
         lines += ["", *[f"Note: {n}" for n in briefing.notes]]
+    lines += render_session_markdown(briefing.session, k)
     lines += ["", "## Method", ""]
     lines += [f"- {name}: {text}" for name, text in briefing.method.items()]
     return "\n".join(lines) + "\n"
@@ -375,6 +382,9 @@ def export_briefing(
     name = area if area is not None else area_for_session(engine, int(session_id or 0))
     briefing = build_briefing(engine=engine, settings=settings, area=name, now=now,
                               period=period)
+    if session_id is not None:
+        briefing = replace(briefing, session=build_session_section(
+            engine, int(session_id), settings.min_cell_size))
     text = render_markdown(briefing) if fmt == "md" else render_json(briefing)
     manifest = out.with_name(out.name + ".sha256")
     digest = write_with_manifest([(out, text.encode("utf-8"))], manifest)[out.name]

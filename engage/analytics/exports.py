@@ -268,6 +268,7 @@ class ExportResult:
     sha256: str
     rows: int
     withheld: int
+    answered: int = 0  # respondents in the period (0: say "no data", not an empty table)
 
 
 def export_summary(
@@ -326,4 +327,4 @@ def export_summary(
         manifest=manifest,
         settings=settings,
     )
-    return ExportResult(out, manifest, digest, len(summary.rows), withheld)
+    return ExportResult(out, manifest, digest, len(summary.rows), withheld, summary.answered)

@@ -298,6 +298,7 @@ class Summary:
     scorer_versions: tuple[str, ...]
     flow_id: str = SURVEY_FLOW
     notes: tuple[str, ...] = field(default_factory=tuple)
+    answered: int = 0  # respondents in the whole period (0: "no data", said in words)
 
     def total(self) -> Row:
         return next(r for r in self.rows if all(v == ALL for _, v in r.key))
@@ -484,6 +485,7 @@ def summarize(
         dp_epsilon=dp_epsilon,
         scorer_versions=measured.versions,
         flow_id=flow_id,
+        answered=counts.get(tuple(ALL for _ in dims), 0),
     )
 
 

@@ -14,7 +14,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from engage.commands.common import console
+from engage.commands.common import console, err_console
 from engage.commands.scheduler import Context, fail, open_context
 from engage.errors import EngageError, UserError
 
@@ -89,13 +89,36 @@ def create(
     except UserError as exc:
         fail(str(exc))
     runtime: Any = ctx.runtime
-    campaign = _run(ctx, lambda s: create_campaign(
-        session=s, settings=ctx.settings, flow_id=flow, now=now, audience=audience,
-        start_at=start_at, cutoff_at=cutoff_at, throttle_per_minute=throttle,
-        reminders=reminders, reminder_after_hours=reminder_after, run_expiry_hours=expire_after,
-        quota=quota, quota_per_area=quota_per_area, name=name, draft=draft,
-        known_flows=runtime.catalog, participants=runtime))
+
+    def make(s: Any) -> tuple[Any, int | None]:
+        campaign = create_campaign(
+            session=s, settings=ctx.settings, flow_id=flow, now=now, audience=audience,
+            start_at=start_at, cutoff_at=cutoff_at, throttle_per_minute=throttle,
+            reminders=reminders, reminder_after_hours=reminder_after,
+            run_expiry_hours=expire_after, quota=quota, quota_per_area=quota_per_area,
+            name=name, draft=draft, known_flows=runtime.catalog, participants=runtime)
+        return campaign, _audience_now(s, campaign.audience)
+
+    campaign, reach = _run(ctx, make)
     print(campaign.id)
+    if reach == 0:
+        err_console.print(f"warning: audience {campaign.audience} matches no resident who "
+                          "agreed to surveys right now; the campaign takes its list when it "
+                          "starts", highlight=False, markup=False, soft_wrap=True)
+
+
+def _audience_now(session: Any, spec: str) -> int | None:
+    """Residents the audience would reach if it started now (None for a CSV list)."""
+    from sqlalchemy import func, select
+
+    from engage.scheduling.audience import audience_filter, parse_audience
+    from engage.storage.models import Participant
+
+    audience = parse_audience(spec)
+    if audience.kind == "csv":
+        return None
+    return int(session.execute(select(func.count()).select_from(Participant)
+                               .where(*audience_filter(audience))).scalar_one())
 
 
 def _transition(action_name: str, campaign_id: int, url: str | None) -> None:

@@ -20,6 +20,7 @@ from engage.config import ConfigError, get_settings
 
 REPLY_WAIT_SECONDS = 8.0  # give up waiting for a reply after this long
 QUIET_SECONDS = 1.2  # after a reply, wait this long for more before prompting again
+OPTED_OUT_WAIT_SECONDS = 2.5  # an opted-out number gets at most a keyword's confirmation
 
 
 def register(app: typer.Typer) -> None:
@@ -38,11 +39,13 @@ class ChatSession:
         self.number = number
         self.our_number = our_number
         self.cursor = 0
+        self.last_sid: str | None = None
 
     def send(self, text: str) -> int:
         from engage.channels.sms import SIGNATURE_HEADER, SMS_WEBHOOK_PATH, sign
 
-        form = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": "AC" + "0" * 32,
+        self.last_sid = "SM" + uuid.uuid4().hex
+        form = {"MessageSid": self.last_sid, "AccountSid": "AC" + "0" * 32,
                 "From": self.number, "To": self.our_number, "Body": text, "NumMedia": "0"}
         signature = sign(self.token, self.public_url + SMS_WEBHOOK_PATH, form)
         response = self.client.post(self.base_url + SMS_WEBHOOK_PATH, data=form,
@@ -51,8 +54,10 @@ class ChatSession:
 
     def fetch(self) -> list[str] | None:
         """New replies since the last fetch; None when the server has no development outbox."""
-        response = self.client.get(self.base_url + "/dev/outbox",
-                                   params={"to": self.number, "after": self.cursor})
+        params: dict[str, Any] = {"to": self.number, "after": self.cursor}
+        if self.last_sid:  # DELETE's confirmation goes to the number it just erased
+            params["reply_to"] = self.last_sid
+        response = self.client.get(self.base_url + "/dev/outbox", params=params)
         if response.status_code == 404:
             return None
         response.raise_for_status()
@@ -60,6 +65,24 @@ class ChatSession:
         if items:
             self.cursor = max(int(i["id"]) for i in items)
         return [str(i["text"]) for i in items]
+
+    def status(self) -> str:
+        """unknown, subscribed or opted_out, as the server sees this number."""
+        response = self.client.get(self.base_url + "/dev/resident", params={"to": self.number})
+        if response.status_code != 200:
+            return "unknown"
+        return str(response.json().get("status", "unknown"))
+
+    def reply_wait(self) -> float:
+        """Opted out, a number gets nothing (or one keyword confirmation): no long wait."""
+        return OPTED_OUT_WAIT_SECONDS if self.status() == "opted_out" else REPLY_WAIT_SECONDS
+
+    def silence(self) -> str:
+        """Why no reply came, in the resident's terms."""
+        if self.status() == "opted_out":
+            return ("(no reply: this number is opted out, so engage sends it nothing. "
+                    "Text START to resubscribe.)")
+        return f"(no reply within {REPLY_WAIT_SECONDS:.0f} s: is the dispatcher running?)"
 
     def skip_history(self) -> None:
         while self.fetch():
@@ -132,5 +155,8 @@ def chat(
                 console.print(f"(server answered {status}; Twilio would retry)", style="yellow",
                               highlight=False, markup=False)
                 continue
-            for reply in session.wait_for_replies():
+            replies = session.wait_for_replies(wait=session.reply_wait())
+            for reply in replies:
                 console.print(f"bot> {reply}", style="cyan", highlight=False, markup=False)
+            if not replies:
+                console.print(session.silence(), style="yellow", highlight=False, markup=False)

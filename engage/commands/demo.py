@@ -17,7 +17,9 @@ from engage.errors import EngageError
 def demo(
     residents: int = typer.Option(2000, "--residents", help="How many synthetic residents."),
     out: Path | None = typer.Option(
-        None, "--out", help="Directory for the demo database and files (default DATA_DIR/demo)."
+        None, "--out", help="Use a fresh SQLite database of its own in this directory. "
+        "Default: fill the configured database (ENGAGE_DATABASE_URL; refused unless empty or "
+        "an earlier demo), so export and report read it; files go to DATA_DIR/demo."
     ),
     period: str | None = typer.Option(
         None, "--period", help="Quarter or month to report (default: the last complete quarter)."
@@ -30,6 +32,12 @@ def demo(
 
     settings = get_settings()
     target = out or settings.data_dir / "demo"
+    database_url = None
+    if out is None:
+        from engage.commands.database import open_engine
+
+        open_engine().dispose()  # the configured database, schema ready, or a clear error
+        database_url = settings.effective_database_url
     columns = (TextColumn("[bold]residents answering"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     try:
@@ -40,7 +48,7 @@ def demo(
                 progress.update(task, completed=done, total=total)
 
             result = run_demo(settings=settings, residents=residents, seed=seed, out_dir=target,
-                              period=period, on_progress=advance)
+                              period=period, on_progress=advance, database_url=database_url)
     except (EngageError, ConfigError, OSError) as exc:
         fail(str(exc))
     except SQLAlchemyError as exc:
@@ -51,12 +59,18 @@ def demo(
         f"stored) in {result.seconds:.1f}s",
         markup=False, highlight=False,
     )
-    console.print(f"{result.replies_queued} bot replies left queued in the demo outbox "
-                  "(not sent: the demo has no phone network)", markup=False, highlight=False)
+    where = "cancelled" if database_url else "left queued in the demo outbox"
+    console.print(f"{result.replies_queued} bot replies {where} (not sent: the demo has no "
+                  "phone network)", markup=False, highlight=False)
     console.print(f"summary export ({result.period}): {result.export}", markup=False)
     console.print(f"mediator briefing: {result.briefing}", markup=False)
     console.print(f"public report: {result.report}", markup=False)
-    console.print(f"database: {result.database_url}", markup=False)
+    from engage.commands.database import shown_url
+
+    where = ("the configured database: `engage export` and `engage report` read it"
+             if database_url else "its own database; the configured one is unchanged")
+    console.print(f"database: {shown_url(result.database_url)} ({where})", markup=False,
+                  highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

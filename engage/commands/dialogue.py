@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from engage.commands.campaign import _run, parse_when
-from engage.commands.common import console
+from engage.commands.common import console, err_console
 from engage.commands.scheduler import fail, open_context
 from engage.errors import UserError
 
@@ -17,6 +17,15 @@ dialogue_app = typer.Typer(help="Dialogue sessions: invitations, RSVPs, check-in
                            no_args_is_help=True)
 UrlOption = Annotated[str | None, typer.Option("--url", help="Database URL "
                                                "(default: ENGAGE_DATABASE_URL).")]
+
+
+# what each RSVP count means to a mediator ("invited" alone read as "nobody was invited")
+COUNT_LABELS = {
+    "invited": "awaiting reply", "yes": "coming", "no": "not coming", "maybe": "maybe",
+    "waitlisted": "on the waitlist", "opted_out": "opted out", "walk_in": "walk-ins",
+    "late": "invitation too late to send", "attended": "checked in",
+    "feedback_sent": "feedback survey sent", "feedback_completed": "feedback answered",
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -48,7 +57,7 @@ def create(
 ) -> None:
     """Create a session; prints its id alone on stdout."""
     from engage.scheduling.clock import utcnow
-    from engage.scheduling.dialogue import create_session
+    from engage.scheduling.dialogue import audience_size, create_session, format_when
 
     ctx = open_context(url)
     tz = timezone or ctx.settings.timezone
@@ -59,11 +68,24 @@ def create(
     except UserError as exc:
         fail(str(exc))
     assert starts_at is not None and ends_at is not None
-    ds = _run(ctx, lambda s: create_session(
-        session=s, settings=ctx.settings, title=title, area=area, place=place,
-        starts_at=starts_at, ends_at=ends_at, capacity=capacity, mediator=mediator, now=now,
-        description=description, timezone=tz))
+
+    def make(s: Any) -> tuple[Any, int]:
+        ds = create_session(
+            session=s, settings=ctx.settings, title=title, area=area, place=place,
+            starts_at=starts_at, ends_at=ends_at, capacity=capacity, mediator=mediator,
+            now=now, description=description, timezone=tz)
+        return ds, audience_size(session=s, ds=ds)
+
+    ds, reach = _run(ctx, make)
     print(ds.id)
+    # the times this shell read: the server must read the same settings (.env, see README)
+    err_console.print(f"starts {format_when(ds)} {ds.timezone} (ENGAGE_TIMEZONE); quiet hours "
+                      f"{ctx.settings.quiet_hours} (ENGAGE_QUIET_HOURS)", highlight=False,
+                      markup=False, soft_wrap=True)
+    if reach == 0:
+        err_console.print(f"warning: no resident of {ds.area} has agreed to dialogue "
+                          "invitations yet, so `dialogue invite` would reach nobody",
+                          highlight=False, markup=False, soft_wrap=True)
 
 
 @dialogue_app.command("list")
@@ -128,7 +150,7 @@ def show_command(
     for key in ("area", "place", "when", "capacity", "mediator", "checkin_code"):
         table.add_row(key, str(data[key]))
     for key, value in data["counts"].items():
-        table.add_row(key, str(value))
+        table.add_row(COUNT_LABELS.get(key, key), str(value))
     console.print(table)
     if contacts:
         people = Table("key", "channel", "address", "language", "needs", "checked in")
@@ -142,38 +164,56 @@ def show_command(
 def invite_command(session_id: int, url: UrlOption = None) -> None:
     """Invite every opted-in resident of the area not invited yet (both channels)."""
     from engage.scheduling.clock import utcnow
-    from engage.scheduling.dialogue import invite
+    from engage.scheduling.dialogue import invite_report
 
     ctx = open_context(url)
     runtime: Any = ctx.runtime
-    count = _run(ctx, lambda s: invite(session=s, starter=runtime, session_id=session_id,
-                                       now=utcnow()))
-    console.print(f"session {session_id}: {count} invitations queued", highlight=False,
-                  markup=False)
+    report = _run(ctx, lambda s: invite_report(session=s, starter=runtime,
+                                               session_id=session_id, now=utcnow(),
+                                               settings=ctx.settings))
+    console.print(f"session {session_id}: {report.queued} invitations queued",
+                  highlight=False, markup=False)
+    if report.late:
+        err_console.print(f"warning: {late_warning(report, ctx.settings.timezone)}",
+                          highlight=False, markup=False)
+
+
+def late_warning(report: Any, timezone: str) -> str:
+    """Why some residents were not invited, in the mediator's words."""
+    from engage.scheduling.clock import zone
+
+    reasons = []
+    if report.late_quiet:
+        until = report.quiet_until.astimezone(zone(timezone))
+        reasons.append(f"{report.late_quiet} are in quiet hours until "
+                       f"{until:%H:%M} ({timezone}), after the start")
+    if report.late_rate:
+        reasons.append(f"{report.late_rate} would wait behind the send rate "
+                       "(ENGAGE_SMS_RATE) past the start")
+    return (f"{report.late} invitations would arrive after the session starts and were not "
+            f"sent: {'; '.join(reasons)}")
 
 
 @dialogue_app.command("checkin")
 def checkin_command(
     session_id: int,
-    number: Annotated[str | None, typer.Option(help="Check in a resident by phone number")
+    number: Annotated[str | None, typer.Option(
+        help="Check in by phone number a resident who has texted engage")
                       ] = None,
     url: UrlOption = None,
 ) -> None:
     """Show the check-in code residents text at the session, or check someone in by hand."""
     from engage.scheduling.clock import utcnow
-    from engage.scheduling.dialogue import check_in, get_session, session_stats
+    from engage.scheduling.dialogue import check_in_number, get_session, session_stats
 
     ctx = open_context(url)
-    runtime: Any = ctx.runtime
 
     def act(s: Any) -> tuple[str, int, bool | None]:
         ds = get_session(session=s, session_id=session_id)
         first = None
         if number:
-            if ds.status != "scheduled":
-                raise UserError(f"session {session_id} is {ds.status}")
-            p = runtime.participant_for(s, "sms", number, utcnow())
-            first = check_in(session=s, ds=ds, participant_id=p.id, now=utcnow())
+            first = check_in_number(session=s, ds=ds, address=number, now=utcnow(),
+                                    secret=ctx.settings.secret_bytes())
         return ds.checkin_code, session_stats(session=s, session_id=session_id).attended, first
 
     code, attended, first = _run(ctx, act)

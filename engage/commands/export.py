@@ -9,7 +9,7 @@ import typer
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from engage.commands.common import console, fail
+from engage.commands.common import console, err_console, fail
 from engage.commands.dbproblems import database_problem
 from engage.config import ConfigError, get_settings
 from engage.errors import EngageError
@@ -47,6 +47,18 @@ def summary(
         f"sha256 {result.sha256[:16]}… manifest {result.manifest.name}",
         markup=False, highlight=False,
     )
+    if result.answered == 0:
+        no_data(period)
+
+
+def no_data(period: str) -> None:
+    """Say plainly that a period has no answers, and where the command looked."""
+    from engage.commands.database import shown_url
+
+    url = shown_url(get_settings().effective_database_url)
+    err_console.print(f"no data for {period}: nobody answered the survey in that period in "
+                      f"{url} (ENGAGE_DATABASE_URL)", markup=False, highlight=False,
+                      soft_wrap=True)
 
 
 def briefing(

@@ -32,7 +32,12 @@ def report(
         fail(str(exc))
     except SQLAlchemyError as exc:
         fail(database_problem(exc))
-    console.print(f"wrote {result.html} and {result.csv.name}", markup=False, highlight=False)
+    pages = f"{result.html}, {result.html_es.name}" if result.html_es else str(result.html)
+    console.print(f"wrote {pages} and {result.csv.name}", markup=False, highlight=False)
+    if result.answered == 0:
+        from engage.commands.export import no_data
+
+        no_data(period)
 
 
 def register(app: typer.Typer) -> None:

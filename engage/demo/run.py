@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select, text, update
 from twilio.request_validator import RequestValidator
 
 from engage import privacy
@@ -100,7 +100,7 @@ class DemoResult:
 class WebhookResident:
     """Sends residents' texts as signed Twilio webhooks and reads where their run is."""
 
-    def __init__(self, app: Any, settings: Settings, reader: sqlite3.Connection) -> None:
+    def __init__(self, app: Any, settings: Settings, reader: Any) -> None:
         from engage.channels.sms import SIGNATURE_HEADER, SMS_WEBHOOK_PATH, public_url_for
 
         self.app = app
@@ -207,6 +207,31 @@ async def converse(channel: WebhookResident, replier: Replier, resident: Residen
     return sent
 
 
+class _ServerReader:
+    """``sqlite3.Connection.execute`` for a database server (PostgreSQL): an autocommit
+    connection of its own, so every read sees each committed transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+    def execute(self, sql: str, params: tuple[Any, ...]) -> Any:
+        named = {f"p{i}": value for i, value in enumerate(params)}
+        for i in range(len(params)):
+            sql = sql.replace("?", f":p{i}", 1)
+        return self.connection.execute(text(sql), named)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _reader(engine: Engine) -> Any:
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database or ""
+        return sqlite3.connect(f"file:{Path(database).resolve()}?mode=ro", uri=True,
+                               isolation_level=None, check_same_thread=False)
+    return _ServerReader(engine)
+
+
 async def _community_texts(
     app: Any,
     settings: Settings,
@@ -218,9 +243,7 @@ async def _community_texts(
     on_progress: Callable[[int, int], None] | None,
 ) -> int:
     """Every resident's conversation through the app, ``CONCURRENCY`` at a time."""
-    database = engine.url.database or ""
-    reader = sqlite3.connect(f"file:{Path(database).resolve()}?mode=ro", uri=True,
-                             isolation_level=None, check_same_thread=False)
+    reader = _reader(engine)
     channel = WebhookResident(app, settings, reader)
     queue = iter(people)
     totals = {"messages": 0, "done": 0}
@@ -261,8 +284,11 @@ def run_demo(
     period: str | None = None,
     now: datetime | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    database_url: str | None = None,
 ) -> DemoResult:
-    """Build the community in a fresh SQLite database under ``out_dir`` and run it."""
+    """Build the community and run it: in ``database_url`` (the configured database, so the
+    export and report commands that follow read it; refused when it holds anything but an
+    earlier demo, which is replaced), or in a fresh SQLite database under ``out_dir``."""
     from engage.flow.areas import load_gazetteer
     from engage.flows_catalog import FlowCatalog
     from engage.runtime import Runtime
@@ -277,13 +303,21 @@ def run_demo(
     target = parse_period(label, settings.timezone)
     window = recent_periods(target, 4 if target.kind == "quarter" else 6, settings.timezone)
     out_dir.mkdir(parents=True, exist_ok=True)
-    db_path = out_dir / "demo.sqlite3"
-    for stale in (db_path, out_dir / "demo.sqlite3-wal", out_dir / "demo.sqlite3-shm"):
-        stale.unlink(missing_ok=True)
-    url = f"sqlite:///{db_path.resolve()}"
-    demo_settings = settings.model_copy(update={"database_url": url, "data_dir": out_dir})
-    engine = make_engine(url)
+    if database_url is None:
+        db_path = out_dir / "demo.sqlite3"
+        for stale in (db_path, out_dir / "demo.sqlite3-wal", out_dir / "demo.sqlite3-shm"):
+            stale.unlink(missing_ok=True)
+        url = f"sqlite:///{db_path.resolve()}"
+        demo_settings = settings.model_copy(update={"database_url": url, "data_dir": out_dir})
+    else:
+        url = database_url
+        demo_settings = settings.model_copy(update={"database_url": url})
+    engine = make_engine(url, **_engine_options(url))
     create_schema(engine)
+    if database_url is not None:
+        if settings.env == "production":
+            raise UserError("the demo does not fill a production database: use --out DIR")
+        _clear_earlier_demo(engine)
 
     gazetteer = load_gazetteer(demo_settings.flows_dir / "areas" / "baltimore.yaml")
     # the last answers land a few days before the period ends, so every run finishes inside it
@@ -299,13 +333,14 @@ def run_demo(
     stamp = wall if wall.tzinfo else wall.replace(tzinfo=UTC)
     export_path = out_dir / f"summary-{target.label}-district-age_band.csv"
     export_summary(engine=engine, settings=demo_settings, period=target.label,
-                   by="district,age_band", fmt="csv", out=export_path, now=stamp, actor="demo")
+                   by="district,age_band", fmt="csv", out=export_path, now=stamp, actor=DEMO_ACTOR)
     busiest = _busiest_district(engine)
     briefing_path = out_dir / f"briefing-{busiest.replace(' ', '-')}.md"
     export_briefing(engine=engine, settings=demo_settings, area=busiest, session_id=None,
-                    out=briefing_path, fmt="md", now=stamp, actor="demo", period=target.label)
+                    out=briefing_path, fmt="md", now=stamp, actor=DEMO_ACTOR,
+                    period=target.label)
     report = build_report(engine=engine, settings=demo_settings, period=target.label,
-                          out=out_dir / "report", now=stamp, actor="demo")
+                          out=out_dir / "report", now=stamp, actor=DEMO_ACTOR)
     completed = _count(engine, select(func.count()).select_from(Run).where(
         Run.status == "completed"))
     declined = _count(engine, select(func.count()).select_from(Run).where(
@@ -313,6 +348,10 @@ def run_demo(
     stored = _count(engine, select(func.count()).select_from(Response))
     queued = _count(engine, select(func.count()).select_from(Outbox).where(
         Outbox.status == "pending"))
+    if database_url is not None:  # a server on this database must never send them
+        with engine.begin() as conn:
+            conn.execute(update(Outbox).where(Outbox.status == "pending")
+                         .values(status="cancelled", error="demo: no phone network"))
     engine.dispose()
     return DemoResult(
         residents=len(people), messages=messages, completed=completed, declined=declined,
@@ -320,6 +359,38 @@ def run_demo(
         briefing=briefing_path, report=report.html, replies_queued=queued,
         seconds=(datetime.now(UTC) - began).total_seconds(),
     )
+
+
+DEMO_ACTOR = "demo"
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    from engage.commands.database import engine_options
+
+    return engine_options(url)
+
+
+def _clear_earlier_demo(engine: Engine) -> None:
+    """The configured database may hold only an earlier demo (its exports are audited with
+    actor "demo"), which is removed; anything else is real data and is never touched."""
+    from engage.storage.db import metadata
+    from engage.storage.models import AuditEntry
+
+    with engine.connect() as conn:
+        people = int(conn.execute(select(func.count()).select_from(Participant)).scalar_one())
+        demo = conn.execute(select(AuditEntry.id).where(AuditEntry.actor == DEMO_ACTOR)
+                            .limit(1)).first()
+    if people == 0:
+        return
+    if demo is None:
+        raise UserError(
+            f"the configured database ({engine.url.render_as_string(hide_password=True)}) "
+            f"already holds {people} residents who are not from a demo; the demo never "
+            "mixes with real data: run it with --out DIR (its own SQLite database) or point "
+            "ENGAGE_DATABASE_URL at an empty database")
+    with engine.begin() as conn:
+        for table in reversed(metadata().sorted_tables):
+            conn.execute(delete(table))
 
 
 def _busiest_district(engine: Engine) -> str:

@@ -36,6 +36,7 @@ class AreaMatch:
     neighbourhood: str
     district: str
     zip: str | None = None
+    typo: bool = False  # matched only as a close spelling: worth confirming with the resident
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,15 @@ class Gazetteer:
             index = match_key(candidate, self._keys, cutoff=0.84)
             if index is not None:
                 hood = self.neighbourhoods[index]
-                return AreaMatch(hood.name, hood.district)
+                return AreaMatch(hood.name, hood.district, typo=self._is_typo(candidate))
         return None
+
+    def _is_typo(self, candidate: str) -> bool:
+        """No name or alias is the reply or a phrase in it: the match was a close spelling."""
+        if candidate in self._keys:
+            return False
+        padded = f" {candidate} "
+        return not any(len(key) >= 3 and f" {key} " in padded for key in self._keys)
 
     def to_dict(self) -> dict[str, Any]:
         return {

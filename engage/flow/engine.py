@@ -7,6 +7,7 @@ records the flow digest so a run always finishes on the version it started on.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -60,6 +61,7 @@ class _Answer:
     number: float | None = None
     category: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    confirm: bool = False  # a close spelling: ask "did you mean ...?" before recording it
 
 
 _SKIPPED = _Answer(None, None, "skipped")
@@ -85,6 +87,8 @@ _REPROMPTS: dict[str, dict[str, str]] = {
         "text": "Please type your answer (up to {hi} characters).",
         "area": "Sorry, I don't know that place. Please reply with your neighborhood or ZIP code.",
         "skip": " Or reply SKIP.",
+        "skipped": "No problem, let's skip that question.",
+        "did_you_mean": "Did you mean {name}? Reply YES or NO.",
     },
     "es": {
         "yes_no": "Perdón, no entendí. Responda SÍ o NO.",
@@ -95,6 +99,8 @@ _REPROMPTS: dict[str, dict[str, str]] = {
         "text": "Escriba su respuesta (hasta {hi} caracteres).",
         "area": "No conozco ese lugar. Responda su barrio o código postal.",
         "skip": " O SALTAR.",
+        "skipped": "No se preocupe, pasemos a la siguiente pregunta.",
+        "did_you_mean": "¿Quiso decir {name}? Responda SÍ o NO.",
     },
 }
 
@@ -293,6 +299,8 @@ def _parse(flow: Flow, q: Question, reply: str) -> _Answer | None:
     if t in ("choice", "language"):
         index = answers.parse_choice(reply, q.keys, len(q.options))
         if index is None:
+            index = _in_range_option(q, reply)
+        if index is None:
             return None
         option = q.options[index]
         return _Answer(option.value, None, option.category or option.value)
@@ -325,7 +333,27 @@ def _parse(flow: Flow, q: Question, reply: str) -> _Answer | None:
         extra = {"district": match.district}
         if match.zip:
             extra["zip"] = match.zip
-        return _Answer(match.neighbourhood, None, match.district, extra)
+        return _Answer(match.neighbourhood, None, match.district, extra, confirm=match.typo)
+    return None
+
+
+_RANGE = re.compile(r"^(\d+)\s*(?:-\s*(\d+)|\+)$")
+
+
+def _in_range_option(q: Question, reply: str) -> int | None:
+    """A number that is no option's position but falls in an option shaped as a range
+    ("25" for "25-34", "70" for "65+"): a real age where an age band is asked."""
+    number = answers.parse_number(reply)
+    if number is None or not number.is_integer():
+        return None
+    for index, option in enumerate(q.options):
+        found = _RANGE.match(option.value.strip())
+        if found is None:
+            continue
+        low = int(found.group(1))
+        high = int(found.group(2)) if found.group(2) else None
+        if low <= number and (high is None or number <= high):
+            return index
     return None
 
 
@@ -364,6 +392,8 @@ def _give_up(flow: Flow, st: dict[str, Any], node: Node, q: Question, events: li
         _end(st, "declined", node.id, events)
     elif q.on_fail == "skip":
         _record(st, node, q, _SKIPPED, None, events)
+        texts = _REPROMPTS.get(st["language"], _REPROMPTS["en"])
+        events.append(Say(texts["skipped"], node.id, "reprompt"))  # never skip in silence
         _advance(flow, st, node, _SKIPPED, events, now)
     else:
         _enter(flow, st, q.on_fail, events, now)
@@ -444,6 +474,21 @@ def _begin(
     return st, events, None
 
 
+def pending_question(flow: Flow, state: Mapping[str, Any]) -> Say | None:
+    """The question the run is waiting on, as it was asked (in the run's language), for
+    saying it again after HELP or "who is this?"; None when the run waits on nothing."""
+    if state.get("status", "waiting") != "waiting":
+        return None
+    node = flow.nodes.get(state.get("node") or "")
+    if node is None or node.question is None:
+        return None
+    st = _copy_state(state)
+    st.setdefault("language", flow.default_language)
+    st.setdefault("results", {})
+    return Say(_render(flow, st, node.question.text), node.id, "question",
+               _options(flow, node.question, st["language"]))
+
+
 def resume(flow: Flow, state: Mapping[str, Any], reply: str, *, now: datetime) -> Step:
     """Handle one resident reply. Any text is safe: the worst case is a re-prompt."""
     now = _check_now(now)
@@ -466,12 +511,35 @@ def resume(flow: Flow, state: Mapping[str, Any], reply: str, *, now: datetime) -
                               _options(flow, q, lang)))
             _set_wake(st)
             return Step(st, events)
+    confirming = st.pop("confirm", None)
+    if isinstance(confirming, dict) and q.type == "area":
+        yes = answers.parse_yes_no(reply)
+        if yes is not None:
+            if yes:
+                confirmed = _Answer(confirming.get("value"), None, confirming.get("category"),
+                                    dict(confirming.get("extra") or {}))
+                _record(st, node, q, confirmed, confirming.get("raw"), events)
+                _advance(flow, st, node, confirmed, events, now)
+            else:
+                events.append(Say(_render(flow, st, q.text), node.id, "question",
+                                  _options(flow, q, st["language"])))
+            _set_wake(st)
+            return Step(st, events)
+        # anything else is a fresh answer to the question (the name spelled again)
     if q.optional and answers.is_skip(reply):
         _record(st, node, q, _SKIPPED, reply, events)
         _advance(flow, st, node, _SKIPPED, events, now)
         _set_wake(st)
         return Step(st, events)
     answer = _parse(flow, q, reply)
+    if answer is not None and answer.confirm:
+        st["confirm"] = {"value": answer.value, "category": answer.category,
+                         "extra": dict(answer.extra), "raw": reply[:200]}
+        texts = _REPROMPTS.get(st["language"], _REPROMPTS["en"])
+        events.append(Say(texts["did_you_mean"].format(name=answer.value), node.id,
+                          "reprompt"))
+        _set_wake(st)
+        return Step(st, events)
     if answer is None:
         st["tries"] = int(st.get("tries") or 0) + 1
         if st["tries"] >= q.max_tries:

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Container
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -28,6 +28,7 @@ from engage.config import Settings
 from engage.errors import UserError
 from engage.scheduling.audience import (
     REFUSED_CONSENT,
+    Audience,
     ParticipantSource,
     add_csv_recipients,
     materialize,
@@ -100,6 +101,12 @@ def create_campaign(
     resolved now (numbers normalized, participants created with encrypted addresses)."""
     now = aware(now)
     spec = parse_audience(audience)
+    if spec.kind in ("area", "district"):  # a misspelt place would reach nobody, silently
+        from engage.scheduling.places import known_place
+
+        spec = Audience(spec.kind, known_place(settings, spec.value or "",
+                                               districts=spec.kind == "district",
+                                               neighbourhoods=spec.kind == "area"))
     start = aware(start_at) if start_at is not None else now
     if known_flows is not None and flow_id not in known_flows:
         raise UserError(f"unknown flow {flow_id!r}")
@@ -244,8 +251,14 @@ class CampaignProgress:
                 "messages_queued": self.messages_queued}
 
 
-def campaign_progress(*, session: Session, campaign_id: int) -> CampaignProgress:
+def campaign_progress(*, session: Session, campaign_id: int,
+                      now: datetime | None = None) -> CampaignProgress:
+    """Where the campaign stands. A paused campaign is not ticked, so its residents' finished
+    conversations are carried over here (otherwise its progress would stand still)."""
     campaign = get_campaign(session=session, campaign_id=campaign_id)
+    if campaign.status == "paused":
+        sync_recipients(session=session, campaign_id=campaign_id,
+                        now=aware(now or datetime.now(UTC)))
     rows = session.execute(
         select(CampaignRecipient.status, func.count(), func.sum(CampaignRecipient.reminders_sent))
         .where(CampaignRecipient.campaign_id == campaign_id)

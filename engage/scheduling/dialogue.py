@@ -21,14 +21,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import exists, func, or_, true, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from engage.config import Settings
 from engage.errors import UserError
 from engage.scheduling.campaigns import RunStarter
-from engage.scheduling.clock import aware, is_quiet, session_reminder_slot, zone, zone_name_ok
+from engage.scheduling.clock import (
+    aware,
+    is_quiet,
+    quiet_ends,
+    session_reminder_slot,
+    zone,
+    zone_name_ok,
+)
+from engage.scheduling.places import known_place
 from engage.storage import repo
 from engage.storage.db import session_scope
 from engage.storage.models import Outbox, Participant, Run
@@ -141,6 +149,11 @@ def create_session(*, session: Session, settings: Settings, title: str, area: st
     tz = timezone or settings.timezone
     if not zone_name_ok(tz):
         problems.append(f"unknown time zone {tz!r}")
+    if area.strip():
+        try:
+            area = known_place(settings, area)
+        except UserError as exc:
+            problems.append(str(exc))
     if problems:
         raise UserError("; ".join(problems))
     open_codes = set(session.exec(
@@ -179,6 +192,12 @@ def list_sessions(*, session: Session, mediator: str | None = None,
     return list(session.exec(stmt).all())
 
 
+def audience_size(*, session: Session, ds: DialogueSession) -> int:
+    """Residents an invitation would reach now (opted in, in the area): 0 deserves a word."""
+    found = _audience(ds).subquery()
+    return int(session.execute(select(func.count()).select_from(found)).scalar_one())
+
+
 def _audience(ds: DialogueSession) -> Any:
     area = ds.area.lower()
     return select(Participant).where(
@@ -190,9 +209,50 @@ def _audience(ds: DialogueSession) -> Any:
     ).order_by(col(Participant.id))
 
 
+@dataclass(frozen=True)
+class InviteReport:
+    """What ``dialogue invite`` did: invitations queued, and those not sent because quiet
+    hours or the send rate would have delivered them after the start."""
+
+    queued: int = 0
+    late_quiet: int = 0
+    late_rate: int = 0
+    quiet_until: datetime | None = None  # when the quiet hours holding them end
+
+    @property
+    def late(self) -> int:
+        return self.late_quiet + self.late_rate
+
+
 def invite(*, session: Session, starter: RunStarter, session_id: int, now: datetime) -> int:
     """Send the ``dialogue_rsvp`` invitation to every opted-in resident of the area not yet
     invited (run it again later to reach newcomers). Returns invitations started."""
+    return invite_report(session=session, starter=starter, session_id=session_id,
+                         now=now).queued
+
+
+def _send_rate(settings: Settings, channel: str) -> float:
+    from engage.scheduling.dispatcher import TELEGRAM_RATE
+
+    return settings.sms_rate if channel == "sms" else TELEGRAM_RATE
+
+
+def _backlog(session: Session, channel: str, now: datetime) -> int:
+    """Messages already due on ``channel``: new invitations queue behind them."""
+    return int(session.execute(select(func.count()).select_from(Outbox).where(
+        Outbox.channel == channel, col(Outbox.status).in_(("pending", "claimed")),
+        col(Outbox.not_before) <= now)).scalar_one())
+
+
+def invite_report(*, session: Session, starter: RunStarter, session_id: int, now: datetime,
+                  settings: Settings | None = None) -> InviteReport:
+    """``invite``, saying how many invitations were left out because they could not arrive
+    before the start: held by the resident's quiet hours until after it, or behind the send
+    rate's queue. Those are not sent at all (an invitation to something already under way
+    only confuses); each run of ``invite`` tries again."""
+    from engage.config import get_settings
+
+    settings = settings or get_settings()
     now = aware(now)
     ds = get_session(session=session, session_id=session_id, lock=True)
     if ds.status != "scheduled":
@@ -205,10 +265,23 @@ def invite(*, session: Session, starter: RunStarter, session_id: int, now: datet
     ).all())
     context = {"session_title": ds.title, "session_when": format_when(ds),
                "session_place": ds.place}
-    count = 0
+    count = late_quiet = late_rate = 0
+    quiet_until: datetime | None = None
+    queue = {channel: _backlog(session, channel, now) for channel in ("sms", "telegram")}
     for participant in session.exec(_audience(ds)).all():
         assert participant.id is not None
         if participant.id in invited_ids:
+            continue
+        tz = participant.timezone or settings.timezone
+        sends_at = quiet_ends(now, tz, settings.quiet_window)
+        if sends_at >= ds.starts_at:
+            late_quiet += 1
+            quiet_until = min(quiet_until or sends_at, sends_at)
+            continue
+        rate = _send_rate(settings, participant.channel)
+        waiting = queue.get(participant.channel, 0)
+        if rate > 0 and sends_at + timedelta(seconds=waiting / rate) >= ds.starts_at:
+            late_rate += 1
             continue
         run = starter.start_run(
             session=session, participant=participant, flow_id=RSVP_FLOW, kind="invitation",
@@ -219,12 +292,14 @@ def invite(*, session: Session, starter: RunStarter, session_id: int, now: datet
             continue
         session.add(SessionRsvp(session_id=ds.id, participant_id=participant.id,
                                 status="invited", run_id=run.id, invited_at=now))
+        queue[participant.channel] = queue.get(participant.channel, 0) + 1
         count += 1
     ds.invited_at = ds.invited_at or now
     session.add(ds)
     session.flush()
-    _audit(session, f"mediator:{ds.mediator}", "dialogue.invited", ds, now, {"count": count})
-    return count
+    _audit(session, f"mediator:{ds.mediator}", "dialogue.invited", ds, now,
+           {"count": count, "late_quiet_hours": late_quiet, "late_send_rate": late_rate})
+    return InviteReport(count, late_quiet, late_rate, quiet_until)
 
 
 def cancel_session(*, session: Session, session_id: int, now: datetime,
@@ -241,6 +316,7 @@ def cancel_session(*, session: Session, session_id: int, now: datetime,
     ds.cancelled_at = now
     session.add(ds)
     _drop_queued(session, ds, "%")
+    _end_invitation_runs(session, ds, now)
     if now < ds.starts_at:
         for rsvp, participant in _rsvps_with_participants(session, ds, ("yes", "maybe",
                                                                          "waitlisted")):
@@ -267,6 +343,7 @@ def close_session(*, session: Session, session_id: int, now: datetime,
     ds.closed_at = now
     session.add(ds)
     _drop_queued(session, ds, "invite")
+    _end_invitation_runs(session, ds, now)
     _audit(session, actor, "dialogue.closed", ds, now, {})
     return ds
 
@@ -282,9 +359,10 @@ def seats_taken(session: Session, session_id: int) -> int:
 
 
 def record_rsvp(*, session: Session, session_id: int, participant_id: int, answer: str,
-                now: datetime) -> SessionRsvp:
+                now: datetime, notify: bool = True) -> SessionRsvp:
     """Apply a yes/no/maybe (from the flow, or entered by the mediator): "yes" takes a seat or
-    a waitlist place; giving up a seat promotes the next person on the waitlist."""
+    a waitlist place; giving up a seat promotes the next person on the waitlist. ``notify``:
+    text a waitlisted resident (False when the flow's own reply already told them)."""
     now = aware(now)
     if answer not in ("yes", "no", "maybe"):
         raise UserError(f"RSVP must be yes, no or maybe, not {answer!r}")
@@ -294,13 +372,43 @@ def record_rsvp(*, session: Session, session_id: int, participant_id: int, answe
     ).first()
     if rsvp is None:
         raise UserError(f"participant {participant_id} was not invited to session {session_id}")
-    _apply(session, ds, rsvp, answer, now)
+    _apply(session, ds, rsvp, answer, now, notify=notify)
     promote(session=session, ds=ds, now=now)
     return rsvp
 
 
+def rsvp_seat(*, session: Session, session_id: int, participant_id: int) -> str:
+    """What a "yes" from this resident gets right now: "seat" or "waitlist" (their current
+    place when they already have one). Locks the session row (PostgreSQL), so the answer
+    recorded later in the same transaction gets exactly this."""
+    ds = get_session(session=session, session_id=session_id, lock=True)
+    assert ds.id is not None
+    status = session.exec(select(SessionRsvp.status).where(
+        SessionRsvp.session_id == ds.id, SessionRsvp.participant_id == participant_id)).first()
+    if status in SEATED:
+        return "seat"
+    if status == "waitlisted":
+        return "waitlist"
+    return "seat" if seats_taken(session, ds.id) < ds.capacity else "waitlist"
+
+
+def rsvp_from_flow(*, session: Session, session_id: int, participant_id: int, answer: str,
+                   now: datetime) -> None:
+    """The runtime's hook: an invitation run recorded ``rsvp``; apply it in the same
+    transaction as the reply that tells the resident, so the first reply is the truth."""
+    if answer not in ("yes", "no", "maybe"):
+        return
+    rsvp = session.exec(select(SessionRsvp).where(
+        SessionRsvp.session_id == session_id, SessionRsvp.participant_id == participant_id)
+    ).first()
+    if rsvp is None or rsvp.status in ("opted_out", "late"):
+        return
+    record_rsvp(session=session, session_id=session_id, participant_id=participant_id,
+                answer=answer, now=now, notify=False)
+
+
 def _apply(session: Session, ds: DialogueSession, rsvp: SessionRsvp, answer: str,
-           now: datetime) -> None:
+           now: datetime, *, notify: bool = True) -> None:
     assert ds.id is not None
     if rsvp.status == answer or (answer == "yes" and rsvp.status == "waitlisted"):
         return
@@ -314,7 +422,7 @@ def _apply(session: Session, ds: DialogueSession, rsvp: SessionRsvp, answer: str
         else:
             rsvp.status = "waitlisted"
             participant = session.get(Participant, rsvp.participant_id)
-            if participant is not None:
+            if participant is not None and notify:
                 repo.enqueue_outbox(
                     session=session, participant=participant, channel=participant.channel,
                     body=_text("waitlisted", participant.language, **_values(ds)),
@@ -480,6 +588,29 @@ def check_in(*, session: Session, ds: DialogueSession, participant_id: int,
     return True
 
 
+def check_in_number(*, session: Session, ds: DialogueSession, address: str, secret: bytes,
+                    now: datetime) -> bool:
+    """The mediator checks someone in by phone number. Only a resident engage already knows
+    (they texted us) can be checked in: a mistyped number is reported, never created, so
+    nothing is ever queued to a number that did not agree to it. Returns True the first time."""
+    from engage.privacy import normalize_address, participant_key
+
+    if ds.status != "scheduled":
+        raise UserError(f"session {ds.id} is {ds.status}")
+    normalized = normalize_address("sms", address)
+    participant = repo.get_participant(session=session, channel="sms",
+                                       key=participant_key(secret, "sms", normalized))
+    tail = normalized[-4:]
+    if participant is None or participant.erased_at is not None or participant.id is None:
+        raise UserError(f"no resident with the number ending {tail} has texted engage: check "
+                        "the number, or ask them to text the check-in code "
+                        f"{ds.checkin_code}; nothing was recorded")
+    if participant.opted_out:
+        raise UserError(f"the resident with the number ending {tail} has opted out; "
+                        "nothing was recorded")
+    return check_in(session=session, ds=ds, participant_id=participant.id, now=now)
+
+
 # --- the mediator's view -----------------------------------------------------------------
 
 
@@ -527,7 +658,8 @@ class SessionStats:
 
     def to_dict(self) -> dict[str, Any]:
         return {**{k: self.counts.get(k, 0) for k in ("invited", "yes", "no", "maybe",
-                                                      "waitlisted", "opted_out", "walk_in")},
+                                                      "waitlisted", "opted_out", "walk_in",
+                                                      "late")},
                 "attended": self.attended, "feedback_sent": self.feedback_sent,
                 "feedback_completed": self.feedback_completed}
 
@@ -541,8 +673,8 @@ def session_stats(*, session: Session, session_id: int) -> SessionStats:
         SessionRsvp.session_id == session_id, col(SessionRsvp.checked_in_at).is_not(None))
     ).scalar_one()
     sent = session.execute(select(func.count()).select_from(SessionRsvp).where(
-        SessionRsvp.session_id == session_id, col(SessionRsvp.feedback_run_id).is_not(None))
-    ).scalar_one()
+        SessionRsvp.session_id == session_id, col(SessionRsvp.feedback_run_id) > 0)
+    ).scalar_one()  # -1: it could not be sent (no consent, opted out)
     completed = session.execute(select(func.count()).select_from(SessionRsvp).join(
         Run, col(Run.id) == col(SessionRsvp.feedback_run_id)).where(
         SessionRsvp.session_id == session_id, Run.status == "completed")).scalar_one()
@@ -557,6 +689,7 @@ class DialogueTickReport:
     rsvp_changes: int = 0
     reminders: int = 0
     feedback: int = 0
+    late: int = 0  # queued messages dropped because they could no longer arrive in time
     closed: list[int] = field(default_factory=list)
 
 
@@ -576,6 +709,7 @@ def run_dialogues(*, engine: Engine, starter: RunStarter, settings: Settings,
         with session_scope(engine) as session:
             ds = get_session(session=session, session_id=session_id, lock=True)
             if ds.status == "scheduled":
+                report.late += drop_late(session=session, ds=ds, now=now)
                 report.rsvp_changes += sync_rsvps(session=session, ds=ds, now=now)
                 report.reminders += _remind(session, ds, settings, now)
             report.feedback += _feedback(session, ds, starter, now)
@@ -636,6 +770,51 @@ def _feedback(session: Session, ds: DialogueSession, starter: RunStarter,
     return count
 
 
+LATE_REASON = "too late: would arrive after the session starts"
+
+
+def drop_late(*, session: Session, ds: DialogueSession, now: datetime) -> int:
+    """Invitations, RSVP prompts (the flow's own reminders), promotions and reminders that
+    can no longer arrive before the start are cancelled with the reason recorded; an
+    invitation that never reached its resident ends, and their RSVP is marked ``late``, so a
+    later text from them is not read as an answer to a question they never saw. Returns the
+    messages dropped."""
+    assert ds.id is not None
+    rsvp_runs = select(SessionRsvp.run_id).where(SessionRsvp.session_id == ds.id,
+                                                 col(SessionRsvp.run_id).is_not(None))
+    due = (col(Outbox.not_before) >= ds.starts_at) if now < ds.starts_at else true()
+    dropped = session.execute(
+        update(Outbox)
+        .where(col(Outbox.status) == "pending", due,
+               col(Outbox.kind).in_(("invitation", "reminder")),
+               or_(col(Outbox.run_id).in_(rsvp_runs),
+                   col(Outbox.dedupe_key).like(f"dialogue:{ds.id}:p:%")))
+        .values(status="cancelled", error=LATE_REASON)
+        .execution_options(synchronize_session=False)
+    ).rowcount or 0
+    if not dropped and now < ds.starts_at:
+        return 0
+    # reached: something of the run was sent; pending: something may still be
+    live = exists().where(col(Outbox.run_id) == col(Run.id),
+                          col(Outbox.status).not_in(("cancelled", "failed")))
+    unreached = session.exec(
+        select(SessionRsvp, Run).join(Run, col(Run.id) == col(SessionRsvp.run_id))
+        .where(SessionRsvp.session_id == ds.id, SessionRsvp.status == "invited", ~live)
+    ).all()
+    for rsvp, run in unreached:
+        rsvp.status = "late"
+        session.add(rsvp)
+        if run.status == repo.ACTIVE_RUN:
+            repo.end_run(run=run, status="expired", now=now)
+            session.add(run)
+    if now >= ds.starts_at:  # nobody answers an invitation to a session under way
+        _end_invitation_runs(session, ds, now)
+    session.flush()
+    if dropped:
+        _audit(session, "scheduler", "dialogue.late_dropped", ds, now, {"count": dropped})
+    return int(dropped)
+
+
 # --- helpers -----------------------------------------------------------------------------
 
 
@@ -652,6 +831,16 @@ def _rsvps_with_participants(session: Session, ds: DialogueSession, statuses: tu
         .order_by(col(SessionRsvp.id))
     ).all()
     return [(r, p) for r, p in rows]
+
+
+def _end_invitation_runs(session: Session, ds: DialogueSession, now: datetime) -> None:
+    """Invitation runs still waiting for an answer end: a reply after this goes nowhere near
+    a seat (the session started, was cancelled or closed)."""
+    for run in session.exec(select(Run).where(
+            Run.session_id == ds.id, Run.flow_id == RSVP_FLOW,
+            Run.status == repo.ACTIVE_RUN)).all():
+        repo.end_run(run=run, status="expired", now=now)
+        session.add(run)
 
 
 def _drop_queued(session: Session, ds: DialogueSession, what: str) -> None:

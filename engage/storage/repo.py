@@ -386,6 +386,17 @@ def has_runs(*, session: Store, participant_id: int) -> bool:
     return as_tx(session).first(_HAS_RUNS, {"pid": participant_id}) is not None
 
 
+_LATEST_RUN = Statement(sa_select(_RUNS.c.flow_id, _RUNS.c.status)
+                        .where(_RUNS.c.participant_id == bindparam("pid"))
+                        .order_by(_RUNS.c.id.desc()).limit(1))
+
+
+def latest_run(*, session: Store, participant_id: int) -> tuple[str, str] | None:
+    """(flow id, status) of the participant's newest run, if any."""
+    row = as_tx(session).first(_LATEST_RUN, {"pid": participant_id})
+    return (str(row[0]), str(row[1])) if row is not None else None
+
+
 def insert_run(*, session: Store, participant_id: int, flow_id: str,
                flow_version_id: int | None, status: str, now: datetime,
                campaign_id: int | None = None, session_id: int | None = None) -> RunRow:
@@ -560,6 +571,29 @@ def cancel_pending_outbox(
     """Cancel queued messages (opt-out): confirmations stay unless ``keep_confirmations``."""
     return as_tx(session).execute(_CANCEL_PENDING[keep_confirmations],
                                   {"pid": participant_id, "reason": reason[:300]})
+
+
+_RUN_REACHED = Statement(sa_select(_OUTBOX.c.id).where(
+    _OUTBOX.c.run_id == bindparam("run_id"),
+    or_(_OUTBOX.c.kind == "reply", _OUTBOX.c.kind == "confirmation",
+        and_(_OUTBOX.c.status != "pending", _OUTBOX.c.status != "cancelled",
+             _OUTBOX.c.status != "failed"))).limit(1))
+_RELEASE_RUN = Statement(sa_update(_OUTBOX).where(
+    _OUTBOX.c.run_id == bindparam("run_id"), _OUTBOX.c.status == "pending")
+    .values(not_before=bindparam("now"), kind="reply").returning(_OUTBOX.c.id))
+
+
+def release_unreached(*, session: Store, run_id: int, now: datetime) -> tuple[int, ...] | None:
+    """A run we started (campaign, invitation) that the resident never received: nothing of
+    it was sent and they never replied in it (its opening is still held by quiet hours or the
+    send queue, or was dropped). Its queued messages are released to go now as replies to the
+    resident's own message (quiet hours hold only what we send unasked), and their ids
+    returned (empty: nothing is left to send). None when the run did reach the resident (the
+    usual case)."""
+    tx = as_tx(session)
+    if tx.first(_RUN_REACHED, {"run_id": run_id}) is not None:
+        return None
+    return tuple(int(row[0]) for row in tx.all(_RELEASE_RUN, {"run_id": run_id, "now": now}))
 
 
 def outbox_ids_for_prefix(*, session: Store, prefix: str) -> tuple[int, ...]:

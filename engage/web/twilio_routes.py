@@ -106,25 +106,37 @@ async def status_callback(request: Request) -> Response:
 dev_router = APIRouter()
 
 
-def _dev_messages(request: Request, to: str, after: int) -> list[dict[str, Any]]:
+def _dev_participant(request: Request, session: Any, to: str) -> Any:
     from sqlmodel import select
 
     from engage.privacy import normalize_address, participant_key
-    from engage.storage.models import Outbox, Participant
+    from engage.storage.models import Participant
 
     settings = request.app.state.settings
-    normalized = normalize_address("sms", to)
-    key = participant_key(settings.secret_bytes(), "sms", normalized)
+    key = participant_key(settings.secret_bytes(), "sms", normalize_address("sms", to))
+    return session.exec(
+        select(Participant).where(Participant.channel == "sms", Participant.key == key)
+    ).first()
+
+
+def _dev_messages(request: Request, to: str, after: int,
+                  reply_to: str | None = None) -> list[dict[str, Any]]:
+    from sqlalchemy import or_
+    from sqlmodel import select
+
+    from engage.storage.models import Outbox
+
     with session_scope(request.app.state.engine) as session:
-        participant = session.exec(
-            select(Participant).where(Participant.channel == "sms", Participant.key == key)
-        ).first()
-        if participant is None:
+        participant = _dev_participant(request, session, to)
+        mine = [Outbox.participant_id == participant.id] if participant is not None else []
+        if reply_to:  # the reply to this message, even when the number was erased by it
+            escaped = reply_to.replace("\\", "").replace("%", "").replace("_", "\\_")
+            mine.append(col(Outbox.dedupe_key).like(f"in:sms:{escaped}:%", escape="\\"))
+        if not mine:
             return []
         rows = session.exec(
             select(Outbox)
-            .where(Outbox.participant_id == participant.id, Outbox.status == "sent",
-                   col(Outbox.id) > after)
+            .where(or_(*mine), Outbox.status == "sent", col(Outbox.id) > after)
             .order_by(col(Outbox.id))
             .limit(100)
         )
@@ -132,14 +144,42 @@ def _dev_messages(request: Request, to: str, after: int) -> list[dict[str, Any]]
                  "sent_at": r.sent_at.isoformat() if r.sent_at else None} for r in rows]
 
 
+def _dev_resident(request: Request, to: str) -> dict[str, str]:
+    with session_scope(request.app.state.engine) as session:
+        participant = _dev_participant(request, session, to)
+        if participant is None:
+            return {"status": "unknown"}
+        return {"status": "opted_out" if participant.opted_out else "subscribed"}
+
+
+def _not_found() -> Response:
+    return Response("Not Found", status_code=404, media_type="text/plain")
+
+
+@dev_router.get("/dev/resident")
+async def dev_resident(request: Request, to: str) -> Any:
+    """Whether ``to`` is unknown, subscribed or opted out (engage chat explains silence).
+    Served to local requests only, like every /dev route."""
+    if not is_local_request(request):
+        return _not_found()
+    try:
+        return await run_in_threadpool(_dev_resident, request, to)
+    except UserError as exc:
+        return Response(str(exc), status_code=400, media_type="text/plain")
+    except RetryableError:
+        return _busy()
+
+
 @dev_router.get("/dev/outbox")
-async def dev_outbox(request: Request, to: str, after: int = 0) -> Any:
-    """What the development outbox "sent" to ``to`` after outbox id ``after`` (engage chat).
+async def dev_outbox(request: Request, to: str, after: int = 0,
+                     reply_to: str | None = None) -> Any:
+    """What the development outbox "sent" to ``to`` after outbox id ``after``, and the reply
+    to message ``reply_to`` (engage chat: DELETE's confirmation goes to an erased number).
     Served to local requests only: it shows any number's messages."""
     if not is_local_request(request):
-        return Response("Not Found", status_code=404, media_type="text/plain")
+        return _not_found()
     try:
-        return await run_in_threadpool(_dev_messages, request, to, after)
+        return await run_in_threadpool(_dev_messages, request, to, after, reply_to)
     except UserError as exc:
         return Response(str(exc), status_code=400, media_type="text/plain")
     except RetryableError:

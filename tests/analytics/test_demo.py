@@ -12,7 +12,7 @@ from engage.demo.community import Replier, build_residents
 from engage.demo.run import run_demo
 from engage.flow.areas import load_gazetteer
 from engage.storage.db import make_engine
-from engage.storage.models import Message, Participant, Response
+from engage.storage.models import Message, Outbox, Participant, Response
 
 NOW = datetime(2026, 11, 2, 12, tzinfo=UTC)
 
@@ -105,3 +105,55 @@ def test_demo_figures_do_not_depend_on_interleaving(settings, tmp_path, monkeypa
         many.messages, many.completed, many.responses)
     assert _answers(one.database_url) == _answers(many.database_url)
     assert one.export.read_bytes() == many.export.read_bytes()
+
+
+def test_demo_fills_the_configured_database_the_tour_reads(
+        settings, db_url, db_engine, tmp_path, monkeypatch) -> None:
+    """The README tour in order: demo, then export and report read what it wrote (SQLite
+    and PostgreSQL); an earlier demo is replaced, real data is never touched."""
+    from engage.cli import app
+    from engage.config import get_settings
+    from engage.storage.models import Participant
+
+    monkeypatch.setenv("ENGAGE_DATABASE_URL", db_url)
+    monkeypatch.setenv("ENGAGE_MIN_CELL_SIZE", "3")
+    get_settings.cache_clear()
+    runner = CliRunner()
+    for _ in range(2):  # the second run replaces the first
+        ok = runner.invoke(app, ["demo", "--residents", "12", "--period", "2026Q3"])
+        assert ok.exit_code == 0, ok.output
+        assert "the configured database" in ok.output
+    with db_engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Participant)).scalar_one() == 12
+        pending = conn.execute(select(func.count()).select_from(Outbox).where(
+            Outbox.status == "pending")).scalar_one()
+        assert pending == 0  # a server on this database never texts the synthetic residents
+    out = tmp_path / "summary.csv"
+    summary = runner.invoke(app, ["export", "summary", "--period", "2026Q3", "--by",
+                                  "district,age_band", "--format", "csv", "--out", str(out)])
+    assert summary.exit_code == 0, summary.output
+    rows = [line for line in out.read_text().splitlines() if not line.startswith("#")]
+    total = next(r for r in csv.DictReader(rows)
+                 if r["district"] == "all" and r["age_band"] == "all")
+    assert int(total["respondents"]) >= 8
+    report = runner.invoke(app, ["report", "--period", "2026Q3", "--out", str(tmp_path / "r")])
+    assert report.exit_code == 0, report.output
+    assert "no data" not in (tmp_path / "r" / "index.html").read_text().lower()
+
+
+def test_demo_refuses_a_database_with_real_residents(settings, db_url, db_engine,
+                                                     monkeypatch) -> None:
+    from engage.cli import app
+    from engage.config import get_settings
+    from engage.storage.db import session_scope
+
+    with session_scope(db_engine) as session:
+        session.add(Participant(channel="sms", key="k" * 64, created_at=NOW))
+    monkeypatch.setenv("ENGAGE_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    refused = CliRunner().invoke(app, ["demo", "--residents", "3", "--period", "2026Q3"])
+    assert refused.exit_code == 1
+    assert "already holds 1 residents who are not from a demo" in refused.output
+    assert "--out DIR" in refused.output
+    with db_engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Participant)).scalar_one() == 1

@@ -111,3 +111,42 @@ def test_commands_report_an_unusable_database_in_one_line(tmp_path, settings, mo
         assert result.exit_code == 1, args
         assert result.output.count("\n") == 1 and "is unavailable" in result.output
         assert "Traceback" not in result.output
+
+
+def test_report_in_spanish_too_and_readable(db_engine, settings, tmp_path) -> None:
+    populate(db_engine, {("Eastern", "25-34"): 25, ("Western", "25-34"): 18})
+    result = build_report(engine=db_engine, settings=settings, period="2026Q3",
+                          out=tmp_path / "site", now=NOW)
+    en, es = result.html.read_text(), (tmp_path / "site" / "index.es.html").read_text()
+    assert '<html lang="es">' in es and 'href="index.html"' in es
+    assert 'href="index.es.html"' in en
+    assert "Índice de confianza" in es and "Todos los distritos" in es
+    assert "Publicado el 2 de octubre de 2026" in es and "Published October 2, 2026" in en
+    for page in (en, es):
+        assert "2026-10-02T" not in page  # no raw ISO timestamp
+        assert "trust_index" not in page and "safety_index" not in page  # no internal names
+        assert "Response rate" not in page and "<td>100%</td>" not in page
+        assert 'class="hint"' in page and "overflow-x:auto" in page  # says it scrolls
+    # the last period label is anchored inside the chart, so it is never cut
+    last = re.findall(r'<text [^>]*text-anchor="(\w+)"[^>]*>2026Q3</text>', en)
+    assert last == ["end"]
+    manifest = result.manifest.read_text()
+    assert "index.es.html" in manifest and "index.html" in manifest
+
+
+def test_an_empty_period_says_no_data(db_engine, settings, tmp_path, monkeypatch) -> None:
+    from engage.cli import app
+    from engage.config import get_settings
+
+    monkeypatch.setenv("ENGAGE_DATABASE_URL", db_engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    report = runner.invoke(app, ["report", "--period", "2026Q3", "--out", str(tmp_path / "r")])
+    assert report.exit_code == 0 and "no data for 2026Q3" in report.stderr
+    for name, words in (("index.html", "No data for 2026Q3"),
+                        ("index.es.html", "No hay datos de 2026Q3")):
+        page = (tmp_path / "r" / name).read_text()
+        assert words in page and "<svg" not in page and "–" not in page.split("<h2>")[0]
+    summary = runner.invoke(app, ["export", "summary", "--period", "2026Q3", "--out",
+                                  str(tmp_path / "s.csv")])
+    assert summary.exit_code == 0 and "no data for 2026Q3" in summary.stderr

@@ -24,12 +24,12 @@ CASES: dict[str, dict[str, Any]] = {
     "satisfaction_happy_en": {"flow": "satisfaction", "replies": SAT_HAPPY_EN},
     "satisfaction_happy_es": {
         "flow": "satisfaction", "language": "es",
-        "replies": ["sí", "2", "21224", "cuatro", "3", "de acuerdo", "5", "2", "1",
+        "replies": ["sí", "21224", "cuatro", "3", "de acuerdo", "5", "2", "1",
                     "Más patrullas a pie", "no", "6", "hispano", "sí"],
     },
     "satisfaction_switch_to_spanish": {
         "flow": "satisfaction",
-        "replies": ["ESPAÑOL", "si", "2", "Canton", "5", "4", "4", "4", "5", "prefiero no decir",
+        "replies": ["ESPAÑOL", "si", "Canton", "5", "4", "4", "4", "5", "prefiero no decir",
                     "no", "saltar", "saltar", "no"],
     },
     "satisfaction_declined": {"flow": "satisfaction", "replies": ["No thanks"]},
@@ -41,9 +41,9 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "satisfaction_invalid_replies": {
         "flow": "satisfaction",
-        "replies": ["maybe", "", "👍", "1", "Narnia", "21299", "fedral hil", "6", "0", "🙂",
+        "replies": ["maybe", "", "👍", "1", "Narnia", "21299", "fedral hil", "yes", "6", "0", "🙂",
                     "three", "😀", "x" * 2000, "five", "4", "purple", "3", "4", "2",
-                    "", "yes", "100", "7", "banana", "no", "skip", "no"],
+                    "", "yes", "12", "7", "banana", "no", "skip", "no"],
     },
     "satisfaction_consent_unclear": {
         "flow": "satisfaction", "replies": ["what is this", "?", "who are you"],
@@ -75,6 +75,10 @@ CASES: dict[str, dict[str, Any]] = {
         "flow": "dialogue_rsvp", "context": SESSION, "replies": ["/wait", "yes", "interpreter"],
     },
     "rsvp_expired": {"flow": "dialogue_rsvp", "context": SESSION, "replies": ["/wait", "/wait"]},
+    "rsvp_waitlisted_es": {  # engage sets context.seat before reading the answer
+        "flow": "dialogue_rsvp", "language": "es", "context": {**SESSION, "seat": "waitlist"},
+        "replies": ["si", "nada"],
+    },
     # session_feedback
     "feedback_happy_en": {
         "flow": "session_feedback", "context": SESSION,

@@ -33,7 +33,16 @@ def test_districts_and_size() -> None:
                                                               "Southwestern")],
 )
 def test_names_aliases_and_typos(text: str, hood: str, district: str) -> None:
-    assert GAZ.match(text) == AreaMatch(hood, district)
+    found = GAZ.match(text)
+    assert found is not None and (found.neighbourhood, found.district) == (hood, district)
+
+
+@pytest.mark.parametrize(("text", "typo"), [
+    ("Hampden", False), ("I live in Hampden", False), ("fed hill", False), ("hamden", True),
+    ("I live in Hamden", True), ("park hieghts", True), ("Belair Edisn", False)])
+def test_close_spellings_are_marked_for_confirmation(text: str, typo: bool) -> None:
+    found = GAZ.match(text)
+    assert found is not None and found.typo is typo
 
 
 def test_zip_codes() -> None:

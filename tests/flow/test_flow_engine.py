@@ -315,7 +315,7 @@ def test_built_in_reprompts_fit_one_sms_segment() -> None:
 
     for texts in _REPROMPTS.values():
         for key, text in texts.items():
-            full = text.format(lo=1, hi=10) + texts["skip"]
+            full = text.format(lo=1, hi=10, name="Sandtown-Winchester") + texts["skip"]
             assert segment_info(full).segments == 1, (key, full)
 
 
@@ -357,3 +357,22 @@ def test_ten_point_likert() -> None:
     for reply, value in (("10", "10"), ("diez", "10"), ("excelent", "10"), ("7/10", "7")):
         result = resume(flow, roundtrip(first), reply, now=LATER).events[0]
         assert isinstance(result, ResultRecorded) and result.value == value, reply
+
+
+def test_a_close_spelling_of_a_place_is_confirmed_in_one_question() -> None:
+    step = start(SAT, now=T0)
+    state = dict(roundtrip(step), node="area")
+    asked = resume(SAT, state, "hamden", now=LATER)
+    [say] = [e for e in asked.events if isinstance(e, Say)]
+    assert say.text == "Did you mean Hampden? Reply YES or NO."
+    assert not [e for e in asked.events if isinstance(e, ResultRecorded)]
+    confirmed = resume(SAT, roundtrip(asked), "yes", now=LATER)
+    [result] = [e for e in confirmed.events if isinstance(e, ResultRecorded)]
+    assert (result.name, result.value) == ("area", "Hampden")
+    assert confirmed.state["node"] == "safe_day"
+    refused = resume(SAT, roundtrip(asked), "no", now=LATER)
+    assert refused.state["node"] == "area" and "neighborhood" in refused.events[-1].text
+    retyped = resume(SAT, roundtrip(asked), "Canton", now=LATER)  # spelled again instead
+    assert retyped.state["results"]["area"] == "Canton"
+    exact = resume(SAT, state, "Hampden", now=LATER)  # an exact name needs no question
+    assert exact.state["results"]["area"] == "Hampden"

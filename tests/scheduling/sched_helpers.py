@@ -88,6 +88,32 @@ def reply(runtime: Runtime, address: str, text: str, clock: Any, channel: str = 
                                           received_at=clock()))
 
 
+_provider_ids = itertools.count(1)
+
+
+def deliver(runtime: Runtime, clock: Any) -> int:
+    """Run the real dispatcher (in-memory phones) until nothing is due: what residents get."""
+    import asyncio
+    import dataclasses
+
+    from engage.channels.memory import MemorySender
+    from engage.scheduling.dispatcher import Dispatcher
+
+    class Phones(MemorySender):
+        async def send(self, message: Any) -> Any:  # provider ids unique across calls
+            result = await super().send(message)
+            return dataclasses.replace(result, provider_id=f"MEMD{next(_provider_ids):08d}")
+
+    dispatcher = Dispatcher(
+        engine=runtime.engine, settings=runtime.settings,
+        senders={"sms": Phones(), "telegram": Phones(channel="telegram")},
+        clock=clock, runtime=runtime, rates={"sms": 0, "telegram": 0})
+    total = 0
+    while sent := asyncio.run(dispatcher.run_once()):
+        total += sent
+    return total
+
+
 def rows(engine: Engine, prefix: str = "") -> list[Outbox]:
     with session_scope(engine) as session:
         stmt = select(Outbox).order_by(col(Outbox.id))

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sched_helpers import (
     add_resident,
+    deliver,
     make_runtime,
     make_ticks,
     number,
@@ -481,3 +482,16 @@ def test_an_opt_out_committed_while_a_batch_waits_for_its_lock_is_honoured(
     assert not errors
     assert sorted(invited_ids(db_engine, cid)) == sorted(i for i in ids if i != stopping)
 
+
+
+def test_a_paused_campaign_still_shows_finished_conversations(
+        db_engine: Engine, settings: Settings, rt: Runtime, clock: Any) -> None:
+    for i in range(2):
+        add_resident(db_engine, rt, number(i), now=clock(), area="Hampden")
+    cid = create(db_engine, settings, rt, clock, audience="area:Hampden")
+    make_ticks(db_engine, settings, rt).campaigns(clock())
+    deliver(rt, clock)
+    with session_scope(db_engine) as session:
+        campaigns.pause_campaign(session=session, campaign_id=cid, now=clock())
+    reply(rt, number(0), "yes", clock)  # completes the one-question poll while paused
+    assert progress(db_engine, cid).count("completed") == 1

@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sched_helpers import add_resident, make_runtime, make_ticks, number, opt_out, reply, rows
+from sched_helpers import (
+    add_resident,
+    deliver,
+    make_runtime,
+    make_ticks,
+    number,
+    opt_out,
+    reply,
+    rows,
+)
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -40,9 +49,13 @@ def make_session(engine: Engine, settings: Settings, clock: Any, *, capacity: in
         return ds.id
 
 
-def invite(engine: Engine, rt: Runtime, sid: int, clock: Any) -> int:
+def invite(engine: Engine, rt: Runtime, sid: int, clock: Any, *, send: bool = True) -> int:
+    """Invite, and send what is due (residents answer invitations they received)."""
     with session_scope(engine) as session:
-        return dialogue.invite(session=session, starter=rt, session_id=sid, now=clock())
+        count = dialogue.invite(session=session, starter=rt, session_id=sid, now=clock())
+    if send:
+        deliver(rt, clock)
+    return count
 
 
 def rsvps(engine: Engine, sid: int) -> dict[int, SessionRsvp]:
@@ -95,7 +108,9 @@ def test_capacity_waitlist_and_promotion(db_engine: Engine, settings: Settings, 
     status = {pid: r.status for pid, r in rsvps(db_engine, sid).items()}
     assert status == {ids[0]: "yes", ids[1]: "yes", ids[2]: "waitlisted",
                       ids[3]: "waitlisted", ids[4]: "no"}
-    assert any(k.endswith(":waitlisted") for k in keys(db_engine, ids[2]))
+    told = [r.body for r in rows(db_engine) if r.participant_id == ids[2] and r.kind == "reply"]
+    assert "on the waitlist" in told[0]  # the first reply to the "yes" already says so
+    assert not any("seat is saved" in body for body in told)
 
     opt_out(rt, number(0), clock)  # a seat frees up: the first on the waitlist gets it
     ticks.dialogues(clock())
@@ -168,10 +183,13 @@ def settings_zone(settings: Settings) -> Any:
 
 def test_no_reminders_for_a_cancelled_session(db_engine: Engine, settings: Settings,
                                               rt: Runtime, clock: Any) -> None:
-    ids = residents(db_engine, rt, clock, 2)
+    ids = residents(db_engine, rt, clock, 1)
     sid = make_session(db_engine, settings, clock)
     invite(db_engine, rt, sid, clock)
     reply(rt, number(0), "yes", clock)
+    ids.append(add_resident(db_engine, rt, number(1), now=clock(), area="Hampden",
+                            dialogue="granted"))
+    invite(db_engine, rt, sid, clock, send=False)  # still queued when the session is cancelled
     ticks = make_ticks(db_engine, settings, rt)
     ticks.dialogues(clock())
     with session_scope(db_engine) as session:
@@ -226,13 +244,14 @@ def test_checkin_feedback_and_counts(db_engine: Engine, settings: Settings, rt: 
     ticks.dialogues(clock())
     ticks.dialogues(clock())
     feedback = [r for r in rows(db_engine, f"dialogue:{sid}:") if ":feedback" in r.dedupe_key]
-    assert sorted({r.participant_id for r in feedback}) == sorted([ids[0], ids[1], walk_in])
+    # the walk-in never agreed to dialogue messages: attendance counts, nothing is sent
+    assert sorted({r.participant_id for r in feedback}) == sorted([ids[0], ids[1]])
     assert "GVRS feedback" in feedback[0].body
     reply(rt, number(0), "5", clock)
     with session_scope(db_engine) as session:
         stats = dialogue.session_stats(session=session, session_id=sid).to_dict()
     assert (stats["yes"], stats["walk_in"], stats["attended"], stats["feedback_sent"]) == (
-        3, 1, 3, 3)
+        3, 1, 3, 2)
 
 
 def test_mediator_sees_contacts_of_own_yes_only_until_closed(

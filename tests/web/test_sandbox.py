@@ -107,3 +107,26 @@ def test_chat_command_explains_an_unreachable_server(settings: Settings) -> None
     assert result.exit_code == 1
     assert "cannot reach engage" in result.output
     assert "Traceback" not in result.output
+
+
+def test_chat_shows_erasure_and_explains_opted_out_silence(
+        dev_server: tuple[str, Settings, Engine]) -> None:
+    url, settings, _ = dev_server
+    with httpx.Client(timeout=10) as client:
+        session = ChatSession(client=client, base_url=url, public_url=settings.public_url,
+                              token=DEV_TWILIO_AUTH_TOKEN, number=NUMBER)
+        session.send("Hello")
+        session.wait_for_replies(quiet=0.3)
+        assert session.send("STOP") == 200
+        assert "unsubscribed" in session.wait_for_replies(wait=session.reply_wait(),
+                                                          quiet=0.3)[0]
+        started = time.monotonic()
+        session.send("hello?")
+        assert session.wait_for_replies(wait=session.reply_wait(), quiet=0.3) == []
+        assert time.monotonic() - started < 5  # no 8 s hang
+        assert "opted out" in session.silence() and "START" in session.silence()
+        session.send("START")
+        session.wait_for_replies(quiet=0.5)
+        assert session.send("BORRAR") == 200  # the confirmation goes to the erased number
+        [erased] = session.wait_for_replies(quiet=0.5)
+        assert "borramos sus respuestas" in erased

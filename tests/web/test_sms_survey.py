@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from engage.storage.db import session_scope
-from engage.storage.models import Message, Response
+from engage.storage.models import Message, Participant, Response
 from tests.web.conftest import SmsHarness
 
 EN_REPLIES = ["YES", "1", "Hampden", "4", "2", "3", "4", "5", "More street lights", "yes", "2",
@@ -36,13 +36,15 @@ async def test_whole_survey_in_spanish(sms: SmsHarness) -> None:
     consent = await sms.say("ESPAÑOL")
     assert any("Responda" in m for m in consent)
     transcript = [consent]
-    for text in ["SI", "2", "Hampden", "4", "2", "3", "4", "5", "Más luces en la calle", "si", "2",
+    for text in ["SI", "Hampden", "4", "2", "3", "4", "5", "Más luces en la calle", "si", "2",
                  "saltar", "no"]:
         transcript.append(await sms.say(text))
     assert "¡Gracias!" in transcript[-1][-1]
     with session_scope(sms.engine) as session:
         answers = {r.name: r.value for r in session.exec(select(Response))}
-    assert answers["language"] == "es"
+    assert "language" not in answers  # ESPAÑOL already chose it: the question is skipped
+    with session_scope(sms.engine) as session:
+        assert session.exec(select(Participant)).one().language == "es"
     assert answers["safe_night"] == "2"
     with session_scope(sms.engine) as session:
         out = session.exec(select(Message).where(Message.direction == "out")).all()
