@@ -130,8 +130,14 @@ def _dev_messages(request: Request, to: str, after: int,
         participant = _dev_participant(request, session, to)
         mine = [Outbox.participant_id == participant.id] if participant is not None else []
         if reply_to:  # the reply to this message, even when the number was erased by it
-            escaped = reply_to.replace("\\", "").replace("%", "").replace("_", "\\_")
-            mine.append(col(Outbox.dedupe_key).like(f"in:sms:{escaped}:%", escape="\\"))
+            # (an erasing DELETE's reply is keyed by a digest of its id, never the id itself)
+            from engage.privacy import erased_provider_id
+
+            erased = erased_provider_id(request.app.state.settings.secret_bytes(), "sms",
+                                        reply_to)
+            for sid in (reply_to, erased):
+                escaped = sid.replace("\\", "").replace("%", "").replace("_", "\\_")
+                mine.append(col(Outbox.dedupe_key).like(f"in:sms:{escaped}:%", escape="\\"))
         if not mine:
             return []
         rows = session.exec(
