@@ -246,7 +246,7 @@ async def test_block_notice_from_a_stranger_creates_nothing(tg: Harness) -> None
 async def test_stop_help_delete_commands(tg: Harness) -> None:
     await tg.say("/start")
     await tg.say("/help")
-    assert "STOP" in tg.api.sent_texts(CHAT)[-1]
+    assert "/stop" in tg.api.sent_texts(CHAT)[-1]
     await tg.say("/stop")
     assert "unsubscribed" in tg.api.sent_texts(CHAT)[-1]
     participant = tg.participant()
