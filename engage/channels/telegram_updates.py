@@ -47,6 +47,7 @@ from engage.channels.telegram_toggles import (
     ticked_reply,
     toggled,
 )
+from engage.errors import RetryableError
 
 log = logging.getLogger("engage.telegram")
 
@@ -422,9 +423,43 @@ async def _settle_press(bot: Bot, query: CallbackQuery, notice: str | None = Non
             log.info("telegram editMessageReplyMarkup failed: %s", type(exc).__name__)
 
 
-def build_dispatcher(gateway: TelegramGateway) -> Dispatcher:
+class PollingGuardMiddleware(BaseMiddleware):
+    """Polling only (the webhook answers 503 instead, and Telegram redelivers): an update
+    whose handling meets a transient failure (database locked or down) is tried again a few
+    times, since getUpdates will not serve it twice; one that still fails is logged as lost,
+    on one line without the exception's text (it can quote stored values)."""
+
+    def __init__(self, attempts: int = 4, delay: float = 0.5) -> None:
+        self.attempts = attempts
+        self.delay = delay
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        update_id = getattr(event, "update_id", "?")
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await handler(event, data)
+            except RetryableError:
+                if attempt == self.attempts:
+                    break
+                await asyncio.sleep(self.delay * attempt)
+            except Exception as exc:
+                log.error("telegram update=%s lost: %s", update_id, type(exc).__name__)
+                return UNHANDLED
+        log.error("telegram update=%s lost: database unavailable after %s attempts",
+                  update_id, self.attempts)
+        return UNHANDLED
+
+
+def build_dispatcher(gateway: TelegramGateway, *, polling: bool = False) -> Dispatcher:
     """The aiogram Dispatcher with engage's router, middleware and gateway wired in."""
     dispatcher = Dispatcher(gateway=gateway)
+    if polling:
+        dispatcher.update.outer_middleware(PollingGuardMiddleware())
     dispatcher.update.outer_middleware(UpdateContextMiddleware())
     dispatcher.include_router(build_router())
     return dispatcher

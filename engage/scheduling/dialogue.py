@@ -84,6 +84,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Welcome to {title}! You're checked in.",
         "es": "¡Bienvenido/a a {title}! Su llegada quedó registrada.",
     },
+    "checked_in_again": {
+        "en": "You're already checked in to {title}. Welcome!",
+        "es": "Su llegada a {title} ya quedó registrada. ¡Bienvenido/a!",
+    },
 }
 
 
@@ -473,10 +477,14 @@ def handle_checkin(*, session: Session, participant: Participant, text: str,
         if match_checkin(ds, participant, text, now):
             assert ds.id is not None and participant.id is not None
             first = check_in(session=session, ds=ds, participant_id=participant.id, now=now)
+            # a repeated code (the resident wasn't sure it worked) gets its own answer; the
+            # runtime has already dropped a redelivery of the same message before this hook
             row = repo.enqueue_outbox(
                 session=session, participant=participant, channel=participant.channel,
-                body=_session_text("checked_in", participant.language, ds), kind="reply",
-                dedupe_key=_key(ds, participant.id, "checkin"), now=now,
+                body=_session_text("checked_in" if first else "checked_in_again",
+                                   participant.language, ds), kind="reply",
+                dedupe_key=_key(ds, participant.id, "checkin" if first
+                                else f"checkin-again:{now.isoformat()}"), now=now,
             )
             return CheckinResult(ds.id, first, row.id if row is not None else None)
     return None
