@@ -134,8 +134,8 @@ async def test_link_from_a_spanish_app_is_answered_in_spanish(tg: Harness, clock
     await tg.post(tg.updates.text(CHAT, f"/start {code}", language="es"))
     campaign_id = add_campaign(tg, clock())
     tg.tick()
-    await tg.post(tg.updates.text(CHAT + 1, f"/start {code_for(tg, 'campaign', campaign_id, clock())}",
-                                  language="es-MX"))
+    campaign_code = code_for(tg, "campaign", campaign_id, clock())
+    await tg.post(tg.updates.text(CHAT + 1, f"/start {campaign_code}", language="es-MX"))
     await tg.deliver()
     (invite,) = tg.api.sent_texts(CHAT)
     # 2026-07-06 16:00 UTC is noon in Baltimore
