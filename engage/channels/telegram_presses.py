@@ -19,14 +19,18 @@ stored (their chosen language, whether they opted out), for the system lines it 
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
+from engage.errors import RetryableError
 from engage.storage.models import Message, Outbox, Participant, Run
 
 
@@ -36,6 +40,17 @@ class Resident:
 
     language: str
     opted_out: bool
+
+
+@contextlib.contextmanager
+def _reading(engine: Engine) -> Iterator[Session]:
+    """A read-only session; a database that is down or locked is a ``RetryableError`` (the
+    webhook answers 503 and Telegram redelivers; polling tries again), as in the runtime."""
+    try:
+        with Session(engine) as session:
+            yield session
+    except OperationalError as exc:
+        raise RetryableError(f"database unavailable: {type(exc.orig).__name__}") from exc
 
 
 def _participant(session: Session, settings: Any, address: str) -> Participant | None:
@@ -52,7 +67,7 @@ def resident_lookup(runtime: Any, settings: Any) -> Callable[[str], Resident | N
     """``resident(chat_id)`` for the gateway: None for someone engage has never stored."""
 
     def resident(address: str) -> Resident | None:
-        with Session(runtime.engine) as session:
+        with _reading(runtime.engine) as session:
             participant = _participant(session, settings, address)
             if participant is None or participant.erased_at is not None:
                 return None
@@ -69,7 +84,7 @@ def stale_check(runtime: Any, settings: Any) -> Callable[[str, int], bool]:
     """``is_stale(chat_id, outbox_id)`` for the gateway, bound to one runtime and secret."""
 
     def is_stale(address: str, outbox_id: int) -> bool:
-        with Session(runtime.engine) as session:
+        with _reading(runtime.engine) as session:
             participant = _participant(session, settings, address)
             if participant is None:
                 return True  # engage never drew a keyboard for this chat

@@ -260,6 +260,8 @@ def trim_text(text: str, max_length: int) -> str | None:
     if len(c) <= max_length:
         return c
     cut = c[:max_length]
+    if c[max_length] == " ":
+        return cut.rstrip()  # the limit falls between two words
     space = cut.rfind(" ")
     return (cut[:space] if space > max_length * 4 // 5 else cut).rstrip()
 

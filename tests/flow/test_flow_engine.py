@@ -366,3 +366,82 @@ def test_ten_point_likert() -> None:
     for reply, value in (("10", "10"), ("diez", "10"), ("excelent", "10"), ("7/10", "7")):
         result = resume(flow, roundtrip(first), reply, now=LATER).events[0]
         assert isinstance(result, ResultRecorded) and result.value == value, reply
+
+
+def test_context_values_per_language_and_no_doubled_full_stop() -> None:
+    from engage.flow.templating import fill
+
+    flow = make_flow("""
+        id: when
+        version: 1
+        languages: [en, es]
+        nodes:
+          - id: q
+            ask:
+              type: yes_no
+              result: ok
+              text:
+                en: "It is {{ context.when }} at {{ context.place }}. Coming?"
+                es: "Es el {{ context.when }} en {{ context.place }}. ¿Viene?"
+            next: done
+          - id: done
+            end: completed
+        """)
+    context = {"when": "Tue Dec 8", "when_es": "martes 8 de diciembre", "place": "1 Main St."}
+    assert says(start(flow, now=T0, context=context)) == [
+        "It is Tue Dec 8 at 1 Main St. Coming?"]
+    assert says(start(flow, now=T0, language="es", context=context)) == [
+        "Es el martes 8 de diciembre en 1 Main St. ¿Viene?"]
+    assert fill("See you at {place}. Bye", {"place": "1 Main St."}) == "See you at 1 Main St. Bye"
+    assert fill("{a}, {b}!", {"a": "x.", "b": "y"}) == "x., y!"
+
+
+def test_long_free_text_is_kept_trimmed_with_a_note() -> None:
+    flow = make_flow("""
+        id: talk
+        version: 1
+        languages: [en, es]
+        nodes:
+          - id: q
+            ask: {type: text, result: said, max_length: 40, text: {en: "Tell us", es: "Díganos"}}
+            next: done
+          - id: done
+            end: completed
+        """)
+    long_reply = "the corner of Elm and Pine needs a light and a crossing guard"
+    step = resume(flow, roundtrip(start(flow, now=T0)), long_reply, now=LATER)
+    (result,) = [e for e in step.events if isinstance(e, ResultRecorded)]
+    assert result.value == "the corner of Elm and Pine needs a light"
+    assert result.raw == result.value  # the rest is not stored anywhere
+    assert says(step) == ["(Your answer was long, so we kept its first 40 characters.)"]
+    assert step.state["status"] == "completed"
+    short = resume(flow, roundtrip(start(flow, now=T0)), "a light", now=LATER)
+    assert says(short) == []
+    assert answers.trim_text("x" * 50, 40) == "x" * 40  # no word break: cut at the limit
+
+
+def test_question_again_repeats_the_open_question_with_its_buttons() -> None:
+    from engage.flow.engine import question_again
+
+    first = start(SAT, now=T0)
+    again = question_again(SAT, roundtrip(first))
+    (asked,) = [e for e in first.events if isinstance(e, Say)]
+    assert again is not None and (again.text, again.options) == (asked.text, asked.options)
+    done = dict(roundtrip(first), status="completed")
+    assert question_again(SAT, done) is None
+
+
+def test_multi_choice_buttons_toggle_and_done() -> None:
+    from engage.flow.events import toggle_value
+
+    rsvp = shipped("dialogue_rsvp")
+    steps = feed(rsvp, ["yes"], context={"session_title": "T"})
+    (needs,) = [e for e in steps[1].events if isinstance(e, Say)]
+    assert [o.value for o in needs.options] == [
+        toggle_value(1), toggle_value(2), toggle_value(3), toggle_value(4, exclusive=True),
+        MULTI_DONE]
+    assert needs.options[-1].label == "Done"
+    state = roundtrip(steps[1])
+    assert state["asked_at"] == LATER.isoformat()
+    after = resume(rsvp, state, "multi:3", now=LATER)  # a toggle value sent as a reply
+    assert any(isinstance(e, ResultRecorded) and e.value == "ride" for e in after.events)

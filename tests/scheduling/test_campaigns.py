@@ -481,3 +481,20 @@ def test_an_opt_out_committed_while_a_batch_waits_for_its_lock_is_honoured(
     assert not errors
     assert sorted(invited_ids(db_engine, cid)) == sorted(i for i in ids if i != stopping)
 
+
+
+def test_campaign_with_a_cutoff_ahead_stays_open_for_flyer_links(
+        db_engine: Engine, settings: Settings, rt: Runtime, clock: Any) -> None:
+    start = clock()
+    link_only = create(db_engine, settings, rt, clock, audience="area:Nowhere",
+                       cutoff_at=start + timedelta(days=7))
+    no_cutoff = create(db_engine, settings, rt, clock, audience="area:Nowhere")
+    ticks = make_ticks(db_engine, settings, rt)
+    for _ in range(3):
+        ticks.campaigns(clock())
+        clock.advance(minutes=1)
+    assert progress(db_engine, link_only).status == "running"  # audience 0, links still work
+    assert progress(db_engine, no_cutoff).status == "finished"
+    clock.set(start + timedelta(days=7, minutes=1))
+    ticks.campaigns(clock())
+    assert progress(db_engine, link_only).status == "finished"
