@@ -12,8 +12,12 @@ What residents may send, and what happens:
 - ``/start`` -> START; ``/start <code>`` -> joins the deep link's campaign or dialogue session
   (telegram_links.py), or a plain START when the code can't be used;
 - a button press -> the button's value as a reply; the press is answered and the keyboard
-  removed from the old message; a press on a keyboard whose question was already answered is
-  refused (telegram_presses.py);
+  removed from the old message; a press counts only for the question it was sent with, while
+  that question is open (telegram_presses.py); an "all that apply" keyboard ticks options and
+  sends them on Done (telegram_toggles.py);
+- one chat's updates are handled one at a time, in arrival order (telegram_order.py);
+- the lines sent from here are in the resident's chosen language, else their app's, else
+  English, and never go to a resident who opted out;
 - stickers, photos, voice, files, unknown commands -> one polite line, nothing stored;
 - edited messages, channel posts, group chats -> ignored (a bot in a group must not start
   surveys in public); the bot being blocked -> an opt-out.
@@ -101,6 +105,7 @@ class LinkJoiner(Protocol):
 
 
 BlockedHook = Callable[[str, datetime], None]
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]  # a middleware's next step
 
 
 @dataclass
@@ -201,12 +206,8 @@ class UpdateContextMiddleware(BaseMiddleware):
     def __init__(self) -> None:
         self.locks = ChatLocks()
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: Handler, event: TelegramObject,
+                       data: dict[str, Any]) -> Any:
         if isinstance(event, Update):
             kind = _event_type(event)
             log.debug("telegram update=%s type=%s", event.update_id, kind)
@@ -433,12 +434,8 @@ class PollingGuardMiddleware(BaseMiddleware):
         self.attempts = attempts
         self.delay = delay
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: Handler, event: TelegramObject,
+                       data: dict[str, Any]) -> Any:
         update_id = getattr(event, "update_id", "?")
         for attempt in range(1, self.attempts + 1):
             try:
