@@ -106,6 +106,7 @@ def _join(
         # new here: speak the language of their Telegram app until they choose one
         participant.language = inbound.language_hint
         session.add(participant)
+        session.flush()  # start_run re-reads the row (locked) on PostgreSQL
     if participant.erased_at is not None:
         raise _Fallback
     if participant.opted_out:

@@ -6,8 +6,10 @@ stale-press check before either answer was stored (both recorded), and two quick
 answers could reach the runtime in the opposite order. Holding a per-chat lock from the
 moment an update enters the Dispatcher until its handler returns (the runtime has committed)
 makes the check and the answer one step, exactly as the runtime serializes an SMS resident.
-``asyncio.Lock`` wakes its waiters in FIFO order, so arrival order is kept. Different chats
-never wait for each other; a chat's lock is dropped once nobody holds or waits for it.
+``asyncio.Lock`` wakes its waiters in FIFO order, so arrival order is kept: the order in
+which updates reach the Dispatcher (after their HTTP body was read; two requests of one chat
+racing through that are ordered as they come out of it). Different chats never wait for each
+other; a chat's lock is dropped once nobody holds or waits for it.
 
 Polling handles updates one at a time anyway; the webhook of each ``engage serve`` process
 has its own locks (run one web process per bot, or rely on the runtime's participant lock).
@@ -57,6 +59,11 @@ class ChatLocks:
                 del self._locks[chat_id]
             else:
                 self._locks[chat_id] = (lock, users - 1)
+
+    def busy(self, chat_id: int) -> bool:
+        """Whether an update of this chat is being handled now."""
+        found = self._locks.get(chat_id)
+        return found is not None and found[0].locked()
 
     def __len__(self) -> int:
         return len(self._locks)

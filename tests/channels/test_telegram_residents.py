@@ -9,12 +9,14 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from engage.channels.telegram_order import ChatLocks
 from engage.channels.telegram_toggles import TICK
 from engage.channels.telegram_updates import (
     ALREADY_ANSWERED,
     CHOOSE_FIRST,
     ONLY_TEXT,
     UNKNOWN_COMMAND,
+    UpdateContextMiddleware,
 )
 from engage.runtime import Runtime
 from engage.storage.models import Participant, Run
@@ -266,9 +268,18 @@ async def test_concurrent_double_press_never_records_twice(tg: Harness) -> None:
         assert sorted(notices, key=str) == sorted([None, ALREADY_ANSWERED["en"]], key=str)
 
 
+def chat_locks(tg: Harness) -> ChatLocks:
+    """The per-chat locks of the app's webhook Dispatcher (made on the first update)."""
+    dispatcher = tg.app.state.telegram_webhook.dispatcher
+    (middleware,) = [m for m in dispatcher.update.outer_middleware
+                     if isinstance(m, UpdateContextMiddleware)]
+    return middleware.locks
+
+
 async def test_quick_answers_are_stored_in_the_order_sent(tg: Harness) -> None:
-    """A press, then a typed answer 5 ms later (even trials: two typed answers): the first
-    answers safe_day, the second safe_night, whatever each one's handling waits on."""
+    """A press, then a typed answer 5 ms after the press entered handling (even trials: two
+    typed answers): the first answers safe_day, the second safe_night, whatever each one's
+    handling waits on."""
     for trial in range(8):
         chat = 8000 + trial
         day = await walk_to_safe_day(tg, chat)
@@ -281,7 +292,13 @@ async def test_quick_answers_are_stored_in_the_order_sent(tg: Harness) -> None:
             first = tg.updates.text(chat, "4")
         second = tg.updates.text(chat, "2")
 
+        locks = chat_locks(tg)
+
         async def later(payload: dict[str, Any]) -> Any:
+            waited = 0
+            while not locks.busy(chat) and waited < 2000:  # the first is being handled
+                await asyncio.sleep(0.001)
+                waited += 1
             await asyncio.sleep(0.005)
             return await tg.post(payload)
 
