@@ -7,6 +7,7 @@ import importlib
 import sys
 
 import typer
+from pydantic import ValidationError
 
 from engage.config import ConfigError
 from engage.errors import EngageError
@@ -63,4 +64,11 @@ def main() -> None:
         app()
     except (EngageError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except ValidationError as exc:  # a setting from the environment or .env is invalid
+        for problem in exc.errors(include_url=False, include_input=False):
+            name = ".".join(str(part) for part in problem["loc"])
+            message = problem["msg"].removeprefix("Value error, ")
+            print(f"error: {message if name in message else f'{name}: {message}'}",
+                  file=sys.stderr)
         sys.exit(1)

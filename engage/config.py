@@ -67,6 +67,19 @@ class Settings(BaseSettings):
     # /metrics: unset serves loopback clients only; set, it requires "Authorization: Bearer ..."
     metrics_token: str | None = Field(None, alias="ENGAGE_METRICS_TOKEN")
 
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: str | None) -> str | None:
+        """Telegram accepts 1-256 characters A-Z a-z 0-9 _ - as ``secret_token``; any other
+        secret would make setWebhook fail, or every update be refused, far from its cause."""
+        if not value:
+            return None  # an empty line in .env means unset
+        if not _WEBHOOK_SECRET.fullmatch(value):
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters from "
+                             f"A-Z a-z 0-9 _ - (got {len(value)} characters"
+                             f"{', some of them others' if len(value) <= 256 else ''})")
+        return value
+
     @field_validator("quiet_hours")
     @classmethod
     def _check_quiet_hours(cls, value: str) -> str:
@@ -155,6 +168,7 @@ def _weak_secrets(settings: Settings) -> list[str]:
     return [problem for problem in found if problem]
 
 
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _QUIET = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 

@@ -175,6 +175,52 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
+# Where a channel's residents read something else: Telegram has commands, no number, no
+# message rates.
+CHANNEL_TEXTS: dict[str, dict[str, dict[str, str]]] = {"telegram": {
+    "opt_out": {
+        "en": "{program}: you are unsubscribed and will get no more messages. "
+              "Send /start to subscribe again.",
+        "es": "{program}: se ha dado de baja y no recibirá más mensajes. "
+              "Envíe /start para volver a suscribirse.",
+    },
+    "opt_in": {
+        "en": "{program}: you are subscribed again. Send /help for help, /stop to opt out.",
+        "es": "{program}: se ha suscrito de nuevo. Envíe /help para ayuda, /stop para salir.",
+    },
+    "already_in": {
+        "en": "{program}: you are subscribed. Here is where we were "
+              "(/help for help, /stop to opt out):",
+        "es": "{program}: ya está suscrito. Aquí es donde íbamos "
+              "(/help para ayuda, /stop para salir):",
+    },
+    "help": {
+        "en": "{program}: community safety surveys and dialogues for your city. Answers are "
+              "anonymous. Send /stop to opt out, /delete to erase your data, /language to "
+              "change language. Contact: {contact}",
+        "es": "{program}: encuestas y diálogos de seguridad comunitaria de su ciudad. Las "
+              "respuestas son anónimas. Envíe /stop para salir, /delete para borrar sus datos, "
+              "/language para cambiar de idioma. Contacto: {contact}",
+    },
+    "delete": {
+        "en": "{program}: we erased your answers and messages and forgot this chat. "
+              "You will get nothing more unless you write to us again.",
+        "es": "{program}: borramos sus respuestas y mensajes y olvidamos este chat. "
+              "No recibirá nada más a menos que nos escriba de nuevo.",
+    },
+    "language_set": {
+        "en": "OK, we will write in English. Send /language es for Spanish.",
+        "es": "De acuerdo, le escribiremos en español. Send /language en for English.",
+    },
+    "idle": {
+        "en": "{program}: thanks for your message. There is no open survey right now. "
+              "Send /help for info, /stop to opt out.",
+        "es": "{program}: gracias por su mensaje. No hay ninguna encuesta abierta ahora. "
+              "Envíe /help para información, /stop para salir.",
+    },
+}}
+
+
 @dataclass
 class _Ctx:
     """Per-message state: where outbound rows go and how their dedupe keys are made.
@@ -474,6 +520,7 @@ class Runtime:
             active = ctx.active
             if active is not None:
                 self._say_fixed(ctx, "already_in", lang, kind="confirmation")
+                self._ask_again(ctx, active)
                 return "handled", active
             return "handled", self._start_default(ctx)
         if keyword.kind == "help":
@@ -714,9 +761,15 @@ class Runtime:
         elif ctx.defer:
             ctx.outbox_keys.append(key)
 
+    def _ask_again(self, ctx: _Ctx, run: RunRow) -> None:
+        """Repeat the open question (buttons and all) after a keyword that interrupted it."""
+        say = engine.question_again(self._flow_of(ctx.tx, run), json.loads(run.state))
+        if say is not None:
+            self._enqueue(ctx, say.text, "confirmation", buttons=say.options, run_id=run.id)
+
     def _say_fixed(self, ctx: _Ctx, name: str, lang: str, *, kind: str = "reply",
                    address_enc: bytes | None = None) -> None:
-        texts = TEXTS[name]
+        texts = CHANNEL_TEXTS.get(ctx.channel, {}).get(name) or TEXTS[name]
         template = texts.get(lang) or texts["en"]
         body = template.format(program=self.settings.program_name, contact=self.settings.contact)
         self._enqueue(ctx, body, kind, address_enc=address_enc)

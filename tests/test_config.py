@@ -164,3 +164,32 @@ def test_an_operators_env_file_beside_the_example_is_not_the_repository(tmp_path
     (tmp_path / "deploy" / "engage.env.example").write_text(f"ENGAGE_SECRET_KEY={key}\n")
     secret_strength._repository_text.cache_clear()
     assert secret_strength.published(key, root=tmp_path)
+@pytest.mark.parametrize("secret", ["a", "webhook-secret_0123456789", "x" * 256])
+def test_webhook_secret_with_telegrams_characters_is_taken(tmp_path: Path, secret: str) -> None:
+    assert make(tmp_path, TELEGRAM_WEBHOOK_SECRET=secret).telegram_webhook_secret == secret
+
+
+def test_empty_webhook_secret_means_unset(tmp_path: Path) -> None:
+    assert make(tmp_path, TELEGRAM_WEBHOOK_SECRET="").telegram_webhook_secret is None
+
+
+@pytest.mark.parametrize("secret", ["has space", "semi;colon", "ñandú", "x" * 257])
+def test_webhook_secret_telegram_would_refuse_is_an_error(tmp_path: Path, secret: str) -> None:
+    with pytest.raises(ValueError, match="TELEGRAM_WEBHOOK_SECRET must be 1-256 characters"):
+        make(tmp_path, TELEGRAM_WEBHOOK_SECRET=secret)
+
+
+def test_invalid_setting_is_one_line_from_the_cli(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "TELEGRAM_WEBHOOK_SECRET": "not allowed!",
+           "TELEGRAM_BOT_TOKEN": "123456:x", "ENGAGE_DATA_DIR": str(tmp_path)}
+    engage = Path(sys.executable).parent / "engage"
+    done = subprocess.run([str(engage), "telegram", "poll"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: TELEGRAM_WEBHOOK_SECRET must be 1-256 characters from A-Z a-z 0-9 _ - "
+        "(got 12 characters, some of them others)"]
+    assert "not allowed" not in done.stderr  # a secret is never echoed

@@ -29,6 +29,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LinkPrevie
 from engage.channels.base import ChannelName, Outbound, OutboundButton, SendResult
 from engage.config import Settings
 from engage.errors import UserError
+from engage.flow.events import MULTI_DONE
 
 log = logging.getLogger("engage.telegram")
 
@@ -38,6 +39,7 @@ _SHORT_LABEL = 6  # labels this short share a row (likert 1-5, yes/no)
 _ROW_MAX = 5
 _CHAT_ID = re.compile(r"-?[0-9]{1,20}")
 _TRANSIENT_DELAY = 5.0  # seconds before retrying a 5xx or a network failure
+_OWN_ROW = frozenset({MULTI_DONE, "ENGLISH", "ESPAÑOL"})  # not answers: drawn below them
 
 
 def build_bot(settings: Settings) -> Bot:
@@ -91,17 +93,20 @@ def decode_callback(data: str | None) -> CallbackChoice | None:
 
 
 def build_keyboard(outbox_id: int, buttons: Sequence[OutboundButton]) -> InlineKeyboardMarkup:
-    """Short labels (likert, yes/no) share rows of up to five; longer ones get a row each."""
+    """Short labels (likert, yes/no) share rows of up to five; longer ones get a row each;
+    a multi_choice Done and a switch to the other language come last, on rows of their own."""
     items = [
         InlineKeyboardButton(text=b.label, callback_data=encode_callback(outbox_id, i, b.value))
         for i, b in enumerate(buttons)
     ]
+    answers = [item for item, b in zip(items, buttons, strict=True) if b.value not in _OWN_ROW]
+    extras = [[item] for item, b in zip(items, buttons, strict=True) if b.value in _OWN_ROW]
     rows: list[list[InlineKeyboardButton]] = []
-    if all(len(b.label) <= _SHORT_LABEL for b in buttons):
-        rows = [items[i : i + _ROW_MAX] for i in range(0, len(items), _ROW_MAX)]
+    if all(len(item.text) <= _SHORT_LABEL for item in answers):
+        rows = [answers[i : i + _ROW_MAX] for i in range(0, len(answers), _ROW_MAX)]
     else:
-        rows = [[item] for item in items]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+        rows = [[item] for item in answers]
+    return InlineKeyboardMarkup(inline_keyboard=rows + extras)
 
 
 def split_text(text: str, limit: int = MESSAGE_MAX_CHARS) -> list[str]:

@@ -25,6 +25,7 @@ from sqlmodel import Session, select
 from engage.channels.base import Inbound
 from engage.channels.deeplinks import DeepLink, read_code
 from engage.errors import RetryableError
+from engage.privacy import normalize_address, participant_key
 from engage.storage import repo
 from engage.storage.db import session_scope
 from engage.storage.models import Participant, Run
@@ -96,8 +97,16 @@ def _join(
     target = _target(session, link, now)
     if target is None:
         raise _Fallback
+    key = participant_key(runtime.settings.secret_bytes(), channel,
+                          normalize_address(channel, inbound.address))
+    is_new = repo.get_participant(session=session, channel=channel, key=key) is None
     participant: Participant = runtime.participant_for(session, channel, inbound.address, now)
     assert participant.id is not None
+    if is_new and inbound.language_hint in ("en", "es"):
+        # new here: speak the language of their Telegram app until they choose one
+        participant.language = inbound.language_hint
+        session.add(participant)
+        session.flush()  # start_run re-reads the row (locked) on PostgreSQL
     if participant.erased_at is not None:
         raise _Fallback
     if participant.opted_out:
@@ -153,14 +162,14 @@ def _target(session: Session, link: DeepLink, now: datetime) -> _Target | None:
         if campaign.cutoff_at is not None and now >= campaign.cutoff_at:
             return None
         return _Target(flow_id=campaign.flow_id, context=None, campaign_id=campaign.id)
-    from engage.scheduling.dialogue import RSVP_FLOW, format_when
+    from engage.scheduling.dialogue import RSVP_FLOW, when_context
 
     ds = session.get(DialogueSession, link.target_id)
     if ds is None or ds.status != "scheduled" or now >= ds.starts_at:
         return None
     context = {
         "session_title": ds.title,
-        "session_when": format_when(ds),
+        **when_context(ds),
         "session_place": ds.place,
     }
     return _Target(flow_id=RSVP_FLOW, context=context, session_id=ds.id)
@@ -229,7 +238,7 @@ class RuntimeLinks:
 def runtime_gateway(runtime: Any, settings: Any) -> Any:
     """The TelegramGateway for a real runtime: messages, deep links and block notices."""
     from engage.channels.telegram_blocking import blocked_hook
-    from engage.channels.telegram_presses import stale_check
+    from engage.channels.telegram_presses import resident_lookup, stale_check
     from engage.channels.telegram_updates import TelegramGateway
 
     return TelegramGateway(
@@ -238,5 +247,6 @@ def runtime_gateway(runtime: Any, settings: Any) -> Any:
         on_blocked=blocked_hook(runtime, settings),
         links=RuntimeLinks(runtime),
         is_stale=stale_check(runtime, settings),
+        resident=resident_lookup(runtime, settings),
         clock=runtime.clock,
     )

@@ -12,8 +12,12 @@ What residents may send, and what happens:
 - ``/start`` -> START; ``/start <code>`` -> joins the deep link's campaign or dialogue session
   (telegram_links.py), or a plain START when the code can't be used;
 - a button press -> the button's value as a reply; the press is answered and the keyboard
-  removed from the old message; a press on a keyboard whose question was already answered is
-  refused (telegram_presses.py);
+  removed from the old message; a press counts only for the question it was sent with, while
+  that question is open (telegram_presses.py); an "all that apply" keyboard ticks options and
+  sends them on Done (telegram_toggles.py);
+- one chat's updates are handled one at a time, in arrival order (telegram_order.py);
+- the lines sent from here are in the resident's chosen language, else their app's, else
+  English, and never go to a resident who opted out;
 - stickers, photos, voice, files, unknown commands -> one polite line, nothing stored;
 - edited messages, channel posts, group chats -> ignored (a bot in a group must not start
   surveys in public); the bot being blocked -> an opt-out.
@@ -38,6 +42,16 @@ from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, TelegramObj
 from engage.channels.base import ChannelName, Inbound
 from engage.channels.deeplinks import DeepLink
 from engage.channels.telegram import decode_callback
+from engage.channels.telegram_order import ChatLocks, chat_of
+from engage.channels.telegram_presses import Resident
+from engage.channels.telegram_toggles import (
+    KeyboardMemory,
+    is_done,
+    is_toggle,
+    ticked_reply,
+    toggled,
+)
+from engage.errors import RetryableError
 
 log = logging.getLogger("engage.telegram")
 
@@ -70,6 +84,10 @@ ALREADY_ANSWERED = {
     "en": "That question was already answered. Please use the latest message.",
     "es": "Esa pregunta ya fue respondida. Use el mensaje más reciente.",
 }
+CHOOSE_FIRST = {
+    "en": "Tap one or more answers first, then Done.",
+    "es": "Toque una o más respuestas y luego Listo.",
+}
 LINK_UNUSABLE = {
     "en": "Sorry, this invitation link has expired or is not valid.",
     "es": "Lo siento, este enlace de invitación caducó o no es válido.",
@@ -87,6 +105,7 @@ class LinkJoiner(Protocol):
 
 
 BlockedHook = Callable[[str, datetime], None]
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]  # a middleware's next step
 
 
 @dataclass
@@ -96,8 +115,9 @@ class TelegramGateway:
     ``handle`` is the runtime's ``handle_inbound``; ``on_blocked(address, now)`` records an
     opt-out when the resident blocks the bot; ``links`` joins deep links (without it, /start
     codes are passed on in ``Inbound.start_payload`` only); ``is_stale(chat_id, outbox_id)``
-    tells a press on an already-answered keyboard (see telegram_presses.py); ``clock`` gives
-    aware UTC time.
+    tells a press on an already-answered keyboard (see telegram_presses.py); ``resident``
+    gives a stored resident's chosen language and opt-out (for the lines sent from here);
+    ``clock`` gives aware UTC time.
     """
 
     handle: Callable[[Inbound], Any]
@@ -106,6 +126,19 @@ class TelegramGateway:
     is_stale: Callable[[str, int], bool] | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     handle_async: Callable[[Inbound], Awaitable[Any]] | None = None  # the runtime's, if any
+    resident: Callable[[str], Resident | None] | None = None
+    keyboards: KeyboardMemory = field(default_factory=KeyboardMemory)
+
+    async def language(self, chat_id: int, app_language: str | None) -> str:
+        """One rule for every line: the resident's chosen language, else their Telegram
+        app's, else English."""
+        found = await self.lookup(chat_id)
+        return found.language if found is not None else _lang(app_language)
+
+    async def lookup(self, chat_id: int) -> Resident | None:
+        if self.resident is None:
+            return None
+        return await asyncio.to_thread(self.resident, str(chat_id))
 
     async def submit(self, inbound: Inbound) -> Any:
         """Hand the message to the runtime without blocking the event loop (its async entry:
@@ -119,7 +152,7 @@ class TelegramGateway:
         if inbound.start_payload and self.links is not None:
             link = self.links.read(inbound.start_payload, self.clock())
             if link is None:
-                lang = _lang(inbound.language_hint)
+                lang = await self.language(int(inbound.address), inbound.language_hint)
                 await _say(bot, int(inbound.address), LINK_UNUSABLE[lang])
             else:
                 outcome = await asyncio.to_thread(self.links.join, inbound, link)
@@ -130,6 +163,10 @@ class TelegramGateway:
 
 def _lang(user_language: str | None) -> str:
     return "es" if (user_language or "").lower().startswith("es") else "en"
+
+
+def _said(texts: dict[str, str], lang: str) -> str:
+    return texts.get(lang) or texts["en"]
 
 
 def _language_hint(message: Message | CallbackQuery) -> str | None:
@@ -162,21 +199,25 @@ def _inbound(
 
 
 class UpdateContextMiddleware(BaseMiddleware):
-    """Outer middleware on every update: logs its id and type (never chat ids or text), and
-    drops update types this aiogram does not know before they reach the routers."""
+    """Outer middleware on every update: logs its id and type (never chat ids or text), drops
+    update types this aiogram does not know before they reach the routers, and handles one
+    chat's updates one at a time, in the order they arrived (``telegram_order``)."""
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    def __init__(self) -> None:
+        self.locks = ChatLocks()
+
+    async def __call__(self, handler: Handler, event: TelegramObject,
+                       data: dict[str, Any]) -> Any:
         if isinstance(event, Update):
             kind = _event_type(event)
             log.debug("telegram update=%s type=%s", event.update_id, kind)
             if kind == "unknown":
                 # aiogram would warn with the whole update (personal data) in the message
                 return UNHANDLED
+            chat_id = chat_of(event)
+            if chat_id is not None:
+                async with self.locks.hold(chat_id):
+                    return await handler(event, data)
         return await handler(event, data)
 
 
@@ -242,8 +283,8 @@ def build_router() -> Router:
         )
 
     @router.message(F.text.startswith("/"))
-    async def on_unknown_command(message: Message, bot: Bot) -> None:
-        await _say(bot, message.chat.id, UNKNOWN_COMMAND[_lang(_language_hint(message))])
+    async def on_unknown_command(message: Message, bot: Bot, gateway: TelegramGateway) -> None:
+        await _system_line(bot, gateway, message, UNKNOWN_COMMAND)
 
     @router.message(F.text)
     async def on_text(message: Message, event_update: Update, gateway: TelegramGateway) -> Any:
@@ -258,9 +299,9 @@ def build_router() -> Router:
         )
 
     @router.message()
-    async def on_other(message: Message, bot: Bot) -> None:
+    async def on_other(message: Message, bot: Bot, gateway: TelegramGateway) -> None:
         """Stickers, photos, voice, files, locations...: one polite line, nothing stored."""
-        await _say(bot, message.chat.id, ONLY_TEXT[_lang(_language_hint(message))])
+        await _system_line(bot, gateway, message, ONLY_TEXT)
 
     @router.callback_query()
     async def on_button(
@@ -281,9 +322,13 @@ def build_router() -> Router:
         if stale is not None and await asyncio.to_thread(
             stale, str(message.chat.id), choice.outbox_id
         ):
-            notice = ALREADY_ANSWERED[_lang(_language_hint(query))]
-            await _settle_press(bot, query, notice=notice)
+            lang = await gateway.language(message.chat.id, _language_hint(query))
+            await _settle_press(bot, query, notice=_said(ALREADY_ANSWERED, lang))
             return None
+        if isinstance(message, Message) and (is_toggle(value) or is_done(value)):
+            value = await _multi_press(bot, gateway, query, message, value)
+            if value is None:
+                return None
         outcome = await gateway.submit(
             _inbound(
                 chat_id=message.chat.id,
@@ -305,6 +350,55 @@ def build_router() -> Router:
     return router
 
 
+async def _system_line(
+    bot: Bot, gateway: TelegramGateway, message: Message, texts: dict[str, str]
+) -> None:
+    """A line engage sends without storing anything: never to a resident who opted out, and
+    in the resident's chosen language."""
+    found = await gateway.lookup(message.chat.id)
+    if found is not None and found.opted_out:
+        return
+    lang = found.language if found is not None else _lang(_language_hint(message))
+    await _say(bot, message.chat.id, _said(texts, lang))
+
+
+async def _multi_press(
+    bot: Bot, gateway: TelegramGateway, query: CallbackQuery, message: Message, value: str
+) -> str | None:
+    """An option of a multi_choice keyboard toggles its tick (None: nothing to submit yet);
+    Done returns the ticked options as the reply to submit."""
+    chat_id, message_id = message.chat.id, message.message_id
+    markup = gateway.keyboards.get(chat_id, message_id, message.reply_markup)
+    if markup is None:
+        await _settle_press(bot, query)
+        return None
+    if is_done(value):
+        reply = ticked_reply(markup)
+        if not reply:
+            lang = await gateway.language(chat_id, _language_hint(query))
+            await _answer_press(bot, query, _said(CHOOSE_FIRST, lang))
+            return None
+        gateway.keyboards.forget(chat_id, message_id)
+        return reply
+    redrawn = toggled(markup, value)
+    gateway.keyboards.put(chat_id, message_id, redrawn)
+    await _answer_press(bot, query, None)
+    try:
+        await bot.edit_message_reply_markup(
+            chat_id=chat_id, message_id=message_id, reply_markup=redrawn
+        )
+    except TelegramAPIError as exc:
+        log.info("telegram editMessageReplyMarkup failed: %s", type(exc).__name__)
+    return None
+
+
+async def _answer_press(bot: Bot, query: CallbackQuery, notice: str | None) -> None:
+    try:
+        await bot.answer_callback_query(callback_query_id=query.id, text=notice)
+    except TelegramAPIError as exc:
+        log.info("telegram answerCallbackQuery failed: %s", type(exc).__name__)
+
+
 def _label_at(message: Message, index: int) -> str | None:
     markup = message.reply_markup
     if markup is None:
@@ -319,10 +413,7 @@ async def _settle_press(bot: Bot, query: CallbackQuery, notice: str | None = Non
     Both calls are best effort: the answer is already recorded, and a retry of this update
     would be a duplicate anyway.
     """
-    try:
-        await bot.answer_callback_query(callback_query_id=query.id, text=notice)
-    except TelegramAPIError as exc:
-        log.info("telegram answerCallbackQuery failed: %s", type(exc).__name__)
+    await _answer_press(bot, query, notice)
     message = query.message
     if isinstance(message, Message) and message.reply_markup is not None:
         try:
@@ -333,9 +424,39 @@ async def _settle_press(bot: Bot, query: CallbackQuery, notice: str | None = Non
             log.info("telegram editMessageReplyMarkup failed: %s", type(exc).__name__)
 
 
-def build_dispatcher(gateway: TelegramGateway) -> Dispatcher:
+class PollingGuardMiddleware(BaseMiddleware):
+    """Polling only (the webhook answers 503 instead, and Telegram redelivers): an update
+    whose handling meets a transient failure (database locked or down) is tried again a few
+    times, since getUpdates will not serve it twice; one that still fails is logged as lost,
+    on one line without the exception's text (it can quote stored values)."""
+
+    def __init__(self, attempts: int = 4, delay: float = 0.5) -> None:
+        self.attempts = attempts
+        self.delay = delay
+
+    async def __call__(self, handler: Handler, event: TelegramObject,
+                       data: dict[str, Any]) -> Any:
+        update_id = getattr(event, "update_id", "?")
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await handler(event, data)
+            except RetryableError:
+                if attempt == self.attempts:
+                    break
+                await asyncio.sleep(self.delay * attempt)
+            except Exception as exc:
+                log.error("telegram update=%s lost: %s", update_id, type(exc).__name__)
+                return UNHANDLED
+        log.error("telegram update=%s lost: database unavailable after %s attempts",
+                  update_id, self.attempts)
+        return UNHANDLED
+
+
+def build_dispatcher(gateway: TelegramGateway, *, polling: bool = False) -> Dispatcher:
     """The aiogram Dispatcher with engage's router, middleware and gateway wired in."""
     dispatcher = Dispatcher(gateway=gateway)
+    if polling:
+        dispatcher.update.outer_middleware(PollingGuardMiddleware())
     dispatcher.update.outer_middleware(UpdateContextMiddleware())
     dispatcher.include_router(build_router())
     return dispatcher

@@ -78,7 +78,9 @@ def outbox(
         fail("no engage database here (or it is unavailable): run `engage db upgrade` "
              "or check ENGAGE_DATABASE_URL / ENGAGE_DATA_DIR")
     if not settings.twilio_enabled:
-        console.print("development outbox (TWILIO_* not set: nothing leaves this machine)",
+        where = ("SMS stays on this machine; Telegram messages are really sent"
+                 if settings.telegram_bot_token else "nothing leaves this machine")
+        console.print(f"development outbox (TWILIO_* not set: {where})",
                       style="dim", highlight=False, markup=False)
     _print(rows)
     if not follow:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -90,7 +91,11 @@ def link(
     session: Annotated[int | None, typer.Option(help="Dialogue session id to join")] = None,
     days: Annotated[int, typer.Option(min=1, max=365, help="Days until the link expires")] = 30,
 ) -> None:
-    """Print a t.me deep link that joins a campaign or a dialogue session (expiring)."""
+    """Print a t.me deep link that joins a campaign or a dialogue session (expiring).
+
+    The link is printed on one line, never wrapped, so it can be piped into a flyer. It
+    expires after --days, or earlier at the campaign's cutoff or the session's start.
+    """
     from engage.channels.deeplinks import link_url, make_code
     from engage.channels.telegram import build_bot
 
@@ -102,9 +107,13 @@ def link(
     assert target is not None
     if target <= 0:
         fail("the id must be a positive number")
-    code = make_code(
-        settings.secret_bytes(), kind, target, now=datetime.now(UTC), ttl=timedelta(days=days)
-    )
+    now = datetime.now(UTC)
+    ends, notes = _link_target(kind, target, now)
+    ttl = timedelta(days=days)
+    if ends is not None and ends - now < ttl:
+        ttl = ends - now
+        notes.append(f"the link expires with the {kind} on {ends:%Y-%m-%d %H:%M} UTC")
+    code = make_code(settings.secret_bytes(), kind, target, now=now, ttl=ttl)
 
     async def username() -> str:
         bot = build_bot(settings)
@@ -114,17 +123,61 @@ def link(
             await bot.session.close()
         return me.username or "your_bot"
 
-    console.print(link_url(_run_api(username()), code), markup=False, highlight=False)
+    url = link_url(_run_api(username()), code)
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(url)  # plain: rich would wrap the code at the terminal width
+
+
+def _link_target(kind: str, target: int, now: datetime) -> tuple[datetime | None, list[str]]:
+    """The campaign or session a link will join, checked now (a link to nothing would send
+    residents to the plain survey): when it stops taking people, and notes for the operator."""
+    from sqlmodel import Session
+
+    from engage.commands.database import open_engine
+    from engage.scheduling.clock import aware
+    from engage.storage.scheduling_models import Campaign, DialogueSession
+
+    engine = open_engine()
+    try:
+        with Session(engine) as db:
+            if kind == "campaign":
+                found = db.get(Campaign, target)
+                if found is None:
+                    fail(f"no campaign {target} (see `engage campaign list`)")
+                if found.status in ("finished", "cancelled"):
+                    fail(f"campaign {target} is {found.status}: its link would start the "
+                         "plain survey")
+                if found.cutoff_at is None:
+                    return None, [f"campaign {target} has no cutoff: it finishes once its "
+                                  "audience is done, and the link then starts the plain survey"]
+                return aware(found.cutoff_at), []
+            ds = db.get(DialogueSession, target)
+            if ds is None:
+                fail(f"no dialogue session {target} (see `engage dialogue list`)")
+            if ds.status != "scheduled" or now >= aware(ds.starts_at):
+                fail(f"dialogue session {target} is no longer taking RSVPs ({ds.status})")
+            return aware(ds.starts_at), []
+    finally:
+        engine.dispose()
 
 
 @telegram_app.command("poll")
 def poll(
     timeout: Annotated[int, typer.Option(min=1, max=50, help="Long-poll wait in seconds")] = 25,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug, info, warning, error.")
+    ] = "info",
 ) -> None:
-    """Long polling for development: same runtime and outbox dispatcher as the webhook."""
+    """Long polling instead of the webhook: the same runtime, outbox dispatcher and scheduler
+    ticks as `engage serve`, in one process."""
     from aiogram.exceptions import AiogramError, TelegramAPIError
 
+    from engage.logging import configure
+
     settings = _settings()
+    configure(log_level.upper(), json_lines=settings.env == "production")
+    route_library_logs("aiogram")
     try:
         asyncio.run(run_polling(settings, polling_timeout=timeout))
     except TelegramAPIError as exc:
@@ -135,6 +188,18 @@ def poll(
         pass
 
 
+def route_library_logs(name: str, level: int = logging.WARNING) -> None:
+    """Send a library's log records through engage's handler (timestamps, scrub filter)
+    instead of Python's last-resort printer; INFO chatter stays out."""
+    handlers = [h for h in logging.getLogger("engage").handlers if getattr(h, "_engage", False)]
+    library = logging.getLogger(name)
+    for handler in handlers:
+        if handler not in library.handlers:
+            library.addHandler(handler)
+    library.setLevel(level)
+    library.propagate = False
+
+
 async def run_polling(
     settings: Settings,
     *,
@@ -142,13 +207,18 @@ async def run_polling(
     runtime: Any = None,
     engine: Any = None,
     stop: asyncio.Event | None = None,
+    scheduler: Any = None,
 ) -> None:
-    """Poll updates into the runtime and drain the Telegram outbox until ``stop`` is set.
+    """Poll updates into the runtime, send the outbox and run the scheduler's ticks until
+    ``stop`` is set: everything `engage serve` runs besides HTTP.
 
     Updates are handled one at a time, in order (``handle_as_tasks=False``), so one
-    resident's quick replies can't overtake each other.
+    resident's quick replies can't overtake each other. The ticks run here unless
+    ENGAGE_INPROCESS_SCHEDULER is off (then `engage scheduler` must run beside it, as for
+    `engage serve`); ``scheduler`` replaces the leader (tests).
     """
-    from engage.channels.telegram import TelegramSender, build_bot
+    from engage.channels.registry import build_senders
+    from engage.channels.telegram import build_bot
     from engage.channels.telegram_links import runtime_gateway
     from engage.channels.telegram_updates import ALLOWED_UPDATES, build_dispatcher
     from engage.scheduling.dispatcher import Dispatcher as OutboxDispatcher
@@ -158,14 +228,12 @@ async def run_polling(
     own_signals = stop is None
     stop = stop or asyncio.Event()
     bot = build_bot(settings)
-    sender_bot = build_bot(settings)
-    updates = build_dispatcher(runtime_gateway(runtime, settings))
+    updates = build_dispatcher(runtime_gateway(runtime, settings), polling=True)
     outbox = OutboxDispatcher(
-        engine=engine,
-        settings=settings,
-        senders={"telegram": TelegramSender(sender_bot)},
-        runtime=runtime,
+        engine=engine, settings=settings, senders=build_senders(settings), runtime=runtime
     )
+    if scheduler is None and settings.run_scheduler_in_process:
+        scheduler = _leader(settings, engine, runtime)
     await bot.delete_webhook()  # getUpdates is refused while a webhook is set
     polling = asyncio.create_task(
         updates.start_polling(
@@ -176,9 +244,14 @@ async def run_polling(
             handle_signals=own_signals,
         )
     )
-    sending = asyncio.create_task(outbox.run_forever(stop))
+    background = [asyncio.create_task(outbox.run_forever(stop))]
+    if scheduler is not None:
+        background.append(asyncio.create_task(scheduler.run(stop)))
+        ticks = "scheduler ticks run here"
+    else:
+        ticks = "no scheduler here: run `engage scheduler` beside it (ENGAGE_INPROCESS_SCHEDULER=0)"
     waiter = asyncio.create_task(stop.wait())
-    console.print("polling Telegram; Ctrl-C to stop")
+    console.print(f"polling Telegram ({ticks}); Ctrl-C to stop", highlight=False, markup=False)
     try:
         await asyncio.wait({polling, waiter}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -186,9 +259,17 @@ async def run_polling(
         if not polling.done():
             with contextlib.suppress(RuntimeError):
                 await updates.stop_polling()
-        await asyncio.gather(polling, sending, waiter, return_exceptions=True)
-        await sender_bot.session.close()
+        await asyncio.gather(polling, *background, waiter, return_exceptions=True)
+        await outbox.aclose()
         await bot.session.close()
+
+
+def _leader(settings: Settings, engine: Any, runtime: Any) -> Any:
+    from engage.scheduling.leader import SchedulerLeader
+    from engage.scheduling.ticks import Ticks
+
+    return SchedulerLeader(ticks=Ticks(engine=engine, settings=settings, runtime=runtime),
+                           clock=runtime.clock)
 
 
 def _make_runtime(settings: Settings) -> tuple[Any, Any]:

@@ -250,6 +250,22 @@ def parse_multi(text: str, keys: Mapping[str, int], count: int) -> list[int] | N
     return sorted(chosen)
 
 
+def trim_text(text: str, max_length: int) -> str | None:
+    """A free-text answer too long to keep whole: its first ``max_length`` characters, cut
+    at a word break when there is one in the last fifth (a resident's words are kept, not
+    refused)."""
+    c = clean(text)
+    if not c:
+        return None
+    if len(c) <= max_length:
+        return c
+    cut = c[:max_length]
+    if c[max_length] == " ":
+        return cut.rstrip()  # the limit falls between two words
+    space = cut.rfind(" ")
+    return (cut[:space] if space > max_length * 4 // 5 else cut).rstrip()
+
+
 def parse_text(text: str, max_length: int) -> str | None:
     """Free text: cleaned, non-empty and at most ``max_length`` characters."""
     c = clean(text)

@@ -17,6 +17,8 @@ from typing import Any
 from engage.flow import answers
 from engage.flow.conditions import Value, evaluate
 from engage.flow.events import (
+    MULTI_DONE,
+    MULTI_PREFIX,
     ConsentChanged,
     Event,
     LanguageChanged,
@@ -26,6 +28,7 @@ from engage.flow.events import (
     RunEnded,
     Say,
     SayKind,
+    toggle_value,
 )
 from engage.flow.model import LANGUAGE_NAMES, Flow, Node, Question, Text
 from engage.flow.templating import lookup_in, render
@@ -77,6 +80,12 @@ _LANGUAGE_KEYWORDS: dict[str, str] = {
 
 _YES_NO_LABELS = {"en": ("Yes", "No"), "es": ("Sí", "No")}
 _SKIP_LABEL = {"en": "Prefer not to say", "es": "Prefiero no decir"}
+_DONE_LABEL = {"en": "Done", "es": "Listo"}
+_SWITCH = {"en": ("English", "ENGLISH"), "es": ("Español", "ESPAÑOL")}
+_TRIMMED = {
+    "en": "(Your answer was long, so we kept its first {hi} characters.)",
+    "es": "(Su respuesta era larga; guardamos sus primeros {hi} caracteres.)",
+}
 _REPROMPTS: dict[str, dict[str, str]] = {
     "en": {
         "yes_no": "Sorry, I didn't get that. Please reply YES or NO.",
@@ -149,6 +158,11 @@ def _options(flow: Flow, q: Question, lang: str) -> tuple[Option, ...]:
     if q.type in ("yes_no", "consent"):
         yes, no = _YES_NO_LABELS.get(lang, _YES_NO_LABELS["en"])
         out = [Option(yes, "yes"), Option(no, "no")]
+        opening = flow.nodes.get(flow.start)
+        if q.type == "consent" and opening is not None and opening.question is q:
+            # the first question offers the other language (the LANGUAGE keyword re-asks it)
+            out += [Option(label, keyword) for code, (label, keyword) in _SWITCH.items()
+                    if code != lang and code in flow.languages]
     elif q.type == "likert":
         lo, hi = int(q.min or 1), int(q.max or 5)
         out = []
@@ -156,8 +170,12 @@ def _options(flow: Flow, q: Question, lang: str) -> tuple[Option, ...]:
             label = q.labels.get(point)
             text = f"{point} - {_localized(flow, label, lang)}" if label else str(point)
             out.append(Option(text, str(point)))
-    elif q.type in ("choice", "multi_choice", "language"):
+    elif q.type in ("choice", "language"):
         out = [Option(_localized(flow, o.label, lang), str(i + 1)) for i, o in enumerate(q.options)]
+    elif q.type == "multi_choice":  # buttons toggle; Done sends the ticked ones (Telegram)
+        out = [Option(_localized(flow, o.label, lang), toggle_value(i + 1, o.exclusive))
+               for i, o in enumerate(q.options)]
+        out.append(Option(_DONE_LABEL.get(lang, _DONE_LABEL["en"]), MULTI_DONE))
     else:
         out = []
     if q.optional:
@@ -210,6 +228,7 @@ def _ask(flow: Flow, st: dict[str, Any], node: Node, events: list[Event], now: d
     q = node.question
     assert q is not None
     st["node"] = node.id
+    st["asked_at"] = _iso(now)  # a keyboard sent before this belongs to an earlier question
     st["tries"] = 0
     st["reminded"] = False
     st["question_due"] = _iso(now + timedelta(seconds=q.timeout.after)) if q.timeout else None
@@ -305,6 +324,8 @@ def _parse(flow: Flow, q: Question, reply: str) -> _Answer | None:
         option = q.options[index]
         return _Answer(option.value, None, option.category or option.value)
     if t == "multi_choice":
+        if reply.startswith(MULTI_PREFIX):  # a toggle button's value sent as it is
+            reply = reply.removeprefix(MULTI_PREFIX).rstrip("!")
         indexes = answers.parse_multi(reply, q.keys, len(q.options))
         if not indexes:
             return None
@@ -323,7 +344,7 @@ def _parse(flow: Flow, q: Question, reply: str) -> _Answer | None:
             return None
         return _Answer(_fmt(number), number)
     if t == "text":
-        text = answers.parse_text(reply, q.max_length)
+        text = answers.parse_text(reply, q.max_length) or answers.trim_text(reply, q.max_length)
         return _Answer(text) if text is not None else None
     if t == "area":
         gazetteer = flow.gazetteers.get(q.gazetteer or "")
@@ -570,11 +591,29 @@ def resume(flow: Flow, state: Mapping[str, Any], reply: str, *, now: datetime) -
             events.append(LanguageChanged(answer.value))
         st["language"] = answer.value
         _record(st, node, q, answer, reply, events)
+    elif q.type == "text" and answer.value is not None and answer.value != answers.clean(reply):
+        _record(st, node, q, answer, answer.value, events)  # kept trimmed, and told so
+        note = _TRIMMED.get(st["language"], _TRIMMED["en"]).format(hi=q.max_length)
+        events.append(Say(note, node.id, "message"))
     else:
         _record(st, node, q, answer, reply, events)
     _advance(flow, st, node, answer, events, now)
     _set_wake(st)
     return Step(st, events)
+
+
+def question_again(flow: Flow, state: Mapping[str, Any]) -> Say | None:
+    """The open question, asked again as it was (with its buttons), for a resident who asks
+    where they were (/start mid-survey); None when the run waits on no question."""
+    if state.get("status") != "waiting":
+        return None
+    node = flow.nodes.get(state.get("node") or "")
+    if node is None or node.question is None:
+        return None
+    lang = state.get("language") or flow.default_language
+    st = dict(state, language=lang)
+    return Say(_render(flow, st, node.question.text), node.id, "question",
+               _options(flow, node.question, lang))
 
 
 def timeout(flow: Flow, state: Mapping[str, Any], *, now: datetime) -> Step:

@@ -22,6 +22,18 @@ class Option:
     value: str
 
 
+# A multi_choice question's buttons: each toggles an option (value "multi:<n>", "multi:<n>!"
+# for an exclusive one such as "None") and MULTI_DONE sends the ticked ones as "<n> <m>".
+# These values are for button-drawing channels only: typed replies never use them.
+MULTI_PREFIX = "multi:"
+MULTI_DONE = "multi:done"
+
+
+def toggle_value(number: int, exclusive: bool = False) -> str:
+    """The button value of a multi_choice option (1-based ``number``)."""
+    return f"{MULTI_PREFIX}{number}{'!' if exclusive else ''}"
+
+
 @dataclass(frozen=True)
 class Say:
     """Send ``text`` to the resident. ``options`` let Telegram draw buttons; SMS ignores them."""

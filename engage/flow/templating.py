@@ -19,11 +19,28 @@ def placeholders(text: str) -> list[str]:
     return [m.group(1).strip() for m in ANY_BRACES.finditer(text)]
 
 
+def _no_double_stop(value: str, following: str) -> str:
+    """A value that ends a sentence itself ("123 Main St.") before the template's own full
+    stop loses its own, so residents never read "St.."."""
+    return value[:-1] if following == "." and value.endswith(".") else value
+
+
 def render(text: str, lookup: Callable[[str], str | None]) -> str:
     """Replace each ``{{ name }}`` with ``lookup(name)`` (None -> empty)."""
     if "{{" not in text:
         return text
-    return PLACEHOLDER.sub(lambda m: lookup(m.group(1)) or "", text)
+    return PLACEHOLDER.sub(
+        lambda m: _no_double_stop(lookup(m.group(1)) or "", text[m.end():m.end() + 1]), text)
+
+
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """``str.format`` for fixed texts with ``{name}`` fields, with the same full-stop rule as
+    ``render``."""
+    return _FIELD.sub(
+        lambda m: _no_double_stop(values[m.group(1)], template[m.end():m.end() + 1]), template)
 
 
 def lookup_in(
@@ -38,7 +55,9 @@ def lookup_in(
         source = results if root == "results" else context if root == "context" else None
         if source is None:
             return None
-        value = source.get(key)
+        value = source.get(f"{key}_{language}") if root == "context" else None
+        if value is None:  # a context value may come per language: session_when_es
+            value = source.get(key)
         if value is None:
             return None
         if isinstance(value, float) and value.is_integer():

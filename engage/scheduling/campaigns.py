@@ -332,7 +332,8 @@ def run_campaigns(*, engine: Engine, starter: RunStarter, settings: Settings, no
                 break
         with session_scope(engine) as session:
             campaign = get_campaign(session=session, campaign_id=campaign_id, lock=True)
-            if campaign.status == "running" and _open_count(session, campaign_id) == 0:
+            if campaign.status == "running" and _open_count(session, campaign_id) == 0 \
+                    and not _open_to_links(campaign, now):
                 _close(session, campaign, "finished", "done", now)
                 report.finished.append(campaign_id)
     return report
@@ -677,6 +678,12 @@ def _campaign_outbox_update(campaign_id: int, statuses: tuple[str, ...]) -> Any:
     return (update(Outbox)
             .where(*_campaign_outbox_conditions(campaign_id), col(Outbox.status).in_(statuses))
             .execution_options(synchronize_session=False))
+
+
+def _open_to_links(campaign: Campaign, now: datetime) -> bool:
+    """A campaign with a cutoff still ahead stays running when its audience is done: flyer
+    links (``engage telegram link``) can bring residents in until the cutoff."""
+    return campaign.cutoff_at is not None and now < aware(campaign.cutoff_at)
 
 
 def _close(session: Session, campaign: Campaign, status: str, reason: str,

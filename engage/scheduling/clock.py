@@ -21,6 +21,24 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_DAYS_ES = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
+_MONTHS_ES = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
+              "septiembre", "octubre", "noviembre", "diciembre")
+WHEN_LANGUAGES = ("es",)  # languages with their own date words (English is the default)
+
+
+def when_text(local: datetime, language: str = "en") -> str:
+    """A local date and time as residents read it in their language, without the locale
+    module (process-wide and often missing on servers): "Tue Dec 8, 6:00 PM" in English,
+    "martes 8 de diciembre, 6:00 p. m." in Spanish."""
+    hour = local.hour % 12 or 12
+    if language == "es":
+        meridiem = "a. m." if local.hour < 12 else "p. m."
+        return (f"{_DAYS_ES[local.weekday()]} {local.day} de {_MONTHS_ES[local.month - 1]}, "
+                f"{hour}:{local:%M} {meridiem}")
+    return f"{local:%a %b} {local.day}, {hour}:{local:%M} {'AM' if local.hour < 12 else 'PM'}"
+
+
 def aware(moment: datetime) -> datetime:
     """Reject naive datetimes (they silently mean "server local time") and return UTC."""
     if moment.tzinfo is None:

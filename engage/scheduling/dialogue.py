@@ -27,12 +27,15 @@ from sqlmodel import Session, col, select
 
 from engage.config import Settings
 from engage.errors import UserError
+from engage.flow.templating import fill
 from engage.scheduling.campaigns import RunStarter
 from engage.scheduling.clock import (
+    WHEN_LANGUAGES,
     aware,
     is_quiet,
     quiet_ends,
     session_reminder_slot,
+    when_text,
     zone,
     zone_name_ok,
 )
@@ -65,8 +68,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "es": "Recordatorio: {title} es el {when} en {place}. ¡Le esperamos!",
     },
     "waitlisted": {
-        "en": "{title} is full right now, so you are on the waitlist. We'll text you if a seat "
-              "opens up.",
+        "en": "{title} is full right now, so you are on the waitlist. We'll let you know if a "
+              "seat opens up.",
         "es": "{title} está lleno por ahora; está en la lista de espera. Le avisaremos si se "
               "libera un lugar.",
     },
@@ -83,23 +86,37 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Welcome to {title}! You're checked in.",
         "es": "¡Bienvenido/a a {title}! Su llegada quedó registrada.",
     },
+    "checked_in_again": {
+        "en": "You're already checked in to {title}. Welcome!",
+        "es": "Su llegada a {title} ya quedó registrada. ¡Bienvenido/a!",
+    },
 }
 
 
 def _text(name: str, language: str, **values: str) -> str:
     table = TEXTS[name]
-    return table.get(language, table["en"]).format(**values)
+    return fill(table.get(language, table["en"]), values)
 
 
-def format_when(ds: DialogueSession) -> str:
-    """The start in the session's own zone, e.g. "Tue Jul 7, 6:00 PM"."""
-    local = ds.starts_at.astimezone(zone(ds.timezone))
-    hour = local.hour % 12 or 12
-    return f"{local:%a %b} {local.day}, {hour}:{local:%M} {'AM' if local.hour < 12 else 'PM'}"
+def _session_text(name: str, language: str, ds: DialogueSession) -> str:
+    return _text(name, language, **_values(ds, language))
 
 
-def _values(ds: DialogueSession) -> dict[str, str]:
-    return {"title": ds.title, "when": format_when(ds), "place": ds.place}
+def format_when(ds: DialogueSession, language: str = "en") -> str:
+    """The start in the session's own zone and the resident's language (``clock.when_text``):
+    "Tue Jul 7, 6:00 PM", "martes 7 de julio, 6:00 p. m."."""
+    return when_text(ds.starts_at.astimezone(zone(ds.timezone)), language)
+
+
+def when_context(ds: DialogueSession) -> dict[str, str]:
+    """``session_when`` for a flow's context, with a variant per language the flows speak
+    (``session_when_es``: the templating picks the run's language)."""
+    return {"session_when": format_when(ds),
+            **{f"session_when_{lang}": format_when(ds, lang) for lang in WHEN_LANGUAGES}}
+
+
+def _values(ds: DialogueSession, language: str = "en") -> dict[str, str]:
+    return {"title": ds.title, "when": format_when(ds, language), "place": ds.place}
 
 
 # --- sessions ----------------------------------------------------------------------------
@@ -263,8 +280,7 @@ def invite_report(*, session: Session, starter: RunStarter, session_id: int, now
     invited_ids = set(session.exec(
         select(SessionRsvp.participant_id).where(SessionRsvp.session_id == ds.id)
     ).all())
-    context = {"session_title": ds.title, "session_when": format_when(ds),
-               "session_place": ds.place}
+    context = {"session_title": ds.title, **when_context(ds), "session_place": ds.place}
     count = late_quiet = late_rate = 0
     quiet_until: datetime | None = None
     queue = {channel: _backlog(session, channel, now) for channel in ("sms", "telegram")}
@@ -322,7 +338,7 @@ def cancel_session(*, session: Session, session_id: int, now: datetime,
                                                                          "waitlisted")):
             repo.enqueue_outbox(
                 session=session, participant=participant, channel=participant.channel,
-                body=_text("cancelled", participant.language, **_values(ds)),
+                body=_session_text("cancelled", participant.language, ds),
                 kind="invitation", dedupe_key=_key(ds, rsvp.participant_id, "cancelled"),
                 now=now,
             )
@@ -425,7 +441,7 @@ def _apply(session: Session, ds: DialogueSession, rsvp: SessionRsvp, answer: str
             if participant is not None and notify:
                 repo.enqueue_outbox(
                     session=session, participant=participant, channel=participant.channel,
-                    body=_text("waitlisted", participant.language, **_values(ds)),
+                    body=_session_text("waitlisted", participant.language, ds),
                     kind="reply", dedupe_key=_key(ds, rsvp.participant_id, "waitlisted"),
                     now=now,
                 )
@@ -459,7 +475,7 @@ def promote(*, session: Session, ds: DialogueSession, now: datetime) -> list[Ses
         if participant is not None:
             repo.enqueue_outbox(
                 session=session, participant=participant, channel=participant.channel,
-                body=_text("promoted", participant.language, **_values(ds)),
+                body=_session_text("promoted", participant.language, ds),
                 kind="invitation", dedupe_key=_key(ds, rsvp.participant_id, "promoted"), now=now,
             )
     session.flush()
@@ -563,10 +579,14 @@ def handle_checkin(*, session: Session, participant: Participant, text: str,
         if match_checkin(ds, participant, text, now):
             assert ds.id is not None and participant.id is not None
             first = check_in(session=session, ds=ds, participant_id=participant.id, now=now)
+            # a repeated code (the resident wasn't sure it worked) gets its own answer; the
+            # runtime has already dropped a redelivery of the same message before this hook
             row = repo.enqueue_outbox(
                 session=session, participant=participant, channel=participant.channel,
-                body=_text("checked_in", participant.language, **_values(ds)), kind="reply",
-                dedupe_key=_key(ds, participant.id, "checkin"), now=now,
+                body=_session_text("checked_in" if first else "checked_in_again",
+                                   participant.language, ds), kind="reply",
+                dedupe_key=_key(ds, participant.id, "checkin" if first
+                                else f"checkin-again:{now.isoformat()}"), now=now,
             )
             return CheckinResult(ds.id, first, row.id if row is not None else None)
     return None
@@ -734,7 +754,7 @@ def _remind(session: Session, ds: DialogueSession, settings: Settings, now: date
             continue  # a later tick sends it once the resident's night is over, if still due
         row = repo.enqueue_outbox(
             session=session, participant=participant, channel=participant.channel,
-            body=_text("reminder", participant.language, **_values(ds)), kind="reminder",
+            body=_session_text("reminder", participant.language, ds), kind="reminder",
             dedupe_key=_key(ds, rsvp.participant_id, f"reminder:{slot}"), now=now,
             run_id=rsvp.run_id, quiet_window=settings.quiet_window, timezone=settings.timezone,
         )

@@ -40,6 +40,7 @@ class Harness:
     settings: Settings
     updates: Updates
     clock: Any
+    app: Any = None
 
     def tick(self) -> None:
         """Residents take a moment between messages (the runtime's clock is injected)."""
@@ -127,7 +128,7 @@ async def tg_fixture(
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield Harness(api, client, dispatcher, db_engine, tg_settings, Updates(), clock)
+        yield Harness(api, client, dispatcher, db_engine, tg_settings, Updates(), clock, app)
     await sender.close()
     webhook = getattr(app.state, "telegram_webhook", None)
     if webhook is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -67,14 +67,56 @@ def test_api_error_is_one_line(api: FakeTelegramAPI, monkeypatch: pytest.MonkeyP
     assert "Traceback" not in result.output
 
 
-def test_link_prints_a_working_deep_link(api: FakeTelegramAPI) -> None:
-    result = runner.invoke(app, ["telegram", "link", "--campaign", "12", "--days", "3"])
+def _campaign(*args: str) -> int:
+    result = runner.invoke(app, ["campaign", "create", "--flow", "satisfaction", *args])
     assert result.exit_code == 0, result.output
-    url = urlparse(result.output.strip())
+    return int(result.output.strip().splitlines()[-1])
+
+
+def _code(output: str) -> str:
+    url = urlparse(output.strip())
     assert url.netloc == "t.me" and url.path == "/engage_test_bot"
-    code = parse_qs(url.query)["start"][0]
-    link = read_code(get_settings().secret_bytes(), code, now=datetime.now(UTC))
-    assert link is not None and (link.kind, link.target_id) == ("campaign", 12)
+    return parse_qs(url.query)["start"][0]
+
+
+def test_link_prints_a_working_deep_link(api: FakeTelegramAPI) -> None:
+    campaign = _campaign("--cutoff", "2099-01-01T00:00")
+    result = runner.invoke(app, ["telegram", "link", "--campaign", str(campaign), "--days", "3"],
+                           terminal_width=40)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("\n") == 1  # one unwrapped line, even on a narrow terminal
+    link = read_code(get_settings().secret_bytes(), _code(result.stdout), now=datetime.now(UTC))
+    assert link is not None and (link.kind, link.target_id) == ("campaign", campaign)
+    assert link.expires_at - datetime.now(UTC) < timedelta(days=3, minutes=1)
+
+
+def test_link_refuses_ids_that_do_not_exist(api: FakeTelegramAPI) -> None:
+    for kind in ("campaign", "session"):
+        result = runner.invoke(app, ["telegram", "link", f"--{kind}", "12"])
+        assert result.exit_code == 1
+        what = "dialogue session" if kind == "session" else kind
+        assert result.output.startswith(f"error: no {what} 12")
+    assert api.calls_to("getMe") == []
+
+
+def test_link_refuses_a_cancelled_campaign(api: FakeTelegramAPI) -> None:
+    campaign = _campaign()
+    assert runner.invoke(app, ["campaign", "cancel", str(campaign)]).exit_code == 0
+    result = runner.invoke(app, ["telegram", "link", "--campaign", str(campaign)])
+    assert result.exit_code == 1 and "cancelled" in result.output
+
+
+def test_link_without_cutoff_warns_and_link_ends_at_cutoff(api: FakeTelegramAPI) -> None:
+    plain = _campaign()
+    result = runner.invoke(app, ["telegram", "link", "--campaign", str(plain)])
+    assert result.exit_code == 0
+    assert "no cutoff" in result.stderr and "no cutoff" not in result.stdout
+    cutoff = datetime.now(UTC) + timedelta(days=2)
+    soon = _campaign("--cutoff", cutoff.isoformat())
+    result = runner.invoke(app, ["telegram", "link", "--campaign", str(soon), "--days", "30"])
+    assert result.exit_code == 0 and "expires with the campaign" in result.stderr
+    link = read_code(get_settings().secret_bytes(), _code(result.stdout), now=datetime.now(UTC))
+    assert link is not None and abs((link.expires_at - cutoff).total_seconds()) < 2
 
 
 def test_link_needs_exactly_one_target(api: FakeTelegramAPI) -> None:

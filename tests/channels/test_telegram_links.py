@@ -125,7 +125,9 @@ async def test_second_tap_does_not_restart_the_campaign(tg: Harness, clock: Any)
     await tg.say(f"/start {code}")
     await tg.say(f"/start {code}")
     assert len(runs(tg)) == 1
-    assert "subscribed" in tg.api.sent_texts(CHAT)[-1]  # the runtime's "you are subscribed"
+    *_, subscribed, again = tg.api.sent_texts(CHAT)
+    assert "subscribed" in subscribed  # the runtime's "you are subscribed"
+    assert again == tg.api.sent_texts(CHAT)[0]  # ... and the open question, asked again
 
 
 async def test_session_link_starts_the_rsvp_invitation(tg: Harness, clock: Any) -> None:

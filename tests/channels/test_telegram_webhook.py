@@ -245,9 +245,9 @@ async def test_block_notice_from_a_stranger_creates_nothing(tg: Harness) -> None
 
 async def test_stop_help_delete_commands(tg: Harness) -> None:
     await tg.say("/start")
-    await tg.say("/help")  # the help text, then the pending question again
+    await tg.say("/help")  # Telegram's help text, then the pending question again
     help_text, question = tg.api.sent_texts(CHAT)[-2:]
-    assert "STOP" in help_text and "Reply YES to start" in question
+    assert "/stop" in help_text and "Reply YES to start" in question
     await tg.say("/stop")
     assert "unsubscribed" in tg.api.sent_texts(CHAT)[-1]
     participant = tg.participant()

@@ -54,3 +54,23 @@ def test_follow_prints_a_late_row_once(db_engine: Engine, db_url: str, settings:
     assert out.index("body 2") < out.index("body 1")
     assert "+141******23" in out and "+14105550123" not in out
     assert (first, third) == (late - 1, late + 1)
+
+
+@pytest.mark.parametrize(("token", "says"), [
+    (None, "nothing leaves this machine"),
+    ("123456:TOKEN", "Telegram messages are really sent"),
+])
+def test_header_says_what_really_leaves(db_engine: Engine, db_url: str, settings: Settings,
+                                        monkeypatch: pytest.MonkeyPatch, token: str | None,
+                                        says: str) -> None:
+    _rows(db_engine, settings)
+    monkeypatch.setenv("ENGAGE_DATABASE_URL", db_url)
+    if token:
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", token)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli_app, ["outbox"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert says in " ".join(result.output.split())  # rich wraps at the terminal width

@@ -194,7 +194,18 @@ class FakeTelegramAPI:
         return _ok(True)
 
     async def _m_editMessageReplyMarkup(self, params: dict[str, Any]) -> web.Response:
-        return _ok(True)
+        """Redraws (or removes) the keyboard of a message sent before, as Telegram does: a
+        later press on that message carries the new keyboard."""
+        chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
+        with self._lock:
+            for message in self.messages:
+                if message["chat"]["id"] == chat_id and message["message_id"] == message_id:
+                    if params.get("reply_markup"):
+                        message["reply_markup"] = params["reply_markup"]
+                    else:
+                        message.pop("reply_markup", None)
+                    return _ok(message)
+        return _error(400, "Bad Request: message to edit not found")
 
     async def _m_setWebhook(self, params: dict[str, Any]) -> web.Response:
         return _ok(True)

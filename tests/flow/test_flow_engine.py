@@ -9,7 +9,14 @@ from flow_helpers import T0, make_flow, roundtrip, says, shipped, types
 
 from engage.flow import Flow, answers, flow_from_dict, resume, start, timeout
 from engage.flow.engine import EngineError, Step
-from engage.flow.events import ConsentChanged, LanguageChanged, ResultRecorded, RunEnded, Say
+from engage.flow.events import (
+    MULTI_DONE,
+    ConsentChanged,
+    LanguageChanged,
+    ResultRecorded,
+    RunEnded,
+    Say,
+)
 
 SAT = shipped("satisfaction")
 LATER = T0 + timedelta(minutes=1)
@@ -35,7 +42,7 @@ def test_start_asks_consent_and_sets_wake_at() -> None:
     assert step.wake_at == T0 + timedelta(hours=24)  # the consent reminder
     (say,) = step.events
     assert isinstance(say, Say) and say.kind == "question" and say.node_id == "consent"
-    assert [o.value for o in say.options] == ["yes", "no"]
+    assert [o.value for o in say.options] == ["yes", "no", "ESPAÑOL"]  # the other language
 
 
 def test_naive_now_is_rejected() -> None:
@@ -151,6 +158,8 @@ def test_every_option_value_is_accepted_by_the_parser() -> None:
             options = next(e for e in probe.events if isinstance(e, Say)).options
             assert options or node.question.type in ("text", "area", "number"), node.id  # type: ignore[union-attr]
             for option in options:
+                if option.value == MULTI_DONE:
+                    continue  # Telegram turns Done into the ticked numbers (telegram_toggles)
                 after = resume(flow, state, option.value, now=LATER)
                 assert not any(isinstance(e, Say) and e.kind == "reprompt" for e in after.events), (
                     flow_id, node.id, option)
@@ -376,3 +385,80 @@ def test_a_close_spelling_of_a_place_is_confirmed_in_one_question() -> None:
     assert retyped.state["results"]["area"] == "Canton"
     exact = resume(SAT, state, "Hampden", now=LATER)  # an exact name needs no question
     assert exact.state["results"]["area"] == "Hampden"
+def test_context_values_per_language_and_no_doubled_full_stop() -> None:
+    from engage.flow.templating import fill
+
+    flow = make_flow("""
+        id: when
+        version: 1
+        languages: [en, es]
+        nodes:
+          - id: q
+            ask:
+              type: yes_no
+              result: ok
+              text:
+                en: "It is {{ context.when }} at {{ context.place }}. Coming?"
+                es: "Es el {{ context.when }} en {{ context.place }}. ¿Viene?"
+            next: done
+          - id: done
+            end: completed
+        """)
+    context = {"when": "Tue Dec 8", "when_es": "martes 8 de diciembre", "place": "1 Main St."}
+    assert says(start(flow, now=T0, context=context)) == [
+        "It is Tue Dec 8 at 1 Main St. Coming?"]
+    assert says(start(flow, now=T0, language="es", context=context)) == [
+        "Es el martes 8 de diciembre en 1 Main St. ¿Viene?"]
+    assert fill("See you at {place}. Bye", {"place": "1 Main St."}) == "See you at 1 Main St. Bye"
+    assert fill("{a}, {b}!", {"a": "x.", "b": "y"}) == "x., y!"
+
+
+def test_long_free_text_is_kept_trimmed_with_a_note() -> None:
+    flow = make_flow("""
+        id: talk
+        version: 1
+        languages: [en, es]
+        nodes:
+          - id: q
+            ask: {type: text, result: said, max_length: 40, text: {en: "Tell us", es: "Díganos"}}
+            next: done
+          - id: done
+            end: completed
+        """)
+    long_reply = "the corner of Elm and Pine needs a light and a crossing guard"
+    step = resume(flow, roundtrip(start(flow, now=T0)), long_reply, now=LATER)
+    (result,) = [e for e in step.events if isinstance(e, ResultRecorded)]
+    assert result.value == "the corner of Elm and Pine needs a light"
+    assert result.raw == result.value  # the rest is not stored anywhere
+    assert says(step) == ["(Your answer was long, so we kept its first 40 characters.)"]
+    assert step.state["status"] == "completed"
+    short = resume(flow, roundtrip(start(flow, now=T0)), "a light", now=LATER)
+    assert says(short) == []
+    assert answers.trim_text("x" * 50, 40) == "x" * 40  # no word break: cut at the limit
+
+
+def test_question_again_repeats_the_open_question_with_its_buttons() -> None:
+    from engage.flow.engine import question_again
+
+    first = start(SAT, now=T0)
+    again = question_again(SAT, roundtrip(first))
+    (asked,) = [e for e in first.events if isinstance(e, Say)]
+    assert again is not None and (again.text, again.options) == (asked.text, asked.options)
+    done = dict(roundtrip(first), status="completed")
+    assert question_again(SAT, done) is None
+
+
+def test_multi_choice_buttons_toggle_and_done() -> None:
+    from engage.flow.events import toggle_value
+
+    rsvp = shipped("dialogue_rsvp")
+    steps = feed(rsvp, ["yes"], context={"session_title": "T"})
+    (needs,) = [e for e in steps[1].events if isinstance(e, Say)]
+    assert [o.value for o in needs.options] == [
+        toggle_value(1), toggle_value(2), toggle_value(3), toggle_value(4, exclusive=True),
+        MULTI_DONE]
+    assert needs.options[-1].label == "Done"
+    state = roundtrip(steps[1])
+    assert state["asked_at"] == LATER.isoformat()
+    after = resume(rsvp, state, "multi:3", now=LATER)  # a toggle value sent as a reply
+    assert any(isinstance(e, ResultRecorded) and e.value == "ride" for e in after.events)

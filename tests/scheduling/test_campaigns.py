@@ -495,3 +495,18 @@ def test_a_paused_campaign_still_shows_finished_conversations(
         campaigns.pause_campaign(session=session, campaign_id=cid, now=clock())
     reply(rt, number(0), "yes", clock)  # completes the one-question poll while paused
     assert progress(db_engine, cid).count("completed") == 1
+def test_campaign_with_a_cutoff_ahead_stays_open_for_flyer_links(
+        db_engine: Engine, settings: Settings, rt: Runtime, clock: Any) -> None:
+    start = clock()
+    link_only = create(db_engine, settings, rt, clock, audience="area:Nowhere",
+                       cutoff_at=start + timedelta(days=7))
+    no_cutoff = create(db_engine, settings, rt, clock, audience="area:Nowhere")
+    ticks = make_ticks(db_engine, settings, rt)
+    for _ in range(3):
+        ticks.campaigns(clock())
+        clock.advance(minutes=1)
+    assert progress(db_engine, link_only).status == "running"  # audience 0, links still work
+    assert progress(db_engine, no_cutoff).status == "finished"
+    clock.set(start + timedelta(days=7, minutes=1))
+    ticks.campaigns(clock())
+    assert progress(db_engine, link_only).status == "finished"

@@ -4,6 +4,7 @@ reminder due times and the session reminder slots."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -107,3 +108,14 @@ def test_parse_audience(spec: str, kind: str, value: str | None) -> None:
 def test_bad_audience_is_one_clear_error(spec: str) -> None:
     with pytest.raises(UserError, match="audience"):
         parse_audience(spec)
+
+
+def test_when_text_per_language() -> None:
+    from engage.scheduling.clock import when_text
+
+    evening = datetime(2026, 12, 8, 18, 0, tzinfo=ZoneInfo("America/New_York"))
+    morning = datetime(2026, 3, 1, 9, 5, tzinfo=ZoneInfo("America/New_York"))
+    assert when_text(evening) == "Tue Dec 8, 6:00 PM"
+    assert when_text(evening, "es") == "martes 8 de diciembre, 6:00 p. m."
+    assert when_text(morning, "es") == "domingo 1 de marzo, 9:05 a. m."
+    assert when_text(morning, "fr") == "Sun Mar 1, 9:05 AM"  # no words for it: English

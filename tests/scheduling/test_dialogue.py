@@ -324,3 +324,45 @@ def test_only_what_new_checkin_code_can_make_is_taken_for_a_code() -> None:
         assert dialogue.checkin_code(text) is None, text
     assert dialogue.checkin_code("check in k7p2x") == "K7P2X"
     assert dialogue.checkin_code("#K7-P2X") == "K7P2X"
+
+
+def test_a_repeated_checkin_code_is_answered_again(db_engine: Engine, settings: Settings,
+                                                   rt: Runtime, clock: Any) -> None:
+    residents(db_engine, rt, clock, 1)
+    sid = make_session(db_engine, settings, clock)
+    with session_scope(db_engine) as session:
+        ds = session.get(DialogueSession, sid)
+        assert ds is not None
+        code = ds.checkin_code
+    clock.set(START + timedelta(minutes=5))
+    first = reply(rt, number(0), code, clock)
+    clock.advance(minutes=1)
+    again = reply(rt, number(0), code, clock)  # "did it work?"
+    assert len(first.outbox_ids) == 1 and len(again.outbox_ids) == 1
+    bodies = {r.id: r.body for r in rows(db_engine)}
+    assert "You're checked in" in bodies[first.outbox_ids[0]]
+    assert "already checked in to GVRS feedback" in bodies[again.outbox_ids[0]]
+
+
+def test_spanish_invitation_and_reminder_have_spanish_dates(
+        db_engine: Engine, settings: Settings, rt: Runtime, clock: Any) -> None:
+    (pid,) = residents(db_engine, rt, clock, 1, language="es")
+    sid = make_session(db_engine, settings, clock)
+    with session_scope(db_engine) as session:
+        ds = session.get(DialogueSession, sid)
+        assert ds is not None
+        ds.place = "123 Main St."
+        session.add(ds)
+    invite(db_engine, rt, sid, clock)
+    (invitation,) = [r.body for r in rows(db_engine, "dialogue:") if r.participant_id == pid]
+    # 2026-07-03 22:00 UTC is a Friday, 6 PM in Baltimore
+    assert invitation is not None
+    assert "GVRS feedback, viernes 3 de julio, 6:00 p. m. en 123 Main St. ¿Puede" in invitation
+    assert "Fri" not in invitation and "St.." not in invitation
+    reply(rt, number(0), "sí", clock)
+    clock.set(START - timedelta(hours=23))
+    make_ticks(db_engine, settings, rt).dialogues(clock())
+    reminders = [r.body for r in rows(db_engine, "dialogue:")
+                 if r.participant_id == pid and r.kind == "reminder"]
+    assert reminders and all("viernes 3 de julio" in (b or "") for b in reminders)
+    assert not any("St.." in (b or "") for b in reminders)
