@@ -62,6 +62,16 @@ class Settings(BaseSettings):
 
     run_scheduler_in_process: bool = Field(True, alias="ENGAGE_INPROCESS_SCHEDULER")
 
+    # Delivery (docs/OPERATIONS.md, "Delivery guarantees"). A reply is retried through provider
+    # outages until it is this old, then dropped with a recorded reason (it would make no sense
+    # any more); campaign, reminder and invitation messages are retried for the retry window.
+    reply_max_age_seconds: int = Field(3600, alias="ENGAGE_REPLY_MAX_AGE", ge=60)
+    retry_window_seconds: int = Field(86400, alias="ENGAGE_RETRY_WINDOW", ge=60)
+    retry_backoff_cap_seconds: float = Field(300.0, alias="ENGAGE_RETRY_BACKOFF_CAP", gt=0)
+    # On SIGTERM, sends already on the network get this long to finish (then they are left
+    # "in doubt" and looked up before any resend); keep it below the stop timeout minus 3 s.
+    shutdown_drain_seconds: float = Field(4.0, alias="ENGAGE_SHUTDOWN_DRAIN", ge=0, le=30)
+
     @field_validator("quiet_hours")
     @classmethod
     def _check_quiet_hours(cls, value: str) -> str:

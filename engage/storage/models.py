@@ -210,6 +210,10 @@ class Outbox(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=300)
     created_at: datetime = ts()
     sent_at: datetime | None = ts(nullable=True)
+    # When the row was first handed to the provider with its outcome not yet recorded: set
+    # just before the request goes out, cleared when the outcome is known. A pending row that
+    # still has it is "in doubt" and is looked up at the provider before it is sent again.
+    attempted_at: datetime | None = ts(nullable=True)
 
 
 # --- audit ------------------------------------------------------------------------------
