@@ -97,13 +97,19 @@ class TokenBucket:
         self.tokens -= 1.0
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
-    async def acquire(self) -> None:
+    async def acquire(self, stop: asyncio.Event | None = None) -> None:
+        """Wait for a token; a ``stop`` ends the wait early (the caller checks it)."""
         if self.unlimited:
             return
         async with self._lock:
             wait = self.delay()
-        if wait > 0:
+        if wait <= 0:
+            return
+        if stop is None:
             await asyncio.sleep(wait)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
 
 
 def backoff_seconds(attempt: int, *, base: float, cap: float,
@@ -196,20 +202,20 @@ class Dispatcher:
             jobs: list[_Job] = []
             taken: Counter[str] = Counter()
             mine: Counter[int] = Counter()  # rows of each resident in this claim
-            for row in rows:
+            for row in sorted(rows, key=lambda r: r.id):  # queue order (a retry is due later)
                 if row.participant_id is not None and row.earlier != mine[row.participant_id]:
                     continue  # an earlier message to this resident has to leave first
                 if self._breaker.paused(row.channel, now):
                     continue  # the provider is failing: leave it pending, unclaimed
-                job = self._prepare(tx, row, recipients.get(row.participant_id or -1), now)
-                if job is None:
-                    continue
                 quota = self._quota(row.channel)
                 if quota is not None and taken[row.channel] >= quota:
                     continue  # leave it pending for the next claim
+                job = self._prepare(tx, row, recipients.get(row.participant_id or -1), now)
+                if row.participant_id is not None and row.channel in self.senders:
+                    mine[row.participant_id] += 1  # taken, cancelled or held: out of the way
+                if job is None:
+                    continue
                 taken[row.channel] += 1
-                if row.participant_id is not None:
-                    mine[row.participant_id] += 1
                 jobs.append(job)
             if jobs:
                 lease_until = now + self.lease
@@ -639,7 +645,7 @@ class _Batch:
                     return found
                 if d._stale(job.row, d.clock()):
                     return SendResult(ok=False, error=STALE_REPLY, permanent=True)
-            await d.buckets[channel].acquire()
+            await d.buckets[channel].acquire(d._stop)
             if self._held(channel):
                 return None
             current.append(job)

@@ -92,25 +92,29 @@ class Outcome:
 OUTBOX_COLUMNS = [_OUTBOX.c[f.name] for f in fields(OutboxRow) if f.name != "earlier"]
 
 
-def _earlier() -> Any:
-    """How many of the row's resident's rows, queued before it, must go out first: claimed
-    ones, and pending ones that are due, being retried or in doubt (a campaign row held for
-    quiet hours, never tried, does not hold a reply back)."""
-    other = _OUTBOX.alias("earlier")
-    return (sa_select(func.count()).select_from(other)
-            .where(other.c.participant_id == _OUTBOX.c.participant_id,
-                   other.c.id < _OUTBOX.c.id,
-                   or_(other.c.status == "claimed",
-                       and_(other.c.status == "pending",
-                            or_(other.c.not_before <= bindparam("now"), other.c.attempts > 0,
-                                other.c.attempted_at.is_not(None)))))
-            .scalar_subquery())
+def _blocking(other: Any, *, waiting_only: bool) -> Any:
+    """An earlier row of the same resident that must leave first: claimed, or pending and
+    due, being retried or in doubt (a campaign row held for quiet hours, never tried, does
+    not hold a reply back). ``waiting_only``: only those that cannot go in this claim."""
+    retrying = or_(other.c.attempts > 0, other.c.attempted_at.is_not(None))
+    pending = (and_(other.c.not_before > bindparam("now"), retrying) if waiting_only
+               else or_(other.c.not_before <= bindparam("now"), retrying))
+    return and_(other.c.participant_id == _OUTBOX.c.participant_id, other.c.id < _OUTBOX.c.id,
+                or_(other.c.status == "claimed", and_(other.c.status == "pending", pending)))
 
 
 def _due(dialect_name: str) -> Any:
-    query = (sa_select(*OUTBOX_COLUMNS, _earlier())
-             .where(_OUTBOX.c.status == "pending", _OUTBOX.c.not_before <= bindparam("now"))
-             .order_by(_OUTBOX.c.not_before, _OUTBOX.c.id)
+    """Due rows in queue order, each with how many earlier rows of its resident must leave
+    first; rows behind one that cannot go now (claimed elsewhere, retrying later) are left
+    out, so they never fill the window while others wait."""
+    earlier, waiting = _OUTBOX.alias("earlier"), _OUTBOX.alias("waiting")
+    count = (sa_select(func.count()).select_from(earlier)
+             .where(_blocking(earlier, waiting_only=False)).scalar_subquery())
+    query = (sa_select(*OUTBOX_COLUMNS, count)
+             .where(_OUTBOX.c.status == "pending", _OUTBOX.c.not_before <= bindparam("now"),
+                    ~sa_select(waiting.c.id).where(_blocking(waiting, waiting_only=True))
+                    .exists())
+             .order_by(_OUTBOX.c.id)
              .limit(bindparam("limit", type_=Integer)))
     if dialect_name == "postgresql":  # concurrent dispatchers take disjoint rows
         query = query.with_for_update(skip_locked=True, of=_OUTBOX)
