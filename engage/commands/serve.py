@@ -8,6 +8,8 @@ import typer
 from engage.commands.common import console, fail
 from engage.config import ConfigError, Settings, get_settings
 
+REQUEST_GRACE_SECONDS = 2  # uvicorn's wait for open requests on SIGTERM
+
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
@@ -53,4 +55,7 @@ def serve(
         console.print("Play a resident:  engage chat --from +15550001111 "
                       f"--url http://{host}:{port}", highlight=False, markup=False)
     # No access log: request lines can carry numbers (e.g. /dev/outbox?to=...).
-    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False)
+    # On SIGTERM: open requests get GRACE seconds, then the dispatcher releases what it has
+    # not sent and drains what is on the network (ENGAGE_SHUTDOWN_DRAIN): exit well within 8 s.
+    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False,
+                timeout_graceful_shutdown=REQUEST_GRACE_SECONDS)
