@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # On SIGTERM, sends already on the network get this long to finish (then they are left
     # "in doubt" and looked up before any resend); keep it below the stop timeout minus 3 s.
     shutdown_drain_seconds: float = Field(4.0, alias="ENGAGE_SHUTDOWN_DRAIN", ge=0, le=30)
+    # How long a worker's claim lasts: after a crash its rows wait this long, then go back to
+    # pending. Keep it well above ENGAGE_TWILIO_TIMEOUT (a live worker must never lose it).
+    outbox_lease_seconds: float = Field(60.0, alias="ENGAGE_OUTBOX_LEASE", ge=2)
+    twilio_timeout_seconds: float = Field(10.0, alias="ENGAGE_TWILIO_TIMEOUT", gt=0)
 
     @field_validator("quiet_hours")
     @classmethod

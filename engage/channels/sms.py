@@ -225,7 +225,8 @@ class TwilioSender:
             raise ValueError("TwilioSender needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
         if not (settings.twilio_from_number or settings.twilio_messaging_service_sid):
             raise ValueError("set TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
-        self.http_client = http_client or ApiUrlHttpClient(settings.twilio_api_url)
+        self.http_client = http_client or ApiUrlHttpClient(
+            settings.twilio_api_url, timeout=settings.twilio_timeout_seconds)
         # A non-empty environment mapping keeps the client from reading os.environ.
         self.client = Client(
             settings.twilio_account_sid,

@@ -132,7 +132,7 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
         worker_id: str | None = None,
         runtime: Any | None = None,
-        lease_seconds: float = 120.0,
+        lease_seconds: float | None = None,
         max_attempts: int | None = None,
         backoff_base: float = 2.0,
         backoff_cap: float | None = None,
@@ -150,7 +150,8 @@ class Dispatcher:
         self.clock = clock
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.runtime = runtime
-        self.lease = timedelta(seconds=lease_seconds)
+        self.lease = timedelta(seconds=lease_seconds if lease_seconds is not None
+                               else settings.outbox_lease_seconds)
         self.max_attempts = max_attempts  # None: retry for the row's whole retry window
         self.backoff_base = backoff_base
         self.backoff_cap = (backoff_cap if backoff_cap is not None
