@@ -238,13 +238,14 @@ class Tally:
     inbound_stored: int = 0
     inbound_posted: int = 0
     looked_up: int = 0
+    samples: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         return (f"rows={self.rows} lost={self.lost} duplicated={self.duplicated} "
                 f"out_of_order={self.out_of_order} failed={self.failed} "
                 f"unfinished={self.unfinished} inbound stored/posted="
                 f"{self.inbound_stored}/{self.inbound_posted} lookups={self.looked_up} "
-                f"cancelled={dict(self.cancelled)}")
+                f"cancelled={dict(self.cancelled)} {' | '.join(self.samples[:3])}")
 
 
 def unfinished(db_url: str) -> int:
@@ -300,6 +301,7 @@ def tally(cluster: Cluster, residents: Residents) -> Tally:
         result.duplicated += sum(extra.values())
         if not missing and not extra and want != got:
             result.out_of_order += 1
+            result.samples.append(f"{number[-4:]}: queued {want} received {got}")
     return result
 
 
@@ -318,10 +320,12 @@ def cluster(pg_base: str | None, **env: str) -> Iterator[Cluster]:
                 made.stop_all()
 
 
-def logs(made: Cluster) -> str:
-    """The processes' output (for a failing assertion's message)."""
+def logs(made: Cluster, keep: tuple[str, ...] = ("lost", "lease", "doubt", "Error", "rror")) -> str:
+    """The processes' notable log lines (for a failing assertion's message)."""
     parts = []
     for proc in made.procs.values():
         if proc.log is not None and proc.log.exists():
-            parts.append(f"--- {proc.name}\n" + proc.log.read_text()[-3000:])
+            lines = [line for line in proc.log.read_text().splitlines()
+                     if any(word in line for word in keep)]
+            parts.append(f"--- {proc.name}\n" + "\n".join(lines[-40:]))
     return "\n".join(parts)

@@ -79,7 +79,7 @@ def test_kills_outage_and_provider_faults_lose_and_duplicate_nothing(
             result.line() + logs(made)
         assert (result.failed, result.unfinished, sum(result.cancelled.values())) == (0, 0, 0), \
             result.line()
-        assert result.rows > 30 * 8
+        assert result.rows >= 30 * 8
 
 
 @pytest.mark.parametrize("role", ["worker", "serve"])
