@@ -82,6 +82,7 @@ def chaos(made: Cluster, args: argparse.Namespace, stop: threading.Event,
     """The faults, at random moments within the first part of the run."""
     rng = random.Random(args.seed)
     started = time.monotonic()
+    restarts: list[threading.Thread] = []
     plan = [(rng.uniform(2, 25), name) for name in ("web1", "worker1", "scheduler", "worker2")]
     plan.append((rng.uniform(3, 8), "outage"))
     if restart_pg is not None:
@@ -98,10 +99,10 @@ def chaos(made: Cluster, args: argparse.Namespace, stop: threading.Event,
             restart_pg()
             log.append(f"{moment:6.1f}s PostgreSQL restarted")
         else:
-            made.kill(event)
+            restarts.append(made.crash(event))
             log.append(f"{moment:6.1f}s kill -9 {event}")
-            time.sleep(1.0)
-            made.start(event)
+    for thread in restarts:
+        thread.join()
 
 
 def run(args: argparse.Namespace, pg_base: str | None, restart_pg: object | None) -> None:

@@ -134,6 +134,18 @@ class Cluster:
         proc.popen.wait(30)
         return time.monotonic() - started
 
+    def crash(self, name: str, restart_after: float = 1.0) -> threading.Thread:
+        """kill -9, then start it again in the background (as systemd or compose would)."""
+        self.kill(name)
+
+        def restart() -> None:
+            time.sleep(restart_after)
+            self.start(name)
+
+        thread = threading.Thread(target=restart, name=f"restart-{name}")
+        thread.start()
+        return thread
+
     def web_ports(self) -> list[int]:
         return [p.port for p in self.procs.values() if p.port is not None]
 

@@ -40,16 +40,17 @@ def _chaos(made: Cluster, stop: threading.Event, seed: int) -> list[str]:
     done: list[str] = []
     events = ["web1", "worker1", "scheduler", "outage", "worker2"]
     rng.shuffle(events)
+    restarts = []
     for event in events:
         if stop.wait(rng.uniform(1.0, 3.0)):
             break
         if event == "outage":
             made.api.faults.outage(3.0)
         else:
-            made.kill(event)
-            time.sleep(1.0)
-            made.start(event)
+            restarts.append(made.crash(event))
         done.append(event)
+    for thread in restarts:
+        thread.join()
     return done
 
 
