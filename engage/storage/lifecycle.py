@@ -41,7 +41,7 @@ def _due_clause(table: str) -> str:
     return "created_at < :cutoff"
 
 
-def purge_old_rows(engine: Engine, *, now: datetime, days: int, batch: int = BATCH_ROWS,
+def purge_old_rows(engine: Engine, *, now: datetime, days: float, batch: int = BATCH_ROWS,
                    pause: float = PAUSE_SECONDS, max_batches: int | None = None
                    ) -> dict[str, int]:
     """Delete what is past retention from each lifecycle table, batch by batch; returns the
@@ -67,7 +67,7 @@ def purge_old_rows(engine: Engine, *, now: datetime, days: int, batch: int = BAT
     return deleted
 
 
-def table_sizes(engine: Engine, *, now: datetime, days: int) -> list[TableSize]:
+def table_sizes(engine: Engine, *, now: datetime, days: float) -> list[TableSize]:
     """Every table's row count and size, and for the lifecycle tables how many rows the next
     purge would delete."""
     cutoff = now - timedelta(days=days)

@@ -280,16 +280,22 @@ def wait_drained(db_url: str, timeout: float) -> bool:
     return False
 
 
-def tally(cluster: Cluster, residents: Residents) -> Tally:
-    """Compare, resident by resident, the outbox (queue order) with the fake's messages."""
+OUTBOX_ROWS = "SELECT id, participant_id, body, status, error FROM outbox"
+
+
+def tally(cluster: Cluster, residents: Residents,
+          archived: dict[int, tuple[Any, ...]] | None = None) -> Tally:
+    """Compare, resident by resident, the outbox (queue order) with the fake's messages;
+    ``archived``: rows read before a purge deleted them (id -> the OUTBOX_ROWS columns)."""
     engine = sa.create_engine(cluster.db_url, poolclass=sa.NullPool)
     result = Tally(inbound_posted=len(residents.posted), looked_up=cluster.api.list_requests)
     expected: dict[str, list[str]] = defaultdict(list)
     with engine.connect() as conn:
         people = {row[0]: decrypt_address(SECRET.encode(), row[1]) for row in
                   conn.exec_driver_sql("SELECT id, address_enc FROM participant")}
-        for pid, body, status, error in conn.exec_driver_sql(
-                "SELECT participant_id, body, status, error FROM outbox ORDER BY id"):
+        rows = dict(archived or {})
+        rows.update((int(r[0]), tuple(r)) for r in conn.exec_driver_sql(OUTBOX_ROWS))
+        for _, pid, body, status, error in (rows[i] for i in sorted(rows)):
             result.rows += 1
             if status == "cancelled":
                 result.cancelled[(error or "")[:40]] += 1
