@@ -62,7 +62,7 @@ from engage.storage.sql import Tx, transaction
 
 log = logging.getLogger("engage.dispatcher")
 
-HELD_KINDS = frozenset({"campaign", "reminder", "invitation"})
+HELD_KINDS = frozenset(queue.HELD_KINDS)
 ALWAYS_SENT_KINDS = frozenset({"confirmation"})
 TELEGRAM_RATE = 25.0  # Telegram allows about 30 messages/s per bot
 OPT_OUT_SOURCE = {"sms": "twilio_21610", "telegram": "telegram_blocked"}
@@ -203,7 +203,7 @@ class Dispatcher:
             jobs: list[_Job] = []
             taken: Counter[str] = Counter()
             mine: Counter[int] = Counter()  # rows of each resident in this claim
-            for row in sorted(rows, key=lambda r: r.id):  # queue order (a retry is due later)
+            for row in rows:  # in queue order (see due_rows)
                 if row.participant_id is not None and row.earlier != mine[row.participant_id]:
                     continue  # an earlier message to this resident has to leave first
                 if self._breaker.paused(row.channel, now):
@@ -621,9 +621,8 @@ class _Batch:
                     in_doubt=True)))
         except Exception:
             log.exception("sending to one resident failed; their rows are released")
-        for job in pending:
-            until = self.d._breaker.until.get(job.row.channel)
-            self.released.append((job, max(job.row.not_before, until or job.row.not_before)))
+        for job in pending:  # due as before: a paused channel is skipped when claiming
+            self.released.append((job, job.row.not_before))
 
     def _held(self, channel: str) -> bool:
         return self.d._stopping() or self.d._breaker.paused(channel, self.d.clock())

@@ -92,36 +92,50 @@ class Outcome:
 OUTBOX_COLUMNS = [_OUTBOX.c[f.name] for f in fields(OutboxRow) if f.name != "earlier"]
 
 
+HELD_KINDS = ("campaign", "reminder", "invitation")  # held for quiet hours (dispatcher)
+
+
 def _blocking(other: Any, *, waiting_only: bool) -> Any:
     """An earlier row of the same resident that must leave first: claimed, or pending and
-    due, being retried or in doubt (a campaign row held for quiet hours, never tried, does
-    not hold a reply back). ``waiting_only``: only those that cannot go in this claim."""
-    retrying = or_(other.c.attempts > 0, other.c.attempted_at.is_not(None))
+    due, or pending for later unless it is a campaign, reminder or invitation row held for
+    quiet hours and never tried (that does not hold a reply back). ``waiting_only``: only
+    those that cannot go in this claim."""
+    retrying = or_(other.c.attempts > 0, other.c.attempted_at.is_not(None),
+                   and_(other.c.kind != HELD_KINDS[0], other.c.kind != HELD_KINDS[1],
+                        other.c.kind != HELD_KINDS[2]))
     pending = (and_(other.c.not_before > bindparam("now"), retrying) if waiting_only
                else or_(other.c.not_before <= bindparam("now"), retrying))
     return and_(other.c.participant_id == _OUTBOX.c.participant_id, other.c.id < _OUTBOX.c.id,
+                or_(other.c.status == "pending", other.c.status == "claimed"),  # the index
                 or_(other.c.status == "claimed", and_(other.c.status == "pending", pending)))
 
 
-def _due(dialect_name: str) -> Any:
-    """Due rows in queue order, each with how many earlier rows of its resident must leave
-    first; rows behind one that cannot go now (claimed elsewhere, retrying later) are left
-    out, so they never fill the window while others wait."""
+def _due(dialect_name: str, *, of_residents: bool = False) -> Any:
+    """Due rows, oldest first (``ix_outbox_due``), each with how many earlier rows of its
+    resident must leave first; rows behind one that cannot go now (claimed elsewhere,
+    retrying later) are left out. ``of_residents``: the due rows of the residents listed in
+    ``pids``, in queue order (``ix_outbox_unfinished``): a resident's earlier row retried
+    later sorts after rows queued behind it, and this fetches it into the same claim."""
     earlier, waiting = _OUTBOX.alias("earlier"), _OUTBOX.alias("waiting")
     count = (sa_select(func.count()).select_from(earlier)
              .where(_blocking(earlier, waiting_only=False)).scalar_subquery())
     query = (sa_select(*OUTBOX_COLUMNS, count)
              .where(_OUTBOX.c.status == "pending", _OUTBOX.c.not_before <= bindparam("now"),
                     ~sa_select(waiting.c.id).where(_blocking(waiting, waiting_only=True))
-                    .exists())
-             .order_by(_OUTBOX.c.id)
-             .limit(bindparam("limit", type_=Integer)))
+                    .exists()))
+    if of_residents:
+        query = (query.where(in_list(dialect_name, _OUTBOX.c.participant_id, "pids", Integer))
+                 .order_by(_OUTBOX.c.id))
+    else:
+        query = (query.order_by(_OUTBOX.c.not_before, _OUTBOX.c.id)
+                 .limit(bindparam("limit", type_=Integer)))
     if dialect_name == "postgresql":  # concurrent dispatchers take disjoint rows
         query = query.with_for_update(skip_locked=True, of=_OUTBOX)
     return query
 
 
 _DUE = Statement(_due)
+_DUE_OF = Statement(lambda d: _due(d, of_residents=True))
 # A claim that outlived its lease (its worker died): back to pending. Rows never handed to the
 # provider have no attempted_at and are simply sent; the others are looked up first.
 _EXPIRE_LEASES = Statement(
@@ -183,9 +197,17 @@ def release_expired_leases(*, tx: Tx, now: datetime) -> list[tuple[int, bool]]:
 
 
 def due_rows(*, tx: Tx, now: datetime, limit: int) -> list[OutboxRow]:
-    """Pending rows due by ``now``, oldest first (locked, skipping locked ones, on PostgreSQL),
-    each with ``earlier``: the resident's rows queued before it that must leave first."""
-    return [OutboxRow(*row) for row in tx.all(_DUE, {"now": now, "limit": limit})]
+    """Pending rows due by ``now`` in queue order (locked, skipping locked ones, on
+    PostgreSQL), each with ``earlier``: the resident's rows queued before it that must leave
+    first. The earlier due rows of a resident whose row is held back are fetched too, so a
+    window full of such rows never starves."""
+    rows = [OutboxRow(*row) for row in tx.all(_DUE, {"now": now, "limit": limit})]
+    behind = sorted({r.participant_id for r in rows if r.earlier and r.participant_id})
+    if behind:
+        seen = {r.id for r in rows}
+        more = tx.all(_DUE_OF, {"now": now, "pids": list_param(tx, behind)})
+        rows += [OutboxRow(*row) for row in more if row[0] not in seen]
+    return sorted(rows, key=lambda r: r.id)
 
 
 def mark_attempted(*, tx: Tx, outbox_ids: Sequence[int], now: datetime) -> None:

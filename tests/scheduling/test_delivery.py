@@ -347,3 +347,26 @@ async def test_held_campaign_row_does_not_hold_back_a_reply(
     await dispatcher.run_once()  # the campaign row is held...
     await dispatcher.run_once()  # ...and no longer stands before the reply
     assert _row(db_engine, reply).status == "sent"
+
+
+async def test_rows_released_by_a_pause_keep_their_place(db_engine: Engine, settings: Settings,
+                                                         clock: Any) -> None:
+    """One worker's provider pause releases a resident's rows; another worker must still
+    send them before anything queued later for that resident."""
+    others = [_participant(db_engine, settings, f"+1410555{i:04d}") for i in range(3)]
+    for i, pid in enumerate(others):
+        _enqueue(db_engine, pid, clock(), f"o{i}")
+    pid = _participant(db_engine, settings)
+    _enqueue(db_engine, pid, clock(), "x1")
+    _enqueue(db_engine, pid, clock(), "x2")
+    failing = MemorySender(script=deque(SendResult(ok=False, error="HTTP 500", retry_after=1)
+                                        for _ in range(3)))
+    first = _dispatcher(db_engine, settings, clock, failing, concurrency=1, worker_id="a")
+    assert await first.run_once() == 5
+    assert [m.text for m in failing.attempts] == ["o0", "o1", "o2"]  # then paused: x released
+    _enqueue(db_engine, pid, clock(), "x3")
+    healthy = MemorySender()
+    second = _dispatcher(db_engine, settings, clock, healthy, worker_id="b")
+    await second.run_once()
+    await second.run_once()
+    assert healthy.texts_to(NUMBER) == ["x1", "x2", "x3"]

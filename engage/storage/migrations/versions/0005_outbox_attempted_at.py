@@ -5,6 +5,10 @@ outcome is recorded. After a crash, a row without the stamp was never handed to 
 and simply goes back to pending; a row with it is "in doubt" and is looked up at the provider
 before it is sent again (docs/OPERATIONS.md, "Delivery guarantees").
 
+ix_outbox_unfinished (participant_id, id) covers only pending and claimed rows: the claim asks,
+for each due row, whether an earlier row of the same resident must leave first, and the
+outbox keeps months of finished rows.
+
 On PostgreSQL, outbox and message get autovacuum and analyze thresholds of 2% instead of the
 default 20%/10%: every outbox row is updated two or three times within seconds and both tables
 are trimmed daily by the retention purge, so dead rows and stale statistics pile up long before
@@ -31,6 +35,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 BUSY_TABLES = ("outbox", "message")
+UNFINISHED = "status IN ('pending', 'claimed')"
 VACUUM = ("autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02, "
           "autovacuum_vacuum_insert_scale_factor = 0.05")
 
@@ -40,12 +45,17 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("attempted_at",
                                       engage.storage.models.UTCDateTime(timezone=True),
                                       nullable=True))
+        batch_op.create_index("ix_outbox_unfinished", ["participant_id", "id"], unique=False,
+                              postgresql_where=sa.text(UNFINISHED),
+                              sqlite_where=sa.text(UNFINISHED))
     if op.get_bind().dialect.name == "postgresql":
         for table in BUSY_TABLES:
             op.execute(f"ALTER TABLE {table} SET ({VACUUM})")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_unfinished")
     if op.get_bind().dialect.name == "postgresql":
         for table in BUSY_TABLES:
             op.execute(f"ALTER TABLE {table} RESET (autovacuum_vacuum_scale_factor, "
