@@ -31,7 +31,7 @@ from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.rest import Client
 
 from engage.channels.base import ChannelName, Inbound, LookupUnavailable, Outbound, SendResult
-from engage.channels.segments import measure, split_body
+from engage.channels.segments import measure, smart_encode, split_body
 from engage.config import Settings
 
 log = logging.getLogger("engage.sms")
@@ -327,7 +327,9 @@ def _may_have_arrived(exc: BaseException) -> bool:
 
 
 def _matches(record: Any, body: str, since: datetime, service_sid: str | None) -> bool:
-    if (record.body or "") != body:
+    """Twilio may hold the body as sent or with its smart-encoding substitutions made."""
+    held = record.body or ""
+    if held != body and smart_encode(held) != smart_encode(body):
         return False
     if service_sid and record.messaging_service_sid not in (None, service_sid):
         return False

@@ -636,8 +636,10 @@ class _Batch:
             if job.row.attempted_at is not None:
                 try:
                     found = await d._reconcile(job)
-                except LookupUnavailable as exc:
-                    result = SendResult(ok=False, error=f"lookup unavailable: {exc}",
+                except Exception as exc:  # down, throttled, or a bug: still in doubt, later
+                    if not isinstance(exc, LookupUnavailable):
+                        log.exception("lookup failed for outbox=%s", job.row.id)
+                    result = SendResult(ok=False, error=f"lookup unavailable: {exc}"[:200],
                                         retry_after=LOOKUP_RETRY_SECONDS, in_doubt=True)
                     d._breaker.note(channel, result, d.clock())
                     return result

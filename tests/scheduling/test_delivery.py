@@ -370,3 +370,34 @@ async def test_rows_released_by_a_pause_keep_their_place(db_engine: Engine, sett
     await second.run_once()
     await second.run_once()
     assert healthy.texts_to(NUMBER) == ["x1", "x2", "x3"]
+
+
+async def test_twilio_lookup_matches_recipient_sender_time_and_body(settings: Settings) -> None:
+    """The Message list lookup through the real twilio client: only this resident, from our
+    number, since the attempt, with this body (also as Twilio smart-encodes it)."""
+    from datetime import UTC, timedelta
+
+    from tests.fakes.twilio_api import SentMessage
+
+    with FakeTwilioAPI() as api:
+        now = datetime.now(UTC)
+        for sid, to, body, from_, age in (
+                ("SMa", NUMBER, "It's safe", "+14435550000", 0),      # smart-encoded form
+                ("SMb", NUMBER, "It’s safe", "+14435550000", 600),    # too old
+                ("SMc", "+14105550999", "It’s safe", "+14435550000", 0),  # someone else
+                ("SMd", NUMBER, "It’s safe", "+14435559999", 0),      # another sender
+                ("SMe", NUMBER, "Other text", "+14435550000", 0)):
+            api.messages.append(SentMessage(sid=sid, to=to, body=body, from_=from_,
+                                            messaging_service_sid=None, status_callback=None,
+                                            smart_encoded="True",
+                                            created=now - timedelta(seconds=age)))
+        sender = TwilioSender(settings.model_copy(update={
+            "twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN,
+            "twilio_from_number": "+14435550000", "twilio_api_url": api.url}))
+        try:
+            found = await sender.lookup(Outbound(outbox_id=1, channel="sms", address=NUMBER,
+                                                 text="It’s safe"), now - timedelta(seconds=5))
+        finally:
+            await sender.close()
+    assert [r.provider_id for r in found] == ["SMa"]
+    assert found[0].ok and api.list_requests == 2
