@@ -105,6 +105,9 @@ async def test_in_doubt_row_not_at_the_provider_is_sent_once(
 async def test_in_doubt_row_without_a_lookup_is_resent(db_engine: Engine, settings: Settings,
                                                       clock: Any) -> None:
     """Telegram has no message lookup: an in-doubt row is sent again (documented)."""
+    from engage.channels.telegram import TelegramSender
+
+    assert not hasattr(TelegramSender, "lookup")  # the Bot API cannot list sent messages
     pid = _participant(db_engine, settings)
     oid = _enqueue(db_engine, pid, clock(), "Hello", attempted_at=clock())
     sender = MemorySender()
