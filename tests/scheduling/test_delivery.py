@@ -297,7 +297,7 @@ async def test_order_per_resident_across_workers(db_engine: Engine, settings: Se
             return await super().send(message)
 
     sender = Jittery()
-    residents = 100
+    residents = 170  # 2,040 replies
     numbers = [f"+1410556{i:04d}" for i in range(residents)]
     pids = [_participant(db_engine, settings, n) for n in numbers]
     for round_ in range(4):
@@ -404,3 +404,26 @@ async def test_twilio_lookup_matches_recipient_sender_time_and_body(settings: Se
             await sender.close()
     assert [r.provider_id for r in found] == ["SMa"]
     assert found[0].ok and api.list_requests == 2
+
+
+async def test_telegram_messages_to_one_resident_leave_in_order(
+        db_engine: Engine, settings: Settings, clock: Any) -> None:
+    with session_scope(db_engine) as session:
+        p = Participant(key="tg1", channel="telegram",
+                        address_enc=encrypt_address(settings.secret_bytes(), "123456789"))
+        session.add(p)
+        session.flush()
+        for i in range(4):
+            session.add(Outbox(participant_id=p.id, channel="telegram", body=f"t{i}",
+                               dedupe_key=f"t{i}", not_before=clock(), created_at=clock()))
+    script = deque([SendResult(ok=True, provider_id="1"),
+                    SendResult(ok=False, error="5xx", retry_after=1)])
+    sender = MemorySender(channel="telegram", script=script)
+    workers = [Dispatcher(engine=db_engine, settings=settings, senders={"telegram": sender},
+                          clock=clock, rates={"telegram": 0}, worker_id=f"w{i}")
+               for i in range(2)]
+    await asyncio.gather(*(w.run_once() for w in workers))
+    clock.advance(seconds=30)
+    for _ in range(3):
+        await asyncio.gather(*(w.run_once() for w in workers))
+    assert sender.texts_to("123456789") == ["t0", "t1", "t2", "t3"]
