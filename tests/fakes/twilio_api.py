@@ -60,6 +60,7 @@ class Faults:
     down_until: float = 0.0  # time.monotonic() before which every create answers 500
     list_down: bool = False  # the list resource answers 500 too while down
     seed: int = 7
+    rng: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
