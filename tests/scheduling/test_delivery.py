@@ -26,6 +26,7 @@ from engage.scheduling.dispatcher import STALE_REPLY, Dispatcher
 from engage.storage.db import session_scope
 from engage.storage.models import Message, Outbox, Participant
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI
+from tests.scheduling.test_dispatcher import _row
 
 NUMBER = "+14105550123"
 
@@ -42,20 +43,13 @@ def _participant(engine: Engine, settings: Settings, number: str = NUMBER) -> in
 
 def _enqueue(engine: Engine, pid: int, now: datetime, body: str, *, kind: str = "reply",
              **extra: Any) -> int:
+    """An outbox row due ``now`` (``extra``: e.g. ``attempted_at`` for one in doubt)."""
     with session_scope(engine) as session:
         row = Outbox(participant_id=pid, channel="sms", kind=kind, body=body,
                      dedupe_key=f"{kind}-{body}-{pid}", not_before=now, created_at=now, **extra)
         session.add(row)
         session.flush()
-        assert row.id is not None
-        return row.id
-
-
-def _row(engine: Engine, oid: int) -> Outbox:
-    with session_scope(engine) as session:
-        row = session.get(Outbox, oid)
-        assert row is not None
-        return row
+        return int(row.id or 0)
 
 
 class LookupSender(MemorySender):
