@@ -80,6 +80,20 @@ class Settings(BaseSettings):
                              f"{', some of them others' if len(value) <= 256 else ''})")
         return value
 
+    # Delivery (docs/OPERATIONS.md, "Delivery guarantees"). A reply is retried through provider
+    # outages until it is this old, then dropped with a recorded reason (it would make no sense
+    # any more); campaign, reminder and invitation messages are retried for the retry window.
+    reply_max_age_seconds: int = Field(3600, alias="ENGAGE_REPLY_MAX_AGE", ge=60)
+    retry_window_seconds: int = Field(86400, alias="ENGAGE_RETRY_WINDOW", ge=60)
+    retry_backoff_cap_seconds: float = Field(300.0, alias="ENGAGE_RETRY_BACKOFF_CAP", gt=0)
+    # On SIGTERM, sends already on the network get this long to finish (then they are left
+    # "in doubt" and looked up before any resend); keep it below the stop timeout minus 3 s.
+    shutdown_drain_seconds: float = Field(4.0, alias="ENGAGE_SHUTDOWN_DRAIN", ge=0, le=30)
+    # How long a worker's claim lasts: after a crash its rows wait this long, then go back to
+    # pending. Keep it well above ENGAGE_TWILIO_TIMEOUT (a live worker must never lose it).
+    outbox_lease_seconds: float = Field(60.0, alias="ENGAGE_OUTBOX_LEASE", ge=2)
+    twilio_timeout_seconds: float = Field(10.0, alias="ENGAGE_TWILIO_TIMEOUT", gt=0)
+
     @field_validator("quiet_hours")
     @classmethod
     def _check_quiet_hours(cls, value: str) -> str:

@@ -58,6 +58,13 @@ class SendResult:
     opted_out: bool = False  # provider says the recipient unsubscribed / blocked the bot
     segments: int | None = None
     encoding: str | None = None
+    # the request may have reached the provider (a timeout after sending, a dropped
+    # connection): the dispatcher looks the message up before any resend
+    in_doubt: bool = False
+
+
+class LookupUnavailable(Exception):
+    """The provider could not answer a lookup now (down, throttled): try again later."""
 
 
 class Sender(Protocol):
@@ -66,3 +73,14 @@ class Sender(Protocol):
     channel: ChannelName
 
     async def send(self, message: Outbound) -> SendResult: ...
+
+
+class LookupSender(Sender, Protocol):
+    """A sender that can find a message it may already have sent (Twilio's Message list).
+
+    ``lookup`` returns what the provider holds that matches ``message`` since ``since``, oldest
+    first, as successful ``SendResult`` values; the dispatcher takes the first whose provider id
+    is not already recorded for another row. Raises ``LookupUnavailable`` when it cannot tell.
+    """
+
+    async def lookup(self, message: Outbound, since: datetime) -> list[SendResult]: ...

@@ -18,7 +18,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -31,8 +31,8 @@ from twilio.http.response import Response as TwilioResponse
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.rest import Client
 
-from engage.channels.base import ChannelName, Inbound, Outbound, SendResult
-from engage.channels.segments import measure, split_body
+from engage.channels.base import ChannelName, Inbound, LookupUnavailable, Outbound, SendResult
+from engage.channels.segments import measure, smart_encode, split_body
 from engage.config import Settings
 
 log = logging.getLogger("engage.sms")
@@ -231,7 +231,8 @@ class TwilioSender:
             raise ValueError("TwilioSender needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
         if not (settings.twilio_from_number or settings.twilio_messaging_service_sid):
             raise ValueError("set TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
-        self.http_client = http_client or ApiUrlHttpClient(settings.twilio_api_url)
+        self.http_client = http_client or ApiUrlHttpClient(
+            settings.twilio_api_url, timeout=settings.twilio_timeout_seconds)
         # A non-empty environment mapping keeps the client from reading os.environ.
         self.client = Client(
             settings.twilio_account_sid,
@@ -267,6 +268,7 @@ class TwilioSender:
                     ok=False,
                     error=f"transport: {type(exc).__name__}",
                     retry_after=TRANSIENT_RETRY_SECONDS,
+                    in_doubt=_may_have_arrived(exc),
                 )
                 return _partial(result, sids, len(parts))
             if created.sid:
@@ -285,8 +287,60 @@ class TwilioSender:
             encoding=size.encoding,
         )
 
+    async def lookup(self, message: Outbound, since: datetime) -> list[SendResult]:
+        """Messages to this resident from our number (or messaging service) created since
+        ``since`` whose body is this message's first part, oldest first.
+
+        Twilio's Message list filtered by ``To``, ``From`` and ``DateSent``; a message Twilio
+        has accepted but not sent yet has no ``date_sent``, so the newest messages to the
+        resident are read too. Bodies are compared here, never logged.
+        """
+        first = (split_body(message.text) or [""])[0]
+        since = since.astimezone(UTC) - LOOKUP_SLACK
+        found: dict[str, SendResult] = {}
+        created: dict[str, datetime] = {}
+        try:
+            for query in ({"date_sent_after": since}, {}):
+                records = await self.client.messages.list_async(
+                    to=message.address, from_=self.from_number or values.unset,
+                    limit=LOOKUP_LIMIT, **query)
+                for record in records:
+                    if not _matches(record, first, since, self.messaging_service_sid):
+                        continue
+                    status = getattr(record.status, "value", record.status)
+                    found[str(record.sid)] = SendResult(
+                        ok=True, provider_id=str(record.sid), status=str(status or "queued"),
+                        segments=measure(message.text).segments,
+                        encoding=measure(message.text).encoding)
+                    created[str(record.sid)] = record.date_created or since
+        except (TwilioRestException, TwilioServiceException, TimeoutError, aiohttp.ClientError,
+                OSError) as exc:
+            raise LookupUnavailable(type(exc).__name__) from exc
+        return sorted(found.values(), key=lambda r: (created[r.provider_id or ""],
+                                                     r.provider_id or ""))
+
     async def close(self) -> None:
         await self.http_client.close()
+
+
+LOOKUP_SLACK = timedelta(minutes=2)  # clocks differ; Twilio stamps at its end
+LOOKUP_LIMIT = 50
+
+
+def _may_have_arrived(exc: BaseException) -> bool:
+    """False only when the connection was never made (nothing can have reached Twilio)."""
+    return not isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError)
+
+
+def _matches(record: Any, body: str, since: datetime, service_sid: str | None) -> bool:
+    """Twilio may hold the body as sent or with its smart-encoding substitutions made."""
+    held = record.body or ""
+    if held != body and smart_encode(held) != smart_encode(body):
+        return False
+    if service_sid and record.messaging_service_sid not in (None, service_sid):
+        return False
+    stamp = record.date_created or record.date_sent
+    return stamp is None or stamp >= since
 
 
 def _partial(result: SendResult, sids: list[str], total: int) -> SendResult:

@@ -12,15 +12,7 @@ from sqlalchemy.engine import Engine
 
 from engage.commands.common import fail
 from engage.config import ConfigError, get_settings
-
-
-def engine_options(url: str) -> dict[str, object]:
-    """No server-side prepared statements on PostgreSQL: a cached *generic* plan for
-    ``dedupe_key LIKE $1`` is a sequential scan of the whole outbox (the pattern is unknown when
-    it is planned), which makes a large fan-out quadratic. Custom plans use the prefix index."""
-    if sa.make_url(url).get_backend_name() != "postgresql":
-        return {}
-    return {"connect_args": {"prepare_threshold": None}}
+from engage.storage.db import engine_options
 
 
 def shown_url(url: str) -> str:

@@ -8,6 +8,8 @@ import typer
 from engage.commands.common import console, err_console, fail
 from engage.config import ConfigError, Settings, get_settings
 
+REQUEST_GRACE_SECONDS = 2  # uvicorn's wait for open requests on SIGTERM
+
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
@@ -85,4 +87,26 @@ def serve(
         console.print("Play a resident:  engage chat --from +15550001111 "
                       f"--url http://{host}:{port}", highlight=False, markup=False)
     # No access log: request lines can carry numbers (e.g. /dev/outbox?to=...).
-    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False)
+    # On SIGTERM: open requests get GRACE seconds, then the dispatcher releases what it has
+    # not sent and drains what is on the network (ENGAGE_SHUTDOWN_DRAIN): exit well within 8 s.
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(),
+                            access_log=False, timeout_graceful_shutdown=REQUEST_GRACE_SECONDS)
+    _server_class()(config).run()
+
+
+def _server_class() -> type:
+    """uvicorn's server, except that a graceful stop on SIGTERM exits 0: uvicorn re-raises
+    the signal after shutting down (status 143), which supervisors count as a failure."""
+    import signal
+    from types import FrameType
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            if sig == signal.SIGTERM:
+                self._captured_signals = [s for s in self._captured_signals
+                                          if s != signal.SIGTERM]
+
+    return Server

@@ -18,6 +18,7 @@ from engage.config import Settings
 from engage.scheduling.campaigns import CampaignTickReport, RunStarter, run_campaigns
 from engage.scheduling.clock import aware
 from engage.scheduling.dialogue import DialogueTickReport, run_dialogues
+from engage.storage import lifecycle
 from engage.storage.db import session_scope
 
 log = logging.getLogger(__name__)
@@ -73,13 +74,18 @@ class Ticks:
                 return total
 
     def retention(self, now: datetime) -> int:
-        """Daily purge of raw message bodies past ENGAGE_RETENTION_DAYS."""
+        """Daily purge of raw message bodies past ENGAGE_RETENTION_DAYS, then the deletion of
+        finished outbox rows and message rows past it (``storage.lifecycle``, in batches)."""
         with session_scope(self.engine) as session:
             purged = privacy.purge_expired_bodies(session=session, now=aware(now),
                                                   days=self.settings.retention_days)
         if purged:
             log.info("tick retention: purged %d bodies", purged)
-        return purged
+        deleted = lifecycle.purge_old_rows(self.engine, now=aware(now),
+                                           days=self.settings.retention_days)
+        if any(deleted.values()):
+            log.info("tick retention: deleted %s rows past retention", deleted)
+        return purged + sum(deleted.values())
 
     def audit_checkpoint(self, now: datetime) -> int:
         """A signed checkpoint of the audit chain's head outside the database, when it grew:

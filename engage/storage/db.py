@@ -136,6 +136,14 @@ def checkpoint_wal(engine: Engine) -> None:
         raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         raw.close()
+def engine_options(url: str) -> dict[str, object]:
+    """No server-side prepared statements on PostgreSQL: a cached *generic* plan for
+    ``dedupe_key LIKE $1`` is a sequential scan of the whole outbox (the pattern is unknown when
+    it is planned), which makes a large fan-out quadratic. Custom plans use the prefix index.
+    ``engage serve`` and every command use the same options."""
+    if sa.make_url(url).get_backend_name() != "postgresql":
+        return {}
+    return {"connect_args": {"prepare_threshold": None}}
 
 
 def make_engine(

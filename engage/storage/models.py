@@ -10,7 +10,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -185,7 +194,14 @@ class Outbox(SQLModel, table=True):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "not_before"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "not_before"),
+        # a resident's unfinished rows, for per-resident order in the claim (outbox_queue):
+        # tiny, since rows leave it once sent, and the outbox keeps months of history
+        Index("ix_outbox_unfinished", "participant_id", "id",
+              postgresql_where=text("status IN ('pending', 'claimed')"),
+              sqlite_where=text("status IN ('pending', 'claimed')")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     participant_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
@@ -210,6 +226,10 @@ class Outbox(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=300)
     created_at: datetime = ts()
     sent_at: datetime | None = ts(nullable=True)
+    # When the row was first handed to the provider with its outcome not yet recorded: set
+    # just before the request goes out, cleared when the outcome is known. A pending row that
+    # still has it is "in doubt" and is looked up at the provider before it is sent again.
+    attempted_at: datetime | None = ts(nullable=True)
 
 
 # --- audit ------------------------------------------------------------------------------

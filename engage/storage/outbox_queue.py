@@ -13,18 +13,17 @@ claims, the outbound messages, and one ``executemany`` per kind of outcome.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, bindparam
+from sqlalchemy import Integer, and_, bindparam, func, or_
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 
 from engage.storage.models import Message, Outbox, Participant
 from engage.storage.repo import in_list, list_param
-from engage.storage.rows import columns_of
 from engage.storage.sql import Statement, Tx
 
 _OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
@@ -55,6 +54,8 @@ class OutboxRow:
     error: str | None
     created_at: datetime
     sent_at: datetime | None
+    attempted_at: datetime | None = None  # set: in doubt (see Outbox.attempted_at)
+    earlier: int = 0  # this resident's unfinished rows queued before this one (see due_rows)
 
 
 class Recipient(NamedTuple):
@@ -85,27 +86,72 @@ class Outcome:
     sent_at: datetime | None = None
     not_before: datetime | None = None  # a retry's next attempt
     message: dict[str, Any] | None = None  # the outbound Message row, when one is kept
+    attempted_at: datetime | None = None  # kept on a retry whose request may have arrived
 
 
-OUTBOX_COLUMNS = columns_of(OutboxRow, _OUTBOX)
+OUTBOX_COLUMNS = [_OUTBOX.c[f.name] for f in fields(OutboxRow) if f.name != "earlier"]
 
 
-def _due(dialect_name: str) -> Any:
-    query = (sa_select(*OUTBOX_COLUMNS)
-             .where(_OUTBOX.c.status == "pending", _OUTBOX.c.not_before <= bindparam("now"))
-             .order_by(_OUTBOX.c.not_before, _OUTBOX.c.id)
-             .limit(bindparam("limit", type_=Integer)))
+HELD_KINDS = ("campaign", "reminder", "invitation")  # held for quiet hours (dispatcher)
+
+
+def _blocking(other: Any, *, waiting_only: bool) -> Any:
+    """An earlier row of the same resident that must leave first: claimed, or pending and
+    due, or pending for later unless it is a campaign, reminder or invitation row held for
+    quiet hours and never tried (that does not hold a reply back). ``waiting_only``: only
+    those that cannot go in this claim."""
+    retrying = or_(other.c.attempts > 0, other.c.attempted_at.is_not(None),
+                   and_(other.c.kind != HELD_KINDS[0], other.c.kind != HELD_KINDS[1],
+                        other.c.kind != HELD_KINDS[2]))
+    pending = (and_(other.c.not_before > bindparam("now"), retrying) if waiting_only
+               else or_(other.c.not_before <= bindparam("now"), retrying))
+    return and_(other.c.participant_id == _OUTBOX.c.participant_id, other.c.id < _OUTBOX.c.id,
+                or_(other.c.status == "pending", other.c.status == "claimed"),  # the index
+                or_(other.c.status == "claimed", and_(other.c.status == "pending", pending)))
+
+
+def _due(dialect_name: str, *, of_residents: bool = False) -> Any:
+    """Due rows, oldest first (``ix_outbox_due``), each with how many earlier rows of its
+    resident must leave first; rows behind one that cannot go now (claimed elsewhere,
+    retrying later) are left out. ``of_residents``: the due rows of the residents listed in
+    ``pids``, in queue order (``ix_outbox_unfinished``): a resident's earlier row retried
+    later sorts after rows queued behind it, and this fetches it into the same claim."""
+    earlier, waiting = _OUTBOX.alias("earlier"), _OUTBOX.alias("waiting")
+    count = (sa_select(func.count()).select_from(earlier)
+             .where(_blocking(earlier, waiting_only=False)).scalar_subquery())
+    query = (sa_select(*OUTBOX_COLUMNS, count)
+             .where(_OUTBOX.c.status == "pending", _OUTBOX.c.not_before <= bindparam("now"),
+                    ~sa_select(waiting.c.id).where(_blocking(waiting, waiting_only=True))
+                    .exists()))
+    if of_residents:
+        query = (query.where(in_list(dialect_name, _OUTBOX.c.participant_id, "pids", Integer))
+                 .order_by(_OUTBOX.c.id))
+    else:
+        query = (query.order_by(_OUTBOX.c.not_before, _OUTBOX.c.id)
+                 .limit(bindparam("limit", type_=Integer)))
     if dialect_name == "postgresql":  # concurrent dispatchers take disjoint rows
         query = query.with_for_update(skip_locked=True, of=_OUTBOX)
     return query
 
 
 _DUE = Statement(_due)
+_DUE_OF = Statement(lambda d: _due(d, of_residents=True))
+# A claim that outlived its lease (its worker died): back to pending. Rows never handed to the
+# provider have no attempted_at and are simply sent; the others are looked up first.
 _EXPIRE_LEASES = Statement(
     sa_update(_OUTBOX)
     .where(_OUTBOX.c.status == "claimed", _OUTBOX.c.lease_until < bindparam("now"))
-    .values(status="failed", error=bindparam("error"), lease_until=None, address_enc=None)
-    .returning(_OUTBOX.c.id))
+    .values(status="pending", lease_until=None, claimed_by=None)
+    .returning(_OUTBOX.c.id, _OUTBOX.c.attempted_at))
+_MARK_ATTEMPTED = Statement(lambda d: sa_update(_OUTBOX)
+                            .where(in_list(d, _OUTBOX.c.id, "ids", Integer),
+                                   _OUTBOX.c.attempted_at.is_(None))
+                            .values(attempted_at=bindparam("now")))
+_RELEASE = Statement(
+    sa_update(_OUTBOX).where(_OUTBOX.c.id == bindparam("oid"), _OUTBOX.c.status == "claimed",
+                             _OUTBOX.c.claimed_by == bindparam("worker"))
+    .values(status="pending", lease_until=None, claimed_by=None,
+            not_before=bindparam("not_before")))
 _RECIPIENTS = Statement(lambda d: sa_select(
     _PARTICIPANTS.c.id, _PARTICIPANTS.c.address_enc, _PARTICIPANTS.c.opted_out,
     _PARTICIPANTS.c.timezone).where(in_list(d, _PARTICIPANTS.c.id, "ids", Integer)))
@@ -137,21 +183,50 @@ _RECORD_FINAL = Statement(
     .values(status=bindparam("status"), attempts=bindparam("attempts"), lease_until=None,
             sent_at=bindparam("sent_at"), error=bindparam("error"),
             provider_id=bindparam("provider_id"), message_id=bindparam("message_id"),
-            address_enc=None))
+            address_enc=None, attempted_at=None))
 _RECORD_RETRY = Statement(
     sa_update(_OUTBOX).where(_OUTBOX.c.id == bindparam("oid"))
     .values(status="pending", attempts=bindparam("attempts"), lease_until=None,
-            claimed_by=None, not_before=bindparam("not_before"), error=bindparam("error")))
+            claimed_by=None, not_before=bindparam("not_before"), error=bindparam("error"),
+            attempted_at=bindparam("attempted_at")))
 
 
-def fail_expired_leases(*, tx: Tx, now: datetime, error: str) -> list[int]:
-    """Rows whose claim outlived its lease are failed, never resent (their fate is unknown)."""
-    return [int(row[0]) for row in tx.all(_EXPIRE_LEASES, {"now": now, "error": error})]
+def release_expired_leases(*, tx: Tx, now: datetime) -> list[tuple[int, bool]]:
+    """Claims that outlived their lease go back to pending: (outbox id, in doubt) for each."""
+    return [(int(row[0]), row[1] is not None) for row in tx.all(_EXPIRE_LEASES, {"now": now})]
 
 
 def due_rows(*, tx: Tx, now: datetime, limit: int) -> list[OutboxRow]:
-    """Pending rows due by ``now``, oldest first (locked, skipping locked ones, on PostgreSQL)."""
-    return [OutboxRow(*row) for row in tx.all(_DUE, {"now": now, "limit": limit})]
+    """Pending rows due by ``now`` in queue order (locked, skipping locked ones, on
+    PostgreSQL), each with ``earlier``: the resident's rows queued before it that must leave
+    first. The earlier due rows of a resident whose row is held back are fetched too, so a
+    window full of such rows never starves."""
+    rows = [OutboxRow(*row) for row in tx.all(_DUE, {"now": now, "limit": limit})]
+    behind = sorted({r.participant_id for r in rows if r.earlier and r.participant_id})
+    if behind:
+        seen = {r.id for r in rows}
+        more = tx.all(_DUE_OF, {"now": now, "pids": list_param(tx, behind)})
+        rows += [OutboxRow(*row) for row in more if row[0] not in seen]
+    return sorted(rows, key=lambda r: r.id)
+
+
+def mark_attempted(*, tx: Tx, outbox_ids: Sequence[int], now: datetime) -> None:
+    """Stamp rows about to be handed to the provider (kept from an earlier in-doubt try)."""
+    tx.send(_MARK_ATTEMPTED, {"ids": list_param(tx, list(outbox_ids)), "now": now})
+
+
+def release(*, tx: Tx, worker: str, rows: Sequence[tuple[int, datetime]]) -> None:
+    """Give claimed rows that were never handed to the provider back: (id, next try)."""
+    tx.send_many(_RELEASE, [{"oid": oid, "worker": worker, "not_before": not_before}
+                            for oid, not_before in rows])
+
+
+def known_provider_ids(*, tx: Tx, channel: str, provider_ids: Sequence[str]) -> set[str]:
+    """Which of these provider ids are already recorded for an outbound message."""
+    if not provider_ids:
+        return set()
+    rows = tx.all(_SENT_IDS, {"channel": channel, "ids": list_param(tx, list(provider_ids))})
+    return {str(row[0]) for row in rows}
 
 
 def recipients(*, tx: Tx, participant_ids: Iterable[int | None]) -> dict[int, Recipient]:
@@ -192,7 +267,8 @@ def record(*, tx: Tx, outcomes: Sequence[Outcome]) -> None:
     for outcome in outcomes:
         if outcome.status == "pending":
             retries.append({"oid": outcome.outbox_id, "attempts": outcome.attempts,
-                            "not_before": outcome.not_before, "error": outcome.error})
+                            "not_before": outcome.not_before, "error": outcome.error,
+                            "attempted_at": outcome.attempted_at})
             continue
         finals.append({"oid": outcome.outbox_id, "status": outcome.status,
                        "attempts": outcome.attempts, "sent_at": outcome.sent_at,
@@ -226,3 +302,15 @@ def _insert_messages(tx: Tx, outcomes: Sequence[Outcome]) -> dict[int, int]:
                                                           "ids": list_param(tx, wanted)}):
             linked[by_provider[(channel, provider_id)]] = int(message_id)
     return linked
+
+
+_RELEASE_WORKER = Statement(
+    sa_update(_OUTBOX).where(_OUTBOX.c.status == "claimed",
+                             _OUTBOX.c.claimed_by == bindparam("worker"))
+    .values(status="pending", lease_until=None, claimed_by=None).returning(_OUTBOX.c.id))
+
+
+def release_worker(*, tx: Tx, worker: str) -> int:
+    """Everything still claimed by ``worker`` back to pending (a clean stop); a row that was
+    handed to the provider keeps ``attempted_at`` and is looked up before any resend."""
+    return len(tx.all(_RELEASE_WORKER, {"worker": worker}))

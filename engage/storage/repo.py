@@ -525,7 +525,8 @@ def insert_outbox(
         "body": body, "buttons": _buttons_json(buttons), "dedupe_key": dedupe_key,
         "status": "pending", "not_before": not_before, "attempts": 0, "created_at": now,
         "address_enc": address_enc, "lease_until": None, "claimed_by": None,
-        "message_id": None, "provider_id": None, "error": None, "sent_at": None}
+        "message_id": None, "provider_id": None, "error": None, "sent_at": None,
+        "attempted_at": None}
     tx = as_tx(session)
     if defer and tx.deferring:
         tx.defer(_OUTBOX_QUEUED, values)

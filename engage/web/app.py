@@ -24,6 +24,7 @@ from engage.web import health, sms_webhook, twilio_routes
 from engage.web.health import Metrics
 
 log = logging.getLogger("engage.web")
+STOP_MARGIN = 2.0  # seconds past the drain for recording and closing (stop timeout: 8 s)
 
 
 class EngageApp(FastAPI):
@@ -91,10 +92,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        stop.set()
+        stop.set()  # the dispatcher releases what it has not sent and drains the rest
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout=10)
+                await asyncio.wait_for(
+                    task, timeout=app.state.settings.shutdown_drain_seconds + STOP_MARGIN)
         if app.state.dispatcher is not None and app.state.start_background:
             await app.state.dispatcher.aclose()
         if app.state.owns_runtime:
@@ -117,9 +119,10 @@ def create_app(
     settings = settings or get_settings()
     settings.check_production()
     if engine is None:
-        from engage.storage.db import make_engine
+        from engage.storage.db import engine_options, make_engine
 
-        engine = make_engine(settings.effective_database_url)
+        url = settings.effective_database_url
+        engine = make_engine(url, **engine_options(url))  # the CLI's options (no prepares)
     app = EngageApp(title="engage", docs_url=None, redoc_url=None, openapi_url=None,
                     lifespan=_lifespan)
     app.state.settings = settings

@@ -29,6 +29,10 @@ _HELP = {
     "engage_outbound_retried_total": "Transient send failures scheduled for a retry.",
     "engage_outbound_cancelled_total": "Outbox rows cancelled (opted out or erased).",
     "engage_outbound_held_total": "Times a campaign/reminder row was held for quiet hours.",
+    "engage_outbound_looked_up_total": "In-doubt rows looked up at the provider before resending.",
+    "engage_outbound_found_in_doubt_total": "In-doubt rows found at the provider (not resent).",
+    "engage_outbound_released_total": "Claimed rows released unsent (stop, provider pause).",
+    "engage_outbound_lease_expired_total": "Claims of a dead worker returned to pending.",
     "engage_outbox_rows": "Outbox rows by status (from the database).",
 }
 _DISPATCH_COUNTERS = {
@@ -37,6 +41,10 @@ _DISPATCH_COUNTERS = {
     "retried": "engage_outbound_retried_total",
     "cancelled": "engage_outbound_cancelled_total",
     "held": "engage_outbound_held_total",
+    "looked_up": "engage_outbound_looked_up_total",
+    "found_in_doubt": "engage_outbound_found_in_doubt_total",
+    "released": "engage_outbound_released_total",
+    "lease_expired": "engage_outbound_lease_expired_total",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -38,8 +38,11 @@ async def wait_for(condition: Any, timeout: float = 15.0) -> None:
 
 
 async def test_polling_answers_messages_and_button_presses(
-    api: FakeTelegramAPI, settings: Any, runtime: Runtime, db_engine: Any
+    api: FakeTelegramAPI, settings: Any, runtime: Runtime, db_engine: Any, clock: Any
 ) -> None:
+    # the polling dispatcher reads the wall clock and drops replies older than
+    # ENGAGE_REPLY_MAX_AGE: the runtime must stamp its rows with the same time
+    clock.set(datetime.now(UTC))
     updates = Updates(start=10)
     api.updates.append(updates.text(CHAT, "/start"))
     stop = asyncio.Event()

@@ -46,7 +46,8 @@ def _outbox_values(pid: int, key: str, **extra: object) -> dict[str, object]:
 
 def test_records_have_exactly_their_tables_columns() -> None:
     for record, model in ((ParticipantRow, Participant), (RunRow, Run), (OutboxRow, Outbox)):
-        assert {f.name for f in fields(record)} == set(model.__table__.columns.keys())
+        computed = {"earlier"} if record is OutboxRow else set()  # counted by the claim query
+        assert {f.name for f in fields(record)} - computed == set(model.__table__.columns.keys())
 
 
 def test_values_round_trip_exactly_as_the_orm_stores_them(db_engine: sa.Engine) -> None:
