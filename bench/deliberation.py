@@ -23,7 +23,11 @@ from engage.deliberation.analysis import analyze
 from engage.deliberation.polis_format import PolisExport, read_export
 from engage.deliberation.votes import VoteMatrix, build_matrix
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "polis"
+DEFAULT_DATA = next(
+    (p / "shared" / "data" / "polis" for p in Path(__file__).resolve().parents
+     if (p / "shared" / "data" / "polis").is_dir()),
+    Path("shared/data/polis"),
+)
 
 
 def matrix_of(export: PolisExport) -> VoteMatrix:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.utils.extmath import randomized_svd
+from scipy.sparse.linalg import svds
 
 from engage.deliberation.votes import FloatMatrix, VoteMatrix
 
@@ -32,6 +32,8 @@ def in_conversation(matrix: VoteMatrix) -> npt.NDArray[np.bool_]:
     counts = matrix.vote_counts()
     n_statements = len(matrix.statements) + matrix.moderated_statements
     mask = counts >= min(MIN_VOTES, n_statements)
+    if matrix.joined_early.size:
+        mask |= matrix.joined_early
     missing = GREEDY_PARTICIPANTS - int(mask.sum())
     if missing > 0:
         rest = np.flatnonzero(~mask & (counts > 0))
@@ -60,9 +62,21 @@ def fit(matrix: VoteMatrix) -> Projection:
     components = np.zeros((COMPONENTS, n_cols))
     rank = min(COMPONENTS, n_rows, n_cols)
     if rank > 0 and np.any(centered):
-        _, _, vt = randomized_svd(centered, rank, n_iter=10, random_state=0)
+        vt = _top_components(centered, rank)
         components[:rank] = vt
     return Projection(center=center, components=components)
+
+
+def _top_components(centered: FloatMatrix, rank: int) -> FloatMatrix:
+    """The leading right singular vectors, largest first (Lanczos when the matrix is big)."""
+    if min(centered.shape) <= rank + 1 or centered.size < 40_000:
+        _, _, vt = np.linalg.svd(centered, full_matrices=False)
+        top: FloatMatrix = vt[:rank]
+        return top
+    _, singular, vt = svds(centered, k=rank, random_state=0)
+    order = np.argsort(-singular)
+    top = vt[order]
+    return top
 
 
 def project(matrix: VoteMatrix, projection: Projection) -> FloatMatrix:

@@ -43,6 +43,9 @@ class VoteMatrix:
         default_factory=lambda: np.zeros(0, dtype=np.int64)
     )
     moderated_statements: int = 0
+    # participants who met Polis's "in the conversation" rule at some moment of the vote
+    # history (Polis keeps them in afterwards); empty when votes carry no times
+    joined_early: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     @property
     def voted(self) -> npt.NDArray[np.bool_]:
@@ -68,6 +71,7 @@ def build_matrix(
     """
     out = frozenset(moderated_out)
     latest: dict[tuple[str, str], tuple[float, int, int]] = {}
+    first: dict[tuple[str, str], tuple[float, int]] = {}
     participants: dict[str, None] = {}
     seen_statements: dict[str, None] = {}
     for seq, vote in enumerate(votes):
@@ -76,6 +80,7 @@ def build_matrix(
         participants.setdefault(vote.participant, None)
         seen_statements.setdefault(vote.statement, None)
         key = (vote.participant, vote.statement)
+        first[key] = min(first.get(key, (vote.at, seq)), (vote.at, seq))
         previous = latest.get(key)
         if previous is None or (vote.at, seq) >= previous[:2]:
             latest[key] = (vote.at, seq, vote.value)
@@ -96,9 +101,30 @@ def build_matrix(
         else:
             values[row[person], j] = value
     return VoteMatrix(
+        joined_early=_joined_early(first, row, len(people)),
         participants=tuple(people),
         statements=tuple(kept),
         values=values,
         moderated_votes=moderated_votes,
         moderated_statements=len(out_voted),
     )
+
+
+def _joined_early(first: dict[tuple[str, str], tuple[float, int]], row: dict[str, int],
+                  n_people: int) -> npt.NDArray[np.bool_]:
+    """Who reached ``min(7, statements voted on so far)`` votes at the time of one of their
+    votes, replaying the history by time (first votes only: a re-vote adds no statement)."""
+    joined = np.zeros(n_people, dtype=bool)
+    if not first or all(at == 0.0 for at, _ in first.values()):
+        return joined
+    firsts = sorted((at, seq, person, statement)
+                    for (person, statement), (at, seq) in first.items())
+    statements: set[str] = set()
+    counts = np.zeros(n_people, dtype=np.int64)
+    for _, _, person, statement in firsts:
+        statements.add(statement)
+        i = row[person]
+        counts[i] += 1
+        if counts[i] >= min(7, len(statements)):
+            joined[i] = True
+    return joined
