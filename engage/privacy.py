@@ -218,6 +218,9 @@ def erase_participant(
         update(Outbox).where(col(Outbox.participant_id) == pid).values(body=None, buttons=None)
     )
     counts["runs"] = session.execute(delete(Run).where(col(Run.participant_id) == pid)).rowcount
+    from engage.deliberation.store import erase_resident
+
+    counts.update(erase_resident(session, pid))
     counts = {k: int(v or 0) for k, v in counts.items()}
 
     participant.key = TOMBSTONE_PREFIX + uuid.uuid4().hex

@@ -72,6 +72,7 @@ class DelibMember(SQLModel, table=True):
     source_id: str = Field(max_length=80)
     participant_id: int | None = Field(default=None, foreign_key="participant.id")
     showing_statement_id: int | None = Field(default=None)  # awaiting the resident's reply
+    shown: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     paused: bool = Field(default=False)
     day: str | None = Field(default=None, max_length=10)  # local date of sent_today
     sent_today: int = Field(default=0)

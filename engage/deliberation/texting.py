@@ -1,0 +1,313 @@
+"""The resident's side: invitations, one statement per text, votes, own views, MORE / PAUSE.
+
+A resident who agreed to dialogue invitations is invited; replying MORE (MAS) sends the next
+statement as one short text ("A neighbour said: '...' Reply 1 agree, 2 disagree, 3 unsure,
+or send your own view"); Telegram shows the three answers as buttons. After a vote the next
+statement follows at once while the resident is under the conversation's daily cap; MORE asks
+for one more at any time and PAUSE stops them until MORE. Anything else sent while a statement
+is showing is the resident's own view: scrubbed (``privacy.scrub``) and held for moderation.
+
+The next statement is the approved one, in a language the resident reads, that this resident
+has not been shown and that has the fewest votes so far (oldest first on ties): new
+statements get votes quickly and nobody sees one twice.
+
+STOP, HELP, DELETE and START are handled by the runtime before anything here runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from engage import privacy
+from engage.compliance import fold
+from engage.flow.events import Option
+from engage.storage import repo
+from engage.storage.deliberation_models import (
+    DelibConversation,
+    DelibMember,
+    DelibStatement,
+    DelibVote,
+)
+from engage.storage.sql import Statement, Tx
+
+VOTE_REPLIES = {"1": 1, "2": -1, "3": 0}
+MORE = {"more", "mas", "next", "siguiente"}
+PAUSE = {"pause", "pausa"}
+MIN_OWN_VIEW = 12  # shorter replies that are not 1/2/3 get a re-prompt, not a statement
+
+TEXTS: dict[str, dict[str, str]] = {
+    "invite": {
+        "en": "{program}: neighbours are sharing views on \"{topic}\". Reply MORE to see what "
+              "they said and vote, one short text at a time. PAUSE to stop these.",
+        "es": "{program}: sus vecinos comparten opiniones sobre \"{topic}\". Responda MAS para "
+              "ver lo que dijeron y votar, un mensaje corto a la vez. PAUSA para detenerlos.",
+    },
+    "statement": {
+        "en": "A neighbour said: '{text}' Reply 1 agree, 2 disagree, 3 unsure, "
+              "or send your own view",
+        "es": "Un vecino dijo: '{text}' Responda 1 de acuerdo, 2 en desacuerdo, 3 no sé, "
+              "o envíe su propia opinión",
+    },
+    "cap": {
+        "en": "Thank you! That is all for today. Reply MORE any time for another.",
+        "es": "¡Gracias! Es todo por hoy. Responda MAS cuando quiera otra.",
+    },
+    "done": {
+        "en": "Thank you! You have seen every statement so far. We will text when there are "
+              "new ones. Reply PAUSE to stop these.",
+        "es": "¡Gracias! Ya vio todas las opiniones por ahora. Le escribiremos cuando haya "
+              "nuevas. Responda PAUSA para detenerlos.",
+    },
+    "own_view": {
+        "en": "Thank you. Your view will be shared with neighbours after a moderator reviews "
+              "it (we remove names and contact details).",
+        "es": "Gracias. Su opinión se compartirá después de que un moderador la revise "
+              "(quitamos nombres y datos de contacto).",
+    },
+    "reprompt": {
+        "en": "Please reply 1 agree, 2 disagree, 3 unsure, or send your own view in a "
+              "sentence. PAUSE to stop.",
+        "es": "Responda 1 de acuerdo, 2 en desacuerdo, 3 no sé, o envíe su opinión en una "
+              "frase. PAUSA para detener.",
+    },
+    "paused": {
+        "en": "Paused. You will get no more statements until you reply MORE.",
+        "es": "En pausa. No recibirá más opiniones hasta que responda MAS.",
+    },
+    "published": {
+        "en": "Your view was published and neighbours can now vote on it: '{text}'",
+        "es": "Su opinión fue publicada y sus vecinos ya pueden votar: '{text}'",
+    },
+}
+
+BUTTONS = {
+    "en": (Option("1 Agree", "1"), Option("2 Disagree", "2"), Option("3 Unsure", "3")),
+    "es": (Option("1 De acuerdo", "1"), Option("2 En desacuerdo", "2"),
+           Option("3 No sé", "3")),
+}
+
+_MEMBERS = DelibMember.__table__  # type: ignore[attr-defined]
+_WAITING = Statement(sa_select(_MEMBERS.c.id)
+                     .where(_MEMBERS.c.participant_id == bindparam("pid")).limit(1))
+
+
+@dataclass
+class Reply:
+    """What the hook did: the outbox rows it queued (ids), for the runtime's outcome."""
+
+    outbox_ids: list[int]
+
+
+def _say(name: str, lang: str, **values: Any) -> str:
+    texts = TEXTS[name]
+    return (texts.get(lang) or texts["en"]).format(**values)
+
+
+def _today(now: datetime, tz: str) -> str:
+    return now.astimezone(ZoneInfo(tz)).date().isoformat()
+
+
+def _open(conv: DelibConversation, now: datetime) -> bool:
+    return (conv.opens_at is None or conv.opens_at <= now) and (
+        conv.closes_at is None or now < conv.closes_at)
+
+
+def _readable(statement: DelibStatement, lang: str) -> str | None:
+    """The statement in the resident's language (a staff translation), else None."""
+    if statement.language == lang:
+        return statement.text
+    return statement.translation
+
+
+def _shown(member: DelibMember) -> set[int]:
+    return {int(x) for x in member.shown.split(",") if x}
+
+
+def next_statement(session: Session, member: DelibMember,
+                   lang: str) -> tuple[DelibStatement, str] | None:
+    """Unseen, approved, readable, fewest votes first (the informative one)."""
+    seen = _shown(member)
+    candidates = session.exec(select(DelibStatement).where(
+        DelibStatement.conversation_id == member.conversation_id,
+        DelibStatement.status == "approved")).all()
+    fresh = [(s, text) for s in candidates
+             if s.id not in seen and s.author_member_id != member.id
+             and (text := _readable(s, lang)) is not None]
+    if not fresh:
+        return None
+    counts = Counter(dict(session.exec(
+        select(DelibVote.statement_id, func.count())
+        .where(DelibVote.conversation_id == member.conversation_id)
+        .group_by(col(DelibVote.statement_id))).all()))
+    return min(fresh, key=lambda pair: (counts[pair[0].id], pair[0].id))
+
+
+class Texting:
+    """Queues deliberation texts for one participant (a runtime record or an ORM row)."""
+
+    def __init__(self, session: Session, participant: Any, *, now: datetime, tz: str,
+                 program: str, key_prefix: str) -> None:
+        self.session, self.participant, self.now = session, participant, now
+        self.tz, self.program, self.prefix = tz, program, key_prefix
+        self.lang = participant.language if participant.language in BUTTONS else "en"
+        self.outbox_ids: list[int] = []
+        self._n = 0
+
+    def send(self, body: str, kind: str = "reply", buttons: tuple[Option, ...] = ()) -> None:
+        key = f"{self.prefix}{self._n}"
+        self._n += 1
+        new_id = repo.insert_outbox(
+            session=Tx.of_session(self.session), participant=self.participant,
+            channel=self.participant.channel, body=body, kind=kind, dedupe_key=key,
+            now=self.now, buttons=buttons or None)
+        if new_id is not None:
+            self.outbox_ids.append(new_id)
+
+    def send_next(self, member: DelibMember, *, asked: bool) -> None:
+        """The next statement, unless paused or (when not asked for) over the daily cap."""
+        conv = self.session.get(DelibConversation, member.conversation_id)
+        assert conv is not None
+        today = _today(self.now, self.tz)
+        if member.day != today:
+            member.day, member.sent_today = today, 0
+        if not asked and member.sent_today >= conv.daily_cap:
+            member.showing_statement_id = None
+            self.send(_say("cap", self.lang))
+            return
+        found = next_statement(self.session, member, self.lang)
+        if found is None:
+            member.showing_statement_id = None
+            self.send(_say("done", self.lang))
+            return
+        statement, text = found
+        assert statement.id is not None
+        member.showing_statement_id = statement.id
+        member.shown = f"{member.shown},{statement.id}".lstrip(",")
+        member.sent_today += 1
+        self.send(_say("statement", self.lang, text=text), buttons=BUTTONS[self.lang])
+
+
+def _member_for(session: Session, participant_id: int, now: datetime) -> DelibMember | None:
+    """The resident's membership in the newest open conversation."""
+    rows = session.exec(select(DelibMember, DelibConversation)
+                        .join(DelibConversation,
+                              col(DelibConversation.id) == DelibMember.conversation_id)
+                        .where(DelibMember.participant_id == participant_id)
+                        .order_by(col(DelibMember.id).desc())).all()
+    for member, conv in rows:
+        if _open(conv, now):
+            return member
+    return None
+
+
+def handle_reply(tx: Tx, participant: Any, text: str, *, now: datetime, busy: bool,
+                 tz: str, program: str, prefix: str) -> Reply | None:
+    """The runtime's hook. None when the message is not for a deliberation (most messages:
+    one indexed read); ``busy`` (a survey question is open) leaves all but MORE / PAUSE to
+    the survey."""
+    if tx.first(_WAITING, {"pid": participant.id}) is None:
+        return None
+    word = fold(text)
+    if busy and word not in MORE | PAUSE:
+        return None
+    session = tx.session
+    member = _member_for(session, participant.id, now)
+    if member is None or not repo.has_consent(participant, "dialogue"):
+        return None
+    if member.showing_statement_id is None and word not in MORE | PAUSE:
+        return None  # nothing asked: the message goes to the resident's flow as usual
+    texting = Texting(session, participant, now=now, tz=tz, program=program,
+                      key_prefix=prefix + "delib:")
+    if word in PAUSE:
+        member.paused, member.showing_statement_id = True, None
+        texting.send(_say("paused", texting.lang))
+    elif word in MORE:
+        member.paused = False
+        texting.send_next(member, asked=True)
+    elif word in VOTE_REPLIES:
+        assert member.id is not None and member.showing_statement_id is not None
+        session.add(DelibVote(conversation_id=member.conversation_id,
+                              statement_id=member.showing_statement_id, member_id=member.id,
+                              value=VOTE_REPLIES[word], cast_at=now))
+        texting.send_next(member, asked=False)
+    elif len(" ".join(text.split())) < MIN_OWN_VIEW:
+        texting.send(_say("reprompt", texting.lang))
+    else:
+        own = privacy.scrub(" ".join(text.split()))[:280]
+        session.add(DelibStatement(conversation_id=member.conversation_id, text=own,
+                                   language=texting.lang, author_kind="resident",
+                                   author_member_id=member.id, status="pending",
+                                   created_at=now))
+        texting.send(_say("own_view", texting.lang))
+        texting.send_next(member, asked=False)
+    session.add(member)
+    session.flush()
+    return Reply(texting.outbox_ids)
+
+
+def invite(session: Session, conversation_id: int, *, now: datetime, tz: str, program: str,
+           limit: int | None = None) -> int:
+    """Invite residents who agreed to dialogue invitations (in the conversation's area and
+    languages, not opted out); each resident once. Returns how many were invited."""
+    from engage.storage.models import Participant
+
+    conv = session.get(DelibConversation, conversation_id)
+    assert conv is not None and conv.id is not None
+    query = select(Participant).where(
+        Participant.consent_dialogue == "granted", col(Participant.opted_out).is_(False),
+        col(Participant.erased_at).is_(None),
+        col(Participant.language).in_(conv.languages.split(",")))
+    if conv.area:
+        query = query.where(Participant.area == conv.area)
+    already = set(session.exec(select(DelibMember.participant_id).where(
+        DelibMember.conversation_id == conv.id)).all())
+    invited = 0
+    for person in session.exec(query.order_by(col(Participant.id))).all():
+        if person.id in already:
+            continue
+        if limit is not None and invited >= limit:
+            break
+        member = DelibMember(conversation_id=conv.id, participant_id=person.id,
+                             source_id="pending", invited_at=now)
+        session.add(member)
+        session.flush()
+        member.source_id = f"m{member.id}"
+        session.add(member)
+        texting = Texting(session, person, now=now, tz=tz, program=program,
+                          key_prefix=f"delib:{conv.id}:invite:{person.id}:")
+        texting.send(_say("invite", texting.lang, program=program, topic=conv.topic),
+                     kind="invitation")
+        invited += 1
+    session.flush()
+    return invited
+
+
+def notify_published(session: Session, statement: DelibStatement, *, now: datetime, tz: str,
+                     program: str) -> bool:
+    """Tell a resident author that their statement is now shown to neighbours (once)."""
+    from engage.storage.models import Participant
+
+    if statement.status != "approved" or statement.author_told or not statement.author_member_id:
+        return False
+    member = session.get(DelibMember, statement.author_member_id)
+    if member is None or member.participant_id is None:
+        return False
+    person = session.get(Participant, member.participant_id)
+    if person is None:
+        return False
+    texting = Texting(session, person, now=now, tz=tz, program=program,
+                      key_prefix=f"delib:published:{statement.id}:")
+    text = _readable(statement, texting.lang) or statement.text
+    texting.send(_say("published", texting.lang, text=text), kind="reminder")  # quiet hours
+    statement.author_told = True
+    session.add(statement)
+    session.flush()
+    return bool(texting.outbox_ids)
