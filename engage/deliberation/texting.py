@@ -16,6 +16,7 @@ STOP, HELP, DELETE and START are handled by the runtime before anything here run
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,11 +89,16 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-BUTTONS = {
-    "en": (Option("1 Agree", "1"), Option("2 Disagree", "2"), Option("3 Unsure", "3")),
-    "es": (Option("1 De acuerdo", "1"), Option("2 En desacuerdo", "2"),
-           Option("3 No sé", "3")),
-}
+LABELS = {"en": ("1 Agree", "2 Disagree", "3 Unsure"),
+          "es": ("1 De acuerdo", "2 En desacuerdo", "3 No sé")}
+# A Telegram button sends back its value as the reply. The value names the statement, so a
+# press on an older statement's keyboard (still on screen) is not taken as a vote on the
+# statement showing now.
+PRESS = re.compile(r"([123]) #s(\d+)")
+
+
+def buttons(lang: str, statement_id: int) -> tuple[Option, ...]:
+    return tuple(Option(label, f"{label[0]} #s{statement_id}") for label in LABELS[lang])
 
 _MEMBERS = DelibMember.__table__  # type: ignore[attr-defined]
 _WAITING = Statement(sa_select(_MEMBERS.c.id)
@@ -157,7 +163,7 @@ class Texting:
                  program: str, key_prefix: str) -> None:
         self.session, self.participant, self.now = session, participant, now
         self.tz, self.program, self.prefix = tz, program, key_prefix
-        self.lang = participant.language if participant.language in BUTTONS else "en"
+        self.lang = participant.language if participant.language in LABELS else "en"
         self.outbox_ids: list[int] = []
         self._n = 0
 
@@ -192,7 +198,8 @@ class Texting:
         member.showing_statement_id = statement.id
         member.shown = f"{member.shown},{statement.id}".lstrip(",")
         member.sent_today += 1
-        self.send(_say("statement", self.lang, text=text), buttons=BUTTONS[self.lang])
+        self.send(_say("statement", self.lang, text=text), buttons=buttons(self.lang,
+                                                                         statement.id))
 
 
 def _member_for(session: Session, participant_id: int, now: datetime) -> DelibMember | None:
@@ -215,7 +222,8 @@ def handle_reply(tx: Tx, participant: Any, text: str, *, now: datetime, busy: bo
     the survey."""
     if tx.first(_WAITING, {"pid": participant.id}) is None:
         return None
-    word = fold(text)
+    press = PRESS.fullmatch(text.strip())
+    word = press.group(1) if press else fold(text)
     if busy and word not in MORE | PAUSE:
         return None
     session = tx.session
@@ -232,6 +240,8 @@ def handle_reply(tx: Tx, participant: Any, text: str, *, now: datetime, busy: bo
     elif word in MORE:
         member.paused = False
         texting.send_next(member, asked=True)
+    elif press and int(press.group(2)) != member.showing_statement_id:
+        pass  # a button under an older statement: not a vote on this one
     elif word in VOTE_REPLIES:
         assert member.id is not None and member.showing_statement_id is not None
         session.add(DelibVote(conversation_id=member.conversation_id,
