@@ -76,6 +76,7 @@ def add(
 
     def action(s: Any) -> Any:
         statement = add_statement(s, conversation, text, language=language)
+        assert statement.id is not None
         if translation:
             translate(s, statement.id, translation)
         return statement

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from engage.deliberation import clustering, projection, repness
 from engage.deliberation.votes import FloatMatrix, VoteMatrix

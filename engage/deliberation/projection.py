@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.sparse.linalg import svds
+from scipy.sparse.linalg import svds  # type: ignore[import-untyped]
 
 from engage.deliberation.votes import FloatMatrix, VoteMatrix
 

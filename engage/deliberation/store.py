@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, insert, update
 from sqlmodel import Session, col, select
@@ -181,12 +182,12 @@ def import_polis(session: Session, export: PolisExport, *, now: datetime) -> Del
 def votes(session: Session, conversation_id: int) -> list[Vote]:
     """Every vote cast, oldest first, by member source id and statement id."""
     query = (select(DelibMember.source_id, DelibVote.statement_id, DelibVote.value,
-                    DelibVote.cast_at, DelibVote.id)
+                    DelibVote.cast_at)
              .join(DelibMember, col(DelibMember.id) == DelibVote.member_id)
              .where(DelibVote.conversation_id == conversation_id)
              .order_by(col(DelibVote.cast_at), col(DelibVote.id)))
     return [Vote(source, str(sid), int(value), at.timestamp() * 1000)
-            for source, sid, value, at, _ in session.exec(query).all()]
+            for source, sid, value, at in session.exec(query).all()]
 
 
 def vote_matrix(session: Session, conversation_id: int) -> VoteMatrix:
@@ -232,8 +233,9 @@ def erase_resident(session: Session, participant_id: int) -> dict[str, int]:
         DelibMember.participant_id == participant_id)).all())
     if not member_ids:
         return {"deliberation_votes": 0}
-    removed = session.execute(delete(DelibVote).where(
-        col(DelibVote.member_id).in_(member_ids))).rowcount
+    removed: Any = session.execute(delete(DelibVote).where(
+        col(DelibVote.member_id).in_(member_ids)))
+    removed = removed.rowcount
     unpublished = list(session.exec(select(DelibStatement.id).where(
         col(DelibStatement.author_member_id).in_(member_ids),
         DelibStatement.status != "approved")).all())

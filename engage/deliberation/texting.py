@@ -153,7 +153,7 @@ def next_statement(session: Session, member: DelibMember,
         select(DelibVote.statement_id, func.count())
         .where(DelibVote.conversation_id == member.conversation_id)
         .group_by(col(DelibVote.statement_id))).all()))
-    return min(fresh, key=lambda pair: (counts[pair[0].id], pair[0].id))
+    return min(fresh, key=lambda pair: (counts[pair[0].id or 0], pair[0].id or 0))
 
 
 class Texting:

@@ -53,7 +53,7 @@ class VoteMatrix:
 
     def vote_counts(self) -> npt.NDArray[np.int64]:
         """Votes per participant on every statement, moderated-out ones included."""
-        counts = self.voted.sum(axis=1).astype(np.int64)
+        counts: npt.NDArray[np.int64] = self.voted.sum(axis=1).astype(np.int64)
         if self.moderated_votes.size:
             counts = counts + self.moderated_votes
         return counts
