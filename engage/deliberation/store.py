@@ -6,7 +6,6 @@ session; the per-message path for residents is in ``engage.deliberation.texting`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -219,10 +218,6 @@ def export_polis(session: Session, conversation_id: int,
 
 def texts(session: Session, conversation_id: int) -> dict[str, DelibStatement]:
     return {str(s.id): s for s in statements(session, conversation_id)}
-
-
-def source_ids(items: Iterable[DelibStatement]) -> dict[str, str]:
-    return {str(s.id): s.source_id or str(s.id) for s in items}
 
 
 def erase_resident(session: Session, participant_id: int) -> dict[str, int]:
