@@ -24,9 +24,7 @@ from engage.storage.deliberation_models import (
 
 LANGUAGES = ("en", "es")
 MAX_STATEMENT = 280
-POLIS_STATUS = {1: "approved", -1: "rejected", 0: "pending"}
-STATUS_POLIS = {v: k for k, v in POLIS_STATUS.items()}
-assert set(POLIS_STATUS) == set(MODERATION)
+STATUS_POLIS = {v: k for k, v in MODERATION.items()}
 
 
 def get_conversation(session: Session, conversation_id: int) -> DelibConversation:
@@ -162,7 +160,7 @@ def import_polis(session: Session, export: PolisExport, *, now: datetime) -> Del
         author = _member(session, conv.id, c.author, members) if c.author else None
         statement = DelibStatement(
             conversation_id=conv.id, text=c.body, language="en", source_id=c.id,
-            author_kind="polis", author_member_id=author, status=POLIS_STATUS[c.moderated],
+            author_kind="polis", author_member_id=author, status=MODERATION[c.moderated],
             created_at=_ms_to_dt(c.at) if c.at else now)
         session.add(statement)
         session.flush()
