@@ -29,6 +29,7 @@ from sqlmodel import Session, col, select
 
 from engage import privacy
 from engage.compliance import fold
+from engage.errors import UserError
 from engage.flow.events import Option
 from engage.storage import repo
 from engage.storage.deliberation_models import (
@@ -271,6 +272,9 @@ def invite(session: Session, conversation_id: int, *, now: datetime, tz: str, pr
 
     conv = session.get(DelibConversation, conversation_id)
     assert conv is not None and conv.id is not None
+    if conv.closes_at is not None and conv.closes_at <= now:
+        raise UserError(f"conversation {conv.id} closed on {conv.closes_at:%Y-%m-%d %H:%M} UTC: "
+                        "nobody can be invited to it")
     query = select(Participant).where(
         Participant.consent_dialogue == "granted", col(Participant.opted_out).is_(False),
         col(Participant.erased_at).is_(None),

@@ -94,11 +94,21 @@ def test_staff_commands(cli: CliRunner, tmp_path: Path) -> None:
     (["analyze", "99", "--json"], "no deliberation conversation with id 99"),
     (["create", "--topic", "x", "--languages", "fr"], "languages must be en, es"),
     (["import-polis", "/nonexistent/folder"], "/nonexistent/folder: not a folder"),
+    (["create", "--topic", "x", "--opens", "2026-01-02T00:00", "--closes", "2026-01-01T00:00"],
+     "closes must be after opens"),
 ])
 def test_clear_errors(cli: CliRunner, args: list[str], message: str) -> None:
     result = cli.invoke(cli_app, ["deliberation", *args])
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_a_closed_conversation_invites_nobody(cli: CliRunner) -> None:
+    conv = run(cli, "create", "--topic", "Over", "--opens", "2020-01-01T00:00",
+               "--closes", "2020-02-01T00:00").strip()
+    result = cli.invoke(cli_app, ["deliberation", "invite", conv])
+    assert result.exit_code == 1
+    assert "closed on 2020-02-01" in result.output
 
 
 def test_a_bad_vote_names_file_and_line(cli: CliRunner, tmp_path: Path) -> None:
