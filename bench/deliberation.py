@@ -6,14 +6,20 @@ index between engage's groups and Polis's ``group-id`` (over the participants Po
 one engage did not cluster counts as a group of its own), then the median. Then times the
 analysis of a synthetic conversation of 2,000 participants x 1,000 statements.
 
-    .venv/bin/python bench/deliberation.py [--data DIR] [--repeat 3]
+Then, through the real runtime on SQLite, one caller at a time: CPU per message for a vote
+(a resident in a conversation of ``--statements`` statements replying 1/2/3) beside a survey
+answer (residents walking the satisfaction survey), alternating in the same run.
+
+    .venv/bin/python bench/deliberation.py [--data DIR] [--repeat 3] [--residents 60]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -64,10 +70,69 @@ def synthetic(participants: int, statements: int, seed: int = 0) -> VoteMatrix:
     )
 
 
+SURVEY = ["hi", "yes", "1", "Canton", "4", "2", "3", "5", "called for help", "4",
+          "More street lights near the park", "yes", "2", "1", "yes"]
+
+
+def votes_vs_answers(residents: int, statements: int) -> tuple[float, float]:
+    """CPU ms per vote and per survey answer, through ``Runtime.handle_inbound`` (SQLite)."""
+    from engage.channels.base import Inbound
+    from engage.config import get_settings
+    from engage.deliberation import store, texting
+    from engage.flows_catalog import FlowCatalog
+    from engage.runtime import Runtime
+    from engage.storage.db import create_schema, make_engine, session_scope
+    from engage.storage.models import Participant
+
+    settings = get_settings()
+    folder = tempfile.mkdtemp(prefix="engage-delib-")
+    engine = make_engine(f"sqlite:///{folder}/bench.db")
+    create_schema(engine)
+    runtime = Runtime(engine=engine, settings=settings, catalog=FlowCatalog(settings.flows_dir))
+    now = datetime(2026, 7, 1, 16, 0, tzinfo=UTC)
+    seq = iter(range(10**9))
+
+    def say(number: str, text: str) -> float:
+        at = now + timedelta(microseconds=next(seq))
+        cpu = time.process_time()
+        runtime.handle_inbound(Inbound("sms", number, text, f"SM{next(seq)}", at))
+        return time.process_time() - cpu
+
+    voters = [f"+1410{i:07d}" for i in range(residents)]
+    answerers = [f"+1443{i:07d}" for i in range(residents)]
+    for number in voters:  # a voter first agrees to dialogue invitations in the survey
+        for text in SURVEY:
+            say(number, text)
+    with session_scope(engine) as session:
+        conv = store.create_conversation(session, topic="Bench", daily_cap=statements)
+        for j in range(statements):
+            store.add_statement(session, conv.id, f"Statement number {j} about safety.")
+        texting.invite(session, conv.id, now=now, tz=settings.timezone,
+                       program=settings.program_name)
+        granted = session.query(Participant).filter(
+            Participant.consent_dialogue == "granted").count()
+    assert granted == residents, "every voter agreed to dialogue invitations"
+    for number in voters:
+        say(number, "MORE")
+    vote_cpu: list[float] = []
+    answer_cpu: list[float] = []
+    for step in range(1, len(SURVEY)):  # alternate: one round of votes, one of answers
+        for number in answerers:
+            if step == 1:
+                say(number, SURVEY[0])
+            answer_cpu.append(say(number, SURVEY[step]))
+        for number in voters:
+            vote_cpu.append(say(number, "123"[step % 3]))
+    runtime.close()
+    return 1000 * statistics.mean(vote_cpu), 1000 * statistics.mean(answer_cpu)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--residents", type=int, default=60)
+    parser.add_argument("--statements", type=int, default=50)
     args = parser.parse_args()
     if args.data.is_dir():
         scores: list[float] = []
@@ -87,6 +152,9 @@ def main() -> None:
         timings.append(time.perf_counter() - start)
     print(f"analysis of 2,000 participants x 1,000 statements: "
           f"{min(timings):.2f}-{max(timings):.2f} s over {args.repeat} runs")
+    vote, answer = votes_vs_answers(args.residents, args.statements)
+    print(f"runtime, SQLite, one caller: {vote:.2f} ms CPU per vote, {answer:.2f} ms per survey "
+          f"answer (ratio {vote / answer:.2f}; {args.statements} statements)")
 
 
 if __name__ == "__main__":

@@ -17,14 +17,15 @@ STOP, HELP, DELETE and START are handled by the runtime before anything here run
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam, func, or_
+from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
+from sqlalchemy import update as sa_update
 from sqlmodel import Session, col, select
 
 from engage import privacy
@@ -101,9 +102,37 @@ PRESS = re.compile(r"([123]) #s(\d+)")
 def buttons(lang: str, statement_id: int) -> tuple[Option, ...]:
     return tuple(Option(label, f"{label[0]} #s{statement_id}") for label in LABELS[lang])
 
-_MEMBERS = DelibMember.__table__  # type: ignore[attr-defined]
-_WAITING = Statement(sa_select(_MEMBERS.c.id)
-                     .where(_MEMBERS.c.participant_id == bindparam("pid")).limit(1))
+_M = DelibMember.__table__  # type: ignore[attr-defined]
+_C = DelibConversation.__table__  # type: ignore[attr-defined]
+_S = DelibStatement.__table__  # type: ignore[attr-defined]
+_V = DelibVote.__table__  # type: ignore[attr-defined]
+# The per-message path runs on prepared statements (engage/storage/sql.py), as survey answers
+# do: a resident's memberships with their conversation, newest first (for everyone else: one
+# indexed read that finds nothing) ...
+_MEMBERSHIPS = Statement(
+    sa_select(_M.c.id, _M.c.conversation_id, _M.c.showing_statement_id, _M.c.shown,
+              _M.c.day, _M.c.sent_today, _C.c.daily_cap, _C.c.opens_at, _C.c.closes_at)
+    .join(_C, _C.c.id == _M.c.conversation_id)
+    .where(_M.c.participant_id == bindparam("pid")).order_by(_M.c.id.desc()))
+# ... the approved statements another member wrote or staff seeded, fewest votes first ...
+_CANDIDATES = Statement(
+    sa_select(_S.c.id, _S.c.language, _S.c.text, _S.c.translation)
+    .select_from(_S.outerjoin(_V, _V.c.statement_id == _S.c.id))
+    .where(_S.c.conversation_id == bindparam("conv"), _S.c.status == "approved",
+           or_(_S.c.author_member_id.is_(None), _S.c.author_member_id != bindparam("member")))
+    .group_by(_S.c.id, _S.c.language, _S.c.text, _S.c.translation)
+    .order_by(func.count(_V.c.id), _S.c.id))
+# ... and the writes.
+_ADD_VOTE = Statement(sa_insert(_V).values(
+    conversation_id=bindparam("conv"), statement_id=bindparam("statement"),
+    member_id=bindparam("member"), value=bindparam("value"), cast_at=bindparam("at")))
+_ADD_STATEMENT = Statement(sa_insert(_S).values(
+    conversation_id=bindparam("conv"), text=bindparam("text"), language=bindparam("lang"),
+    author_kind="resident", author_member_id=bindparam("member"), status="pending",
+    author_told=False, created_at=bindparam("at")))
+_SAVE_MEMBER = Statement(sa_update(_M).where(_M.c.id == bindparam("member_id")).values(
+    showing_statement_id=bindparam("showing"), shown=bindparam("shown_ids"),
+    paused=bindparam("is_paused"), day=bindparam("on_day"), sent_today=bindparam("sent")))
 
 
 @dataclass
@@ -122,11 +151,6 @@ def _today(now: datetime, tz: str) -> str:
     return now.astimezone(ZoneInfo(tz)).date().isoformat()
 
 
-def _open(conv: DelibConversation, now: datetime) -> bool:
-    return (conv.opens_at is None or conv.opens_at <= now) and (
-        conv.closes_at is None or now < conv.closes_at)
-
-
 def _readable(statement: DelibStatement, lang: str) -> str | None:
     """The statement in the resident's language (a staff translation), else None."""
     if statement.language == lang:
@@ -134,31 +158,8 @@ def _readable(statement: DelibStatement, lang: str) -> str | None:
     return statement.translation
 
 
-def _shown(member: DelibMember) -> set[int]:
-    return {int(x) for x in member.shown.split(",") if x}
-
-
-def next_statement(session: Session, member: DelibMember,
-                   lang: str) -> tuple[DelibStatement, str] | None:
-    """Unseen, approved, readable, fewest votes first (the informative one)."""
-    seen = _shown(member)
-    candidates = session.exec(select(DelibStatement).where(
-        DelibStatement.conversation_id == member.conversation_id,
-        DelibStatement.status == "approved")).all()
-    fresh = [(s, text) for s in candidates
-             if s.id not in seen and s.author_member_id != member.id
-             and (text := _readable(s, lang)) is not None]
-    if not fresh:
-        return None
-    counts = Counter(dict(session.exec(
-        select(DelibVote.statement_id, func.count())
-        .where(DelibVote.conversation_id == member.conversation_id)
-        .group_by(col(DelibVote.statement_id))).all()))
-    return min(fresh, key=lambda pair: (counts[pair[0].id or 0], pair[0].id or 0))
-
-
 class Texting:
-    """Queues deliberation texts for one participant (a runtime record or an ORM row)."""
+    """Queues staff-initiated texts (invitation, "published") on an ORM session."""
 
     def __init__(self, session: Session, participant: Any, *, now: datetime, tz: str,
                  program: str, key_prefix: str) -> None:
@@ -178,42 +179,73 @@ class Texting:
         if new_id is not None:
             self.outbox_ids.append(new_id)
 
-    def send_next(self, member: DelibMember, *, asked: bool) -> None:
-        """The next statement, unless paused or (when not asked for) over the daily cap."""
-        conv = self.session.get(DelibConversation, member.conversation_id)
-        assert conv is not None
-        today = _today(self.now, self.tz)
+
+@dataclass
+class _Member:
+    """A resident's membership as the per-message path reads and writes it."""
+
+    id: int
+    conversation_id: int
+    showing: int | None
+    shown: str
+    day: str | None
+    sent_today: int
+    daily_cap: int
+    paused: bool = False
+
+    def save(self, tx: Tx) -> None:
+        tx.execute(_SAVE_MEMBER, {"member_id": self.id, "showing": self.showing,
+                                  "shown_ids": self.shown, "is_paused": self.paused,
+                                  "on_day": self.day, "sent": self.sent_today})
+
+
+def _open_membership(tx: Tx, participant_id: int, now: datetime) -> _Member | None:
+    """The resident's membership in the newest open conversation (None for most people)."""
+    for row in tx.all(_MEMBERSHIPS, {"pid": participant_id}):
+        opens_at, closes_at = row[7], row[8]
+        if (opens_at is None or opens_at <= now) and (closes_at is None or now < closes_at):
+            return _Member(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+    return None
+
+
+class _Replies:
+    """Queues replies for one inbound message on its transaction (dedupe keys from its id)."""
+
+    def __init__(self, tx: Tx, participant: Any, now: datetime, prefix: str) -> None:
+        self.tx, self.participant, self.now, self.prefix = tx, participant, now, prefix
+        self.lang = participant.language if participant.language in LABELS else "en"
+        self.outbox_ids: list[int] = []
+
+    def send(self, name: str, buttons: tuple[Option, ...] = (), **values: Any) -> None:
+        new_id = repo.insert_outbox(
+            session=self.tx, participant=self.participant, channel=self.participant.channel,
+            body=_say(name, self.lang, **values), kind="reply",
+            dedupe_key=f"{self.prefix}{len(self.outbox_ids)}", now=self.now,
+            buttons=buttons or None)
+        if new_id is not None:
+            self.outbox_ids.append(new_id)
+
+    def next_statement(self, member: _Member, tz: str, *, asked: bool) -> None:
+        """The next statement, unless (when not asked for) over the daily cap."""
+        today = _today(self.now, tz)
         if member.day != today:
             member.day, member.sent_today = today, 0
-        if not asked and member.sent_today >= conv.daily_cap:
-            member.showing_statement_id = None
-            self.send(_say("cap", self.lang))
+        member.showing = None
+        if not asked and member.sent_today >= member.daily_cap:
+            self.send("cap")
             return
-        found = next_statement(self.session, member, self.lang)
-        if found is None:
-            member.showing_statement_id = None
-            self.send(_say("done", self.lang))
+        seen = {int(x) for x in member.shown.split(",") if x}
+        for sid, language, text, translation in self.tx.all(
+                _CANDIDATES, {"conv": member.conversation_id, "member": member.id}):
+            readable = text if language == self.lang else translation
+            if sid in seen or readable is None:
+                continue
+            member.showing = sid
+            member.shown = f"{member.shown},{sid}".lstrip(",")
+            member.sent_today += 1
+            self.send("statement", buttons(self.lang, sid), text=readable)
             return
-        statement, text = found
-        assert statement.id is not None
-        member.showing_statement_id = statement.id
-        member.shown = f"{member.shown},{statement.id}".lstrip(",")
-        member.sent_today += 1
-        self.send(_say("statement", self.lang, text=text), buttons=buttons(self.lang,
-                                                                         statement.id))
-
-
-def _member_for(session: Session, participant_id: int, now: datetime) -> DelibMember | None:
-    """The resident's membership in the newest open conversation."""
-    rows = session.exec(select(DelibMember, DelibConversation)
-                        .join(DelibConversation,
-                              col(DelibConversation.id) == DelibMember.conversation_id)
-                        .where(DelibMember.participant_id == participant_id)
-                        .order_by(col(DelibMember.id).desc())).all()
-    for member, conv in rows:
-        if _open(conv, now):
-            return member
-    return None
+        self.send("done")
 
 
 def handle_reply(tx: Tx, participant: Any, text: str, *, now: datetime, busy: bool,
@@ -221,47 +253,39 @@ def handle_reply(tx: Tx, participant: Any, text: str, *, now: datetime, busy: bo
     """The runtime's hook. None when the message is not for a deliberation (most messages:
     one indexed read); ``busy`` (a survey question is open) leaves all but MORE / PAUSE to
     the survey."""
-    if tx.first(_WAITING, {"pid": participant.id}) is None:
+    member = _open_membership(tx, participant.id, now)
+    if member is None:
         return None
     press = PRESS.fullmatch(text.strip())
     word = press.group(1) if press else fold(text)
     if busy and word not in MORE | PAUSE:
         return None
-    session = tx.session
-    member = _member_for(session, participant.id, now)
-    if member is None or not repo.has_consent(participant, "dialogue"):
-        return None
-    if member.showing_statement_id is None and word not in MORE | PAUSE:
+    if member.showing is None and word not in MORE | PAUSE:
         return None  # nothing asked: the message goes to the resident's flow as usual
-    texting = Texting(session, participant, now=now, tz=tz, program=program,
-                      key_prefix=prefix + "delib:")
+    if not repo.has_consent(participant, "dialogue"):
+        return None
+    replies = _Replies(tx, participant, now, prefix + "delib:")
     if word in PAUSE:
-        member.paused, member.showing_statement_id = True, None
-        texting.send(_say("paused", texting.lang))
+        member.paused, member.showing = True, None
+        replies.send("paused")
     elif word in MORE:
-        member.paused = False
-        texting.send_next(member, asked=True)
-    elif press and int(press.group(2)) != member.showing_statement_id:
-        pass  # a button under an older statement: not a vote on this one
+        replies.next_statement(member, tz, asked=True)
+    elif press and int(press.group(2)) != member.showing:
+        return Reply([])  # a button under an older statement: not a vote on this one
     elif word in VOTE_REPLIES:
-        assert member.id is not None and member.showing_statement_id is not None
-        session.add(DelibVote(conversation_id=member.conversation_id,
-                              statement_id=member.showing_statement_id, member_id=member.id,
-                              value=VOTE_REPLIES[word], cast_at=now))
-        texting.send_next(member, asked=False)
+        tx.execute(_ADD_VOTE, {"conv": member.conversation_id, "statement": member.showing,
+                               "member": member.id, "value": VOTE_REPLIES[word], "at": now})
+        replies.next_statement(member, tz, asked=False)
     elif len(" ".join(text.split())) < MIN_OWN_VIEW:
-        texting.send(_say("reprompt", texting.lang))
+        replies.send("reprompt")
     else:
         own = privacy.scrub(" ".join(text.split()))[:280]
-        session.add(DelibStatement(conversation_id=member.conversation_id, text=own,
-                                   language=texting.lang, author_kind="resident",
-                                   author_member_id=member.id, status="pending",
-                                   created_at=now))
-        texting.send(_say("own_view", texting.lang))
-        texting.send_next(member, asked=False)
-    session.add(member)
-    session.flush()
-    return Reply(texting.outbox_ids)
+        tx.execute(_ADD_STATEMENT, {"conv": member.conversation_id, "text": own,
+                                    "lang": replies.lang, "member": member.id, "at": now})
+        replies.send("own_view")
+        replies.next_statement(member, tz, asked=False)
+    member.save(tx)
+    return Reply(replies.outbox_ids)
 
 
 def invite(session: Session, conversation_id: int, *, now: datetime, tz: str, program: str,
