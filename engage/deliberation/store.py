@@ -6,6 +6,7 @@ session; the per-message path for residents is in ``engage.deliberation.texting`
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -156,11 +157,13 @@ def import_polis(session: Session, export: PolisExport, *, now: datetime) -> Del
     assert conv.id is not None
     members: dict[str, int] = {}
     ids: dict[str, int] = {}
+    counts = Counter(v.statement for v in export.votes)
     for c in export.comments:
         author = _member(session, conv.id, c.author, members) if c.author else None
         statement = DelibStatement(
             conversation_id=conv.id, text=c.body, language="en", source_id=c.id,
             author_kind="polis", author_member_id=author, status=MODERATION[c.moderated],
+            votes=counts[c.id],
             created_at=_ms_to_dt(c.at) if c.at else now)
         session.add(statement)
         session.flush()

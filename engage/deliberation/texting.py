@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, or_
+from sqlalchemy import bindparam, or_
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
@@ -117,19 +117,19 @@ _MEMBERSHIPS = Statement(
 # ... the approved statements another member wrote or staff seeded, fewest votes first ...
 _CANDIDATES = Statement(
     sa_select(_S.c.id, _S.c.language, _S.c.text, _S.c.translation)
-    .select_from(_S.outerjoin(_V, _V.c.statement_id == _S.c.id))
     .where(_S.c.conversation_id == bindparam("conv"), _S.c.status == "approved",
            or_(_S.c.author_member_id.is_(None), _S.c.author_member_id != bindparam("member")))
-    .group_by(_S.c.id, _S.c.language, _S.c.text, _S.c.translation)
-    .order_by(func.count(_V.c.id), _S.c.id))
+    .order_by(_S.c.votes, _S.c.id))
 # ... and the writes.
 _ADD_VOTE = Statement(sa_insert(_V).values(
     conversation_id=bindparam("conv"), statement_id=bindparam("statement"),
     member_id=bindparam("member"), value=bindparam("value"), cast_at=bindparam("at")))
+_COUNT_VOTE = Statement(sa_update(_S).where(_S.c.id == bindparam("statement"))
+                        .values(votes=_S.c.votes + 1))
 _ADD_STATEMENT = Statement(sa_insert(_S).values(
     conversation_id=bindparam("conv"), text=bindparam("text"), language=bindparam("lang"),
     author_kind="resident", author_member_id=bindparam("member"), status="pending",
-    author_told=False, created_at=bindparam("at")))
+    author_told=False, votes=0, created_at=bindparam("at")))
 _SAVE_MEMBER = Statement(sa_update(_M).where(_M.c.id == bindparam("member_id")).values(
     showing_statement_id=bindparam("showing"), shown=bindparam("shown_ids"),
     paused=bindparam("is_paused"), day=bindparam("on_day"), sent_today=bindparam("sent")))
@@ -275,6 +275,7 @@ def handle_reply(tx: Tx, participant: Any, text: str, *, now: datetime, busy: bo
     elif word in VOTE_REPLIES:
         tx.execute(_ADD_VOTE, {"conv": member.conversation_id, "statement": member.showing,
                                "member": member.id, "value": VOTE_REPLIES[word], "at": now})
+        tx.execute(_COUNT_VOTE, {"statement": member.showing})
         replies.next_statement(member, tz, asked=False)
     elif len(" ".join(text.split())) < MIN_OWN_VIEW:
         replies.send("reprompt")

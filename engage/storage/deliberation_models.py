@@ -55,6 +55,7 @@ class DelibStatement(SQLModel, table=True):
     moderated_by: str | None = Field(default=None, max_length=80)
     moderated_at: datetime | None = ts(nullable=True)
     author_told: bool = Field(default=False)
+    votes: int = Field(default=0)  # votes cast on it (re-votes too): picks the next statement
     created_at: datetime = ts()
 
 

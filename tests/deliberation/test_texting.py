@@ -94,5 +94,10 @@ def test_next_statement_has_fewest_votes(db_engine: Engine, runtime: Any, clock:
         session.flush()
         session.add(DelibVote(conversation_id=conv, statement_id=well.id, member_id=other.id,
                               value=1, cast_at=clock()))
+        well.votes += 1
+        session.add(well)
     [shown] = _send(runtime, clock, "MORE")
     assert "Fresh one." in (shown.body or "")
+    _send(runtime, clock, "1")
+    with session_scope(db_engine) as session:
+        assert [s.votes for s in store.statements(session, conv)] == [1, 1]

@@ -75,6 +75,7 @@ def upgrade() -> None:
     sa.Column('moderated_by', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
     sa.Column('moderated_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('author_told', sa.Boolean(), nullable=False),
+    sa.Column('votes', sa.Integer(), nullable=False),
     sa.Column('created_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['conversation_id'], ['delib_conversation.id'], ),
     sa.PrimaryKeyConstraint('id')
