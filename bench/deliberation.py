@@ -76,6 +76,8 @@ SURVEY = ["hi", "yes", "1", "Canton", "4", "2", "3", "5", "called for help", "4"
 
 def votes_vs_answers(residents: int, statements: int) -> tuple[float, float]:
     """CPU ms per vote and per survey answer, through ``Runtime.handle_inbound`` (SQLite)."""
+    from sqlmodel import select
+
     from engage.channels.base import Inbound
     from engage.config import get_settings
     from engage.deliberation import store, texting
@@ -109,8 +111,8 @@ def votes_vs_answers(residents: int, statements: int) -> tuple[float, float]:
             store.add_statement(session, conv.id, f"Statement number {j} about safety.")
         texting.invite(session, conv.id, now=now, tz=settings.timezone,
                        program=settings.program_name)
-        granted = session.query(Participant).filter(
-            Participant.consent_dialogue == "granted").count()
+        granted = len(session.exec(select(Participant).where(
+            Participant.consent_dialogue == "granted")).all())
     assert granted == residents, "every voter agreed to dialogue invitations"
     for number in voters:
         say(number, "MORE")
