@@ -228,7 +228,7 @@ def erase_resident(session: Session, participant_id: int) -> dict[str, int]:
     member_ids = list(session.exec(select(DelibMember.id).where(
         DelibMember.participant_id == participant_id)).all())
     if not member_ids:
-        return {"deliberation_votes": 0}
+        return {}  # never took part: the erasure's counts stay as they were
     removed: Any = session.execute(delete(DelibVote).where(
         col(DelibVote.member_id).in_(member_ids)))
     removed = removed.rowcount
