@@ -122,3 +122,31 @@ def test_erasure_removes_votes_and_unpublished_words(db_engine: Engine) -> None:
         assert session.get(DelibStatement, own_id) is None
         kept = session.get(DelibStatement, published_id)
         assert kept is not None and kept.author_member_id is None
+
+
+def test_briefing_shows_agreement_and_split_with_group_sizes(db_engine: Engine) -> None:
+    """30 voters in two camps of 15: both camps agree on statement 0 and split on 1."""
+    with session_scope(db_engine) as session:
+        conv = store.create_conversation(session, topic="Greenmount safety", area="Waverly")
+        agreed = store.add_statement(session, conv.id, "Lights on the bus routes.")
+        split = store.add_statement(session, conv.id, "More patrols at night.")
+        others = [store.add_statement(session, conv.id, f"Statement {j}.") for j in range(6)]
+        for n in range(30):
+            camp = n % 2
+            m = DelibMember(conversation_id=conv.id, source_id=f"m{n}",
+                            participant_id=_resident(session, n).id)
+            session.add(m)
+            session.flush()
+            values = [(agreed.id, 1), (split.id, 1 if camp else -1)]
+            values += [(s.id, 1 if (camp + j) % 2 else -1) for j, s in enumerate(others)]
+            for sid, value in values:
+                session.add(DelibVote(conversation_id=conv.id, statement_id=sid,
+                                      member_id=m.id, value=value, cast_at=NOW))
+    [section] = deliberation_sections(db_engine, min_cell=10, area="Waverly")
+    assert not section["withheld"]
+    assert sorted(g["size"] for g in section["groups"]) == [15, 15]
+    assert [a["text"] for a in section["agree"]] == ["Lights on the bus routes."]
+    assert "More patrols at night." in [s["text"] for s in section["split"]]
+    text = "\n".join(render_markdown([section], 10))
+    assert "### Where neighbours agree" in text and "### Where they split" in text
+    assert "group A 15 people, group B 15 people" in text
