@@ -102,6 +102,7 @@ PRESS = re.compile(r"([123]) #s(\d+)")
 def buttons(lang: str, statement_id: int) -> tuple[Option, ...]:
     return tuple(Option(label, f"{label[0]} #s{statement_id}") for label in LABELS[lang])
 
+
 _M = DelibMember.__table__  # type: ignore[attr-defined]
 _C = DelibConversation.__table__  # type: ignore[attr-defined]
 _S = DelibStatement.__table__  # type: ignore[attr-defined]
