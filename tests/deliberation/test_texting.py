@@ -101,3 +101,33 @@ def test_next_statement_has_fewest_votes(db_engine: Engine, runtime: Any, clock:
     _send(runtime, clock, "1")
     with session_scope(db_engine) as session:
         assert [s.votes for s in store.statements(session, conv)] == [1, 1]
+
+
+async def test_votes_arriving_together_share_a_batch(db_engine: Engine, runtime: Any,
+                                                     clock: Any, settings: Any) -> None:
+    """Messages that arrive together may share a transaction (group commit): votes from
+    several residents at once are each stored and answered."""
+    import asyncio
+
+    chats = [str(500000 + i) for i in range(6)]
+    with session_scope(db_engine) as session:
+        for chat in chats:
+            session.add(Participant(
+                key=participant_key(settings.secret_bytes(), "telegram", chat),
+                channel="telegram", address_enc=encrypt_address(settings.secret_bytes(), chat),
+                consent_dialogue="granted"))
+    _conversation(db_engine, clock, settings, ["First statement here.", "Second one here."])
+
+    async def say_all(text: str) -> list[Any]:
+        return list(await asyncio.gather(*(runtime.handle_inbound_async(Inbound(
+            channel="telegram", address=chat, text=text, provider_id=f"b{next(_ids)}",
+            received_at=clock())) for chat in chats)))
+
+    await say_all("MORE")
+    outcomes = await say_all("2")
+    assert all(len(o.outbox_ids) == 1 for o in outcomes)
+    with session_scope(db_engine) as session:
+        votes = session.exec(select(DelibVote)).all()
+        assert sorted(v.value for v in votes) == [-1] * 6
+        bodies = [o.body or "" for o in session.exec(select(Outbox))]
+        assert sum("Second one" in b for b in bodies) == 6
