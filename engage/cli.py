@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "users",
     "tokens",
     "secret",
+    "deliberation",
 )
 
 

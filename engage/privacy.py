@@ -228,6 +228,9 @@ def erase_participant(
     )
     counts["runs"] = session.execute(delete(Run).where(col(Run.participant_id) == pid)).rowcount
     unlink_provider_ids(session=session, participant_ids=[pid])
+    from engage.deliberation.store import erase_resident
+
+    counts.update(erase_resident(session, pid))
     counts = {k: int(v or 0) for k, v in counts.items()}
 
     participant.key = TOMBSTONE_PREFIX + uuid.uuid4().hex

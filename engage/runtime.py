@@ -469,6 +469,8 @@ class Runtime:
             self._say_fixed(ctx, "media", participant.language)
         elif (checkin := _dialogue_checkin(tx, participant, text, now)) is not None:
             ctx.outbox_ids.extend([checkin.outbox_id] if checkin.outbox_id else [])
+        elif (delib := _deliberation_reply(ctx, text, self.settings)) is not None:
+            ctx.outbox_ids.extend(delib.outbox_ids)
         else:
             run = self._converse(ctx, text)
             if run is not None and (active is None or run.id != active.id):
@@ -978,3 +980,11 @@ def _dialogue_rsvp(tx: Tx, run: RunRow, step: engine.Step, now: datetime) -> Non
                            participant_id=run.participant_id, answer=str(event.value),
                            now=now)
             tx.flush()
+def _deliberation_reply(ctx: _Ctx, text: str, settings: Settings) -> Any:
+    """Hook (deliberation): a vote, an own view, MORE or PAUSE from a resident taking part in
+    a deliberation conversation; None for everyone else (one indexed read)."""
+    from engage.deliberation.texting import handle_reply
+
+    return handle_reply(ctx.tx, ctx.participant, text, now=ctx.now,
+                        busy=ctx.active is not None, tz=settings.timezone,
+                        program=settings.program_name, prefix=ctx.prefix)

@@ -80,6 +80,7 @@ class Briefing:
     notes: list[str] = field(default_factory=list)
     method: dict[str, str] = field(default_factory=dict)
     session: SessionSection | None = None  # with --session: RSVPs, attendance, feedback
+    deliberation: list[dict[str, Any]] = field(default_factory=list)  # see deliberation docs
 
 
 # --- area resolution ------------------------------------------------------------------------
@@ -240,7 +241,7 @@ def _theme_entry(entry: Any) -> tuple[str, int]:
 
 def build_briefing(
     *, engine: Engine, settings: Settings, area: str, now: datetime, quarters: int = 4,
-    period: str | None = None,
+    period: str | None = None, session_id: int | None = None,
 ) -> Briefing:
     """Everything a mediator needs, already suppressed and scrubbed. The trend covers
     ``quarters`` quarters ending with ``period`` (default: the quarter containing ``now``)."""
@@ -301,9 +302,13 @@ def build_briefing(
         "sentiment": f"Scorer version {current_scorer_version()} (see {SENTIMENT_DOC}).",
         "methods": METHODS_DOC,
     }
+    from engage.deliberation.briefing_section import deliberation_sections
+
     return Briefing(
         area=name, dimension=dimension, generated_at=as_datetime(now), window=window,
         min_cell_size=k, trend=points, themes=themes, quotes=quotes, notes=notes, method=method,
+        deliberation=deliberation_sections(engine, min_cell=k, area=name,
+                                           session_id=session_id),
     )
 
 
@@ -358,6 +363,9 @@ def render_markdown(briefing: Briefing) -> str:
         lines.append("- none to show")
     lines += ["", "## In residents' words", ""]
     lines += [f"> {markdown_safe(q)}" for q in briefing.quotes] or ["(none)"]
+    from engage.deliberation.briefing_section import render_markdown as deliberation_md
+
+    lines += deliberation_md(briefing.deliberation, k)
     if briefing.notes:
         lines += ["", *[f"Note: {n}" for n in briefing.notes]]
     lines += render_session_markdown(briefing.session, k)
@@ -381,7 +389,7 @@ def export_briefing(
         raise UserError(f"--format must be md or json, got {fmt!r}")
     name = area if area is not None else area_for_session(engine, int(session_id or 0))
     briefing = build_briefing(engine=engine, settings=settings, area=name, now=now,
-                              period=period)
+                              period=period, session_id=session_id)
     if session_id is not None:
         briefing = replace(briefing, session=build_session_section(
             engine, int(session_id), settings.min_cell_size))

@@ -15,7 +15,7 @@ are trimmed daily by the retention purge, so dead rows and stale statistics pile
 the default thresholds are reached on a large table (docs/OPERATIONS.md, "Disk and vacuum").
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-05 12:40:00
 """
 
@@ -29,7 +29,7 @@ from alembic import op
 import engage.storage.models
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
