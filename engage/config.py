@@ -29,7 +29,7 @@ class ConfigError(RuntimeError):
 
 
 class Settings(BaseSettings):
-    """The public contract of settings (see DESIGN.md). Names are stable."""
+    """The public contract of settings (see docs/CONTRACT.md). Names are stable."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 

@@ -1,6 +1,6 @@
 """SQLModel tables: the one schema every module shares.
 
-Conventions (DESIGN.md "known traps"): timestamps are aware UTC (``UTCDateTime``); enums are
+Conventions (docs/CONTRACT.md, "known traps"): timestamps are aware UTC (``UTCDateTime``); enums are
 plain strings validated at the edges; JSON-ish payloads are stored as text and replaced, never
 mutated in place. Tables carry participant ids/keys, never addresses in clear.
 """
