@@ -139,4 +139,12 @@ def create_app(
         log.info("telegram webhook not available: %s", exc)
     else:
         app.include_router(telegram_routes.router)
+    _install_console(app)
     return app
+
+
+def _install_console(app: FastAPI) -> None:
+    """The staff and mediator console and the public page (engage/web/console)."""
+    from engage.web import console
+
+    console.install(app)

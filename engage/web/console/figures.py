@@ -1,0 +1,124 @@
+"""The figures pages show, from the same functions as the exports, cached by data version.
+
+Nothing here computes a figure: ``summarize`` and ``trend`` (engage.analytics.metrics) do, with
+the same suppression as every export. Pages ask often and the data changes rarely, so results
+are kept per process and keyed on a *data version*: a few cheap index lookups (the newest
+response, how many there are, the newest run) that change whenever an answer is added, changed
+or erased, or a run moves on. A changed version misses the cache; ``MAX_AGE`` bounds how long an
+entry lives anyway.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from engage.analytics.metrics import ALL, FIGURE_COLUMNS, Row, Summary, summarize, trend
+from engage.analytics.periods import Period, period_containing, recent_periods
+from engage.config import Settings
+from engage.storage.models import Response, Run
+
+MAX_AGE = 300.0  # seconds
+MAX_ENTRIES = 64
+TREND_QUARTERS = 6
+T = TypeVar("T")
+
+
+def data_version(engine: Engine) -> tuple[Any, ...]:
+    """Changes whenever a response is stored, re-answered or erased, or a run changes status."""
+    with engine.connect() as conn:
+        responses = conn.execute(select(func.count(), func.max(Response.id),
+                                        func.max(Response.answered_at))).one()
+        runs = conn.execute(select(func.max(Run.id), func.max(Run.ended_at))).one()
+    return (*responses, *runs)
+
+
+class FigureCache:
+    """A small LRU of computed figures keyed on (what, data version)."""
+
+    def __init__(self, engine: Engine, *, max_age: float = MAX_AGE) -> None:
+        self.engine = engine
+        self.max_age = max_age
+        self._entries: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        full = (*key, data_version(self.engine))
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(full)
+            if entry is not None and now - entry[0] < self.max_age:
+                self._entries.move_to_end(full)
+                self.hits += 1
+                return entry[1]  # type: ignore[no-any-return]
+        value = compute()
+        with self._lock:
+            self.misses += 1
+            self._entries[full] = (now, value)
+            while len(self._entries) > MAX_ENTRIES:
+                self._entries.popitem(last=False)
+        return value
+
+
+def last_days(now: datetime, days: int) -> Period:
+    """A rolling window as a Period, so ``summarize`` measures it like any month or quarter."""
+    return Period(start=now - timedelta(days=days), end=now, label=f"last {days} days",
+                  kind="days")
+
+
+@dataclass(frozen=True)
+class Overview:
+    week: Row
+    quarter: Row
+    quarter_label: str
+    trend: list[tuple[Period, Row]]
+    min_cell_size: int
+
+
+def summary_for(cache: FigureCache, settings: Settings, period: Period,
+                dims: tuple[str, ...]) -> Summary:
+    """The suppressed summary table, exactly as ``engage export summary`` computes it."""
+    k, eps = settings.min_cell_size, settings.dp_epsilon
+    return cache.get(("summary", period.start, period.end, dims, k, eps),
+                     lambda: summarize(cache.engine, period, dims, min_cell_size=k,
+                                       dp_epsilon=eps))
+
+
+def total_row(summary: Summary) -> Row:
+    """The all-groups row; withheld (as ``trend`` reports it) when nobody answered at all."""
+    for row in summary.rows:
+        if all(value == ALL for _, value in row.key):
+            return row
+    return Row((), False, "small", dict.fromkeys(FIGURE_COLUMNS))
+
+
+def trend_for(cache: FigureCache, settings: Settings, last: Period, count: int
+              ) -> list[tuple[Period, Row]]:
+    """The citywide trend over ``count`` periods ending with ``last`` (``metrics.trend``)."""
+    k = settings.min_cell_size
+    periods = recent_periods(last, count, settings.timezone)
+    return cache.get(("trend", last.label, count, k),
+                     lambda: trend(cache.engine, periods, min_cell_size=k))
+
+
+def overview(cache: FigureCache, settings: Settings, now: datetime) -> Overview:
+    """This week's and this quarter's totals and the quarterly trend, all suppressed."""
+    tz, k = settings.timezone, settings.min_cell_size
+    # The week is keyed by the hour so its window moves without missing the cache each second.
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    week = total_row(summary_for(cache, settings, last_days(hour, 7), ()))
+    quarter = period_containing(now, "quarter", tz)
+    quarter_total = total_row(summary_for(cache, settings, quarter, ()))
+    points = trend_for(cache, settings, quarter, TREND_QUARTERS)
+    return Overview(week=week, quarter=quarter_total, quarter_label=quarter.label,
+                    trend=points, min_cell_size=k)
