@@ -53,7 +53,7 @@ def _form_page(request: Request, viewer: Viewer, values: dict[str, Any],
     state = request.app.state
     reach, _ = _reach(request, str(values.get("audience") or "all"))
     return render(request, "campaign_new.html", viewer=viewer, v=values, error=error,
-                  flows=sorted(state.runtime.catalog.flows), reach=reach,
+                  flows=sorted(state.runtime.catalog.flows()), reach=reach,
                   audiences=audience_options(state.settings.flows_dir),
                   status=400 if error else 200)
 

@@ -7,7 +7,7 @@ matrix test reads that declaration from the route table, so a route without one 
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -51,8 +51,8 @@ class CsrfFailed(Exception):
 class Viewer:
     """The logged-in user as pages need them; ``user`` is the accounts table row."""
 
-    user: Any
-    session: ConsoleSession
+    user: Any = field(repr=False)  # never in logs or tracebacks: it holds the password hash
+    session: ConsoleSession = field(repr=False)
 
     @property
     def id(self) -> int:
