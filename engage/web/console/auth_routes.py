@@ -8,6 +8,7 @@ A session is replaced (new id, new CSRF token) whenever who is logged in changes
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,6 +55,7 @@ def login_page(request: Request, next: str | None = None) -> Response:
     session = console_session(request)
     if session.user_id is not None:
         return _redirect(safe_next(next))
+    set_console_session(request, replace(session, expired=False))  # said once
     return render(request, "login.html", next=safe_next(next), email="",
                   expired=session.expired)
 
@@ -84,8 +86,6 @@ async def login(request: Request) -> Response:
 
 
 def _pending(user_id: int) -> Any:
-    from dataclasses import replace
-
     return replace(fresh(time.time()), pending_user_id=user_id)
 
 

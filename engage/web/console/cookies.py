@@ -38,9 +38,6 @@ class ConsoleSession:
     pending_user_id: int | None = None
     expired: bool = False  # the previous session timed out (the login page says so)
 
-    def touched(self, now: float) -> ConsoleSession:
-        return replace(self, seen=now, expired=False)
-
 
 def fresh(now: float, *, expired: bool = False) -> ConsoleSession:
     """A new anonymous session with its own id and CSRF token."""
@@ -69,17 +66,18 @@ class SessionCodec:
 
     def dumps(self, session: ConsoleSession) -> str:
         return self._serializer.dumps([session.sid, session.csrf, session.issued, session.seen,
-                                       session.user_id, session.pending_user_id])
+                                       session.user_id, session.pending_user_id,
+                                       session.expired])
 
     def loads(self, raw: str | None, now: float) -> ConsoleSession:
         """The session in the cookie, or a fresh one when it is missing, forged or too old."""
         if not raw:
             return fresh(now)
         try:
-            sid, csrf, issued, seen, user_id, pending = self._serializer.loads(raw)
+            sid, csrf, issued, seen, user_id, pending, expired = self._serializer.loads(raw)
             session = ConsoleSession(sid=str(sid), csrf=str(csrf), issued=float(issued),
                                      seen=float(seen), user_id=_int(user_id),
-                                     pending_user_id=_int(pending))
+                                     pending_user_id=_int(pending), expired=bool(expired))
         except (BadSignature, ValueError, TypeError):
             return fresh(now)
         if now - session.seen > self.idle or now - session.issued > self.absolute:

@@ -9,6 +9,7 @@ and the cookie is written back on every response, which also slides the idle tim
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from http.cookies import SimpleCookie
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -64,7 +65,7 @@ class ConsoleMiddleware:
         state = scope.setdefault("state", {})
         if console:
             session = self.codec.loads(_cookie(scope.get("headers", [])), now)
-            state[STATE_KEY] = session if session.expired else session.touched(now)
+            state[STATE_KEY] = replace(session, seen=now)
 
         async def send_wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
