@@ -34,6 +34,8 @@ COMMAND_MODULES = (
     "audit",
     "sentiment",
     "telegram",
+    "users",
+    "tokens",
 )
 
 
