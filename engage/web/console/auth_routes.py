@@ -22,9 +22,9 @@ from engage.accounts.passwords import WeakPassword
 from engage.storage.db import session_scope
 from engage.web.console.cookies import fresh, logged_in
 from engage.web.console.guard import (
+    Viewer,
     checked_form,
     console_session,
-    Viewer,
     need,
     safe_next,
     set_console_session,

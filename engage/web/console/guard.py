@@ -106,7 +106,7 @@ def current_viewer(request: Request) -> Viewer:
     return Viewer(user=user, session=session)
 
 
-class need:  # noqa: N801 - used as Depends(need(...)), reads like a declaration
+class need:
     """A dependency that admits viewers holding ``permission`` (None: anyone logged in); the
     route table keeps it, so tests can read every route's rule."""
 

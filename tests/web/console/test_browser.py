@@ -17,10 +17,11 @@ import pytest
 import uvicorn
 
 from engage.config import Settings
-from engage.storage.db import create_schema, make_engine, session_scope
+from engage.storage.db import create_schema, make_engine
 from engage.web.app import create_app
 from engage.web.console.render import STATIC
 from tests.web.console.conftest import PASSWORD, make_user
+from tests.web.console.seed import residents_said_yes
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -153,7 +154,7 @@ def test_mediator_is_invited_schedules_and_checks_people_in(server: tuple[str, A
     session_id = int(re.search(r"/console/sessions/(\d+)", mediator.url).group(1))  # type: ignore[union-attr]
     axe_check(mediator)
 
-    _residents_said_yes(app, session_id, ["+14105550101", "+14105550102"])
+    residents_said_yes(app, session_id, ["+14105550101", "+14105550102"])
     mediator.reload()
     assert mediator.locator("[data-count=yes]").inner_text() == "2"
     assert "(410) 555-0101" in mediator.content() or "+14105550101" in mediator.content()
@@ -172,21 +173,6 @@ def test_mediator_is_invited_schedules_and_checks_people_in(server: tuple[str, A
     with mediator.expect_download() as download:
         mediator.get_by_role("link", name="Download (Markdown)").click()
     assert "Eastern" in Path(download.value.path()).read_text()
-
-
-def _residents_said_yes(app: Any, session_id: int, numbers: list[str]) -> None:
-    """Residents who were invited and answered yes (their RSVP as the tick records it)."""
-    from engage.scheduling.dialogue import get_session, promote
-    from engage.storage.scheduling_models import SessionRsvp
-
-    now = datetime.now(UTC)
-    with session_scope(app.state.engine) as db:
-        for number in numbers:
-            p = app.state.runtime.participant_for(db, "sms", number, now)
-            db.add(SessionRsvp(session_id=session_id, participant_id=p.id, status="yes",
-                               invited_at=now, responded_at=now))
-        db.flush()
-        promote(session=db, ds=get_session(session=db, session_id=session_id), now=now)
 
 
 def test_staff_creates_and_starts_a_campaign_and_downloads_a_summary(

@@ -104,3 +104,24 @@ def test_resident_text_is_escaped_on_every_page_that_shows_it(console: Console) 
                                           params={"replies": HOSTILE})
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in preview.text
     assert "<img src=x" not in preview.text
+
+
+def test_contact_details_only_for_the_sessions_own_mediator_while_open(console: Console) -> None:
+    from tests.web.console.seed import residents_said_yes
+
+    residents_said_yes(console.app, console.session_id, ["+14105550177"])
+    path = f"/console/sessions/{console.session_id}"
+    assert "+14105550177" in console.client("mediator").get(path).text
+    assert "+14105550177" not in console.client("admin").get(path).text
+    from sqlmodel import Session, select
+
+    from engage import audit  # noqa: F401
+    from engage.storage.models import AuditEntry
+
+    with Session(console.engine) as db:
+        actions = [e.action for e in db.exec(select(AuditEntry))]
+    assert "dialogue.contacts_viewed" in actions
+    mediator = console.client("mediator")
+    page = mediator.get(path)
+    mediator.post(path + "/close", data={"csrf_token": csrf_of(page.text)})
+    assert "+14105550177" not in mediator.get(path).text
