@@ -43,12 +43,7 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[tuple[str, Any]]:
     create_schema(engine)
     config = uvicorn.Config(None, host="127.0.0.1", port=0, log_level="warning",  # type: ignore[arg-type]
                             access_log=False)
-    holder: dict[str, Any] = {}
     srv = uvicorn.Server(config)
-
-    def run() -> None:
-        srv.run()
-
     # The public URL must name the real port, known only once the socket is bound.
     import socket
 
@@ -66,7 +61,6 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[tuple[str, Any]]:
             break
         time.sleep(0.05)
     assert srv.started
-    holder["app"] = app
     yield url, app
     srv.should_exit = True
     thread.join(10)
