@@ -50,13 +50,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--responses", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=40)
+    parser.add_argument("--db", type=Path, help="Keep the loaded SQLite file here and reuse it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        path = args.db or Path(tmp) / "bench.sqlite3"
+        url = f"sqlite:///{path.resolve()}"
+        reuse = path.exists()
         engine = make_engine(url)
-        create_schema(engine)
-        load_s = load_sqlite(engine, args.responses)
-        _staff(engine)
+        load_s = 0.0
+        if not reuse:
+            create_schema(engine)
+            load_s = load_sqlite(engine, args.responses)
+            _staff(engine)
         settings = Settings(_env_file=None, ENGAGE_ENV="test", ENGAGE_DATA_DIR=tmp,  # type: ignore[call-arg]
                             ENGAGE_DATABASE_URL=url,
                             ENGAGE_SECRET_KEY="bench-secret-0123456789abcdefghijklmnop")

@@ -2,10 +2,11 @@
 
 Nothing here computes a figure: ``summarize`` and ``trend`` (engage.analytics.metrics) do, with
 the same suppression as every export. Pages ask often and the data changes rarely, so results
-are kept per process and keyed on a *data version*: a few cheap index lookups (the newest
-response, how many there are, the newest run) that change whenever an answer is added, changed
-or erased, or a run moves on. A changed version misses the cache; ``MAX_AGE`` bounds how long an
-entry lives anyway.
+are kept per process and keyed on a *data version*: four lookups that each read one end of an
+index (never a scan, whatever the table size) and that change whenever an answer is added
+(newest response id), re-answered (the upsert moves ``answered_at``), a resident is invited
+(newest run id) or erased (erasure appends to the audit log and deletes their answers). A
+changed version misses the cache; ``MAX_AGE`` bounds how long an entry lives anyway.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.engine import Engine
 from engage.analytics.metrics import ALL, FIGURE_COLUMNS, Row, Summary, summarize, trend
 from engage.analytics.periods import Period, period_containing, recent_periods
 from engage.config import Settings
-from engage.storage.models import Response, Run
+from engage.storage.models import AuditEntry, Response, Run
 
 MAX_AGE = 300.0  # seconds
 MAX_ENTRIES = 64
@@ -33,12 +34,13 @@ T = TypeVar("T")
 
 
 def data_version(engine: Engine) -> tuple[Any, ...]:
-    """Changes whenever a response is stored, re-answered or erased, or a run changes status."""
+    """Changes whenever an answer is stored, re-answered or erased, or a resident invited."""
+    stmt = select(select(func.max(Response.id)).scalar_subquery(),
+                  select(func.max(Response.answered_at)).scalar_subquery(),
+                  select(func.max(Run.id)).scalar_subquery(),
+                  select(func.max(AuditEntry.seq)).scalar_subquery())
     with engine.connect() as conn:
-        responses = conn.execute(select(func.count(), func.max(Response.id),
-                                        func.max(Response.answered_at))).one()
-        runs = conn.execute(select(func.max(Run.id), func.max(Run.ended_at))).one()
-    return (*responses, *runs)
+        return tuple(conn.execute(stmt).one())
 
 
 class FigureCache:
