@@ -34,7 +34,7 @@ from engage.web.console.render import render
 
 router = APIRouter(prefix="/console/sessions")
 CAN = Depends(need(Permission.SESSIONS_OWN))
-NEEDS = ("childcare", "ride", "language")
+NEEDS = ("childcare", "interpretation", "ride")
 
 
 def _now() -> datetime:

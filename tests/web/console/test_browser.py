@@ -6,22 +6,28 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 import uvicorn
 
+from engage.channels.sms import SIGNATURE_HEADER, sign
 from engage.config import Settings
-from engage.storage.db import create_schema, make_engine
+from engage.storage.db import create_schema, make_engine, session_scope
 from engage.web.app import create_app
 from engage.web.console.render import STATIC
+from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI
 from tests.web.console.conftest import PASSWORD, make_user
-from tests.web.console.seed import residents_said_yes
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -35,37 +41,85 @@ if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); browser tests skipped",
                 allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+
+def _quiet_hours_far_from_now(tz: str) -> str:
+    """A one-minute quiet window twelve hours away, so invitations go out whatever the hour."""
+    local = datetime.now(ZoneInfo(tz)) + timedelta(hours=12)
+    return f"{local:%H}:00-{local:%H}:01"
 
 
 @pytest.fixture
-def server(settings: Settings, tmp_path: Path) -> Iterator[tuple[str, Any]]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'console.sqlite3'}")
-    create_schema(engine)
-    config = uvicorn.Config(None, host="127.0.0.1", port=0, log_level="warning",  # type: ignore[arg-type]
-                            access_log=False)
-    srv = uvicorn.Server(config)
-    # The public URL must name the real port, known only once the socket is bound.
-    import socket
-
+def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
+    """engage as it runs in production, on SQLite: uvicorn on an ephemeral loopback port, the
+    dispatcher and the scheduler leader running in it, SMS going to the loopback fake Twilio."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    app = create_app(settings.model_copy(update={"public_url": url}), engine=engine,
-                     start_background=False)
-    config.app = app
-    thread = threading.Thread(target=lambda: srv.run(sockets=[sock]), daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    assert srv.started
-    yield url, app
-    srv.should_exit = True
-    thread.join(10)
-    app.state.runtime.close()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    engine = make_engine(f"sqlite:///{tmp_path / 'console.sqlite3'}")
+    create_schema(engine)
+    with FakeTwilioAPI() as api:
+        live = settings.model_copy(update={
+            "public_url": url, "twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN,
+            "twilio_from_number": OUR_NUMBER, "twilio_api_url": api.url,
+            "quiet_hours": _quiet_hours_far_from_now(settings.timezone)})
+        app = create_app(live, engine=engine)
+        srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        thread = threading.Thread(target=lambda: srv.run(sockets=[sock]), daemon=True)
+        thread.start()
+        for _ in range(200):
+            if srv.started:
+                break
+            time.sleep(0.05)
+        assert srv.started
+        yield Server(url, app, api)
+        srv.should_exit = True
+        thread.join(15)
     engine.dispose()
+
+
+@dataclass
+class Server:
+    url: str
+    app: Any
+    api: FakeTwilioAPI
+
+    def text(self, number: str, body: str) -> None:
+        """A resident texts the bot: the webhook Twilio would send, signed as Twilio signs."""
+        form = {"MessageSid": f"SM{uuid.uuid4().hex}", "AccountSid": ACCOUNT_SID,
+                "From": number, "To": OUR_NUMBER, "Body": body, "NumMedia": "0"}
+        path = "/webhooks/twilio/sms"
+        response = httpx.post(self.url + path, data=form, headers={
+            SIGNATURE_HEADER: sign(AUTH_TOKEN, self.url + path, form)})
+        assert response.status_code == 200, response.text
+
+    def wait_for_text(self, number: str, words: str, timeout: float = 20) -> str:
+        """What the resident's phone received containing ``words`` (the dispatcher sends it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for body in self.api.bodies_to(number):
+                if words in body:
+                    return body
+            time.sleep(0.2)
+        raise AssertionError(f"no message with {words!r}: {self.api.bodies_to(number)}")
+
+    def resident(self, number: str, **consents: str) -> None:
+        """Someone who answered an earlier survey in Eastern and agreed to ``consents``."""
+        with session_scope(self.app.state.engine) as db:
+            p = self.app.state.runtime.participant_for(db, "sms", number, datetime.now(UTC))
+            p.area, p.district = "Ellwood Park", "Eastern"
+            for scope, status in consents.items():
+                setattr(p, f"consent_{scope}", status)
+            db.add(p)
+
+    def tick(self, name: str) -> None:
+        """Run one scheduler tick now (the leader runs it every few seconds anyway)."""
+        from engage.scheduling.ticks import Ticks
+
+        state = self.app.state
+        Ticks(engine=state.engine, settings=state.settings, runtime=state.runtime
+              ).jobs()[name](datetime.now(UTC))
 
 
 @pytest.fixture
@@ -112,9 +166,13 @@ def log_in(page: Any, url: str, email: str) -> None:
     page.get_by_role("button", name="Log in").click()
 
 
-def test_mediator_is_invited_schedules_and_checks_people_in(server: tuple[str, Any],
+OUR_NUMBER = "+14435550000"
+YES, ALSO_YES, NO = "+14105550101", "+14105550102", "+14105550103"
+
+
+def test_mediator_is_invited_schedules_and_checks_people_in(server: Server,
                                                             page_factory: Any) -> None:
-    url, app = server
+    url, app = server.url, server.app
     engine = app.state.engine
     make_user(engine, "admin@city.example", "admin")
     admin = page_factory()
@@ -148,10 +206,20 @@ def test_mediator_is_invited_schedules_and_checks_people_in(server: tuple[str, A
     session_id = int(re.search(r"/console/sessions/(\d+)", mediator.url).group(1))  # type: ignore[union-attr]
     axe_check(mediator)
 
-    residents_said_yes(app, session_id, ["+14105550101", "+14105550102"])
+    for number in (YES, ALSO_YES, NO):
+        server.resident(number, surveys="granted", dialogue="granted")
+    mediator.get_by_role("button", name="Invite residents of Eastern").click()
+    assert "3 invitations queued" in mediator.content()
+    for number, answer in ((YES, "yes"), (ALSO_YES, "I'll be there"), (NO, "no")):
+        server.wait_for_text(number, "Eastern listening session")
+        server.text(number, answer)
+    server.wait_for_text(YES, "Do you need anything")
+    server.text(YES, "1")  # needs: childcare
+    server.tick("dialogues")  # the leader records RSVPs every 30 s; do not wait for it
     mediator.reload()
     assert mediator.locator("[data-count=yes]").inner_text() == "2"
-    assert "(410) 555-0101" in mediator.content() or "+14105550101" in mediator.content()
+    assert mediator.locator("[data-count=no]").inner_text() == "1"
+    assert YES in mediator.content() and NO not in mediator.content()
 
     door = page_factory(390, 844)
     door.context.add_cookies(mediator.context.cookies())
@@ -170,9 +238,11 @@ def test_mediator_is_invited_schedules_and_checks_people_in(server: tuple[str, A
 
 
 def test_staff_creates_and_starts_a_campaign_and_downloads_a_summary(
-        server: tuple[str, Any], page_factory: Any) -> None:
-    url, app = server
+        server: Server, page_factory: Any) -> None:
+    url, app = server.url, server.app
     make_user(app.state.engine, "sam@city.example", "staff")
+    for i in range(3):
+        server.resident(f"+1410555020{i}", surveys="granted")
     page = page_factory()
     log_in(page, url, "sam@city.example")
     axe_check(page)
@@ -181,11 +251,14 @@ def test_staff_creates_and_starts_a_campaign_and_downloads_a_summary(
     axe_check(page)
     page.get_by_label("Name (for staff screens)").fill("Autumn survey")
     page.get_by_label("Audience").select_option("district:Eastern")
-    page.wait_for_function("document.querySelector('#reach').textContent.includes('reaches')")
+    expect(page.locator("#reach b")).to_have_text("3")
     page.get_by_role("button", name="Create campaign").click()
     axe_check(page)
     page.get_by_role("button", name="Start").click()
-    assert page.locator(".status").inner_text() == "scheduled"
+    # the campaign tick (every 5 s) invites; the progress table refreshes itself every 3 s
+    expect(page.locator("[data-step=invited]")).to_have_text("3", timeout=30_000)
+    assert page.locator(".status").inner_text() == "running"
+    server.wait_for_text("+14105550200", "")
     page.get_by_role("link", name="Summaries").click()
     axe_check(page)
     page.get_by_role("button", name="Preview").click()
