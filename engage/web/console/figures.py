@@ -5,8 +5,11 @@ the same suppression as every export. Pages ask often and the data changes rarel
 are kept per process and keyed on a *data version*: four lookups that each read one end of an
 index (never a scan, whatever the table size) and that change whenever an answer is added
 (newest response id), re-answered (the upsert moves ``answered_at``), a resident is invited
-(newest run id) or erased (erasure appends to the audit log and deletes their answers). A
-changed version misses the cache; ``MAX_AGE`` bounds how long an entry lives anyway.
+(newest run id) or erased (erasure appends to the audit log and deletes their answers). While
+answers keep arriving the version moves all the time, so an entry is still served for
+``FRESH_FOR`` seconds after it was computed even if the version moved (a page is at most that
+stale); after that a changed version means a recomputation. ``MAX_AGE`` bounds how long an
+entry lives anyway.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from engage.analytics.periods import Period, period_containing, recent_periods
 from engage.config import Settings
 from engage.storage.models import AuditEntry, Response, Run
 
-MAX_AGE = 300.0  # seconds
+MAX_AGE = 300.0  # seconds an unchanged entry is kept
+FRESH_FOR = 60.0  # seconds an entry is served even though new answers arrived
 MAX_ENTRIES = 64
 TREND_QUARTERS = 6
 T = TypeVar("T")
@@ -46,27 +50,32 @@ def data_version(engine: Engine) -> tuple[Any, ...]:
 class FigureCache:
     """A small LRU of computed figures keyed on (what, data version)."""
 
-    def __init__(self, engine: Engine, *, max_age: float = MAX_AGE) -> None:
+    def __init__(self, engine: Engine, *, max_age: float = MAX_AGE,
+                 fresh_for: float = FRESH_FOR) -> None:
         self.engine = engine
         self.max_age = max_age
-        self._entries: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
+        self.fresh_for = fresh_for
+        self._entries: OrderedDict[tuple[Any, ...], tuple[float, tuple[Any, ...], Any]] = (
+            OrderedDict())
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def get(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
-        full = (*key, data_version(self.engine))
+        version = data_version(self.engine)
         now = time.monotonic()
         with self._lock:
-            entry = self._entries.get(full)
-            if entry is not None and now - entry[0] < self.max_age:
-                self._entries.move_to_end(full)
-                self.hits += 1
-                return entry[1]  # type: ignore[no-any-return]
+            entry = self._entries.get(key)
+            if entry is not None:
+                age = now - entry[0]
+                if age < self.fresh_for or (entry[1] == version and age < self.max_age):
+                    self._entries.move_to_end(key)
+                    self.hits += 1
+                    return entry[2]  # type: ignore[no-any-return]
         value = compute()
         with self._lock:
             self.misses += 1
-            self._entries[full] = (now, value)
+            self._entries[key] = (now, version, value)
             while len(self._entries) > MAX_ENTRIES:
                 self._entries.popitem(last=False)
         return value
