@@ -8,8 +8,9 @@ import tempfile
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from engage.accounts.roles import Permission
@@ -23,6 +24,7 @@ from engage.web.console.overview import figure_cache
 from engage.web.console.render import render
 
 router = APIRouter(prefix="/console/summaries")
+ByQuery = Annotated[list[str] | None, Query(description="Group by (repeatable)")]
 LABELS = {"district": "District", "neighbourhood": "Neighbourhood", "age_band": "Age band",
           "race_ethnicity": "Race / ethnicity", "contact_type": "Incident type"}
 PREVIEW_COLUMNS = ("respondents", "response_rate", "trust_index", "trust_index_low",
@@ -34,7 +36,7 @@ def _choices(by: list[str]) -> list[tuple[str, str, bool]]:
 
 
 @router.get("")
-def page(request: Request, period: str | None = None, by: list[str] | None = None,
+def page(request: Request, period: str | None = None, by: ByQuery = None,
          viewer: Viewer = Depends(need(Permission.SUMMARIES))) -> Response:
     settings = request.app.state.settings
     period = period or period_containing(datetime.now(UTC), "quarter", settings.timezone).label
@@ -59,7 +61,7 @@ def page(request: Request, period: str | None = None, by: list[str] | None = Non
 
 
 @router.get("/download")
-def download(request: Request, period: str, by: list[str] | None = None, format: str = "csv",
+def download(request: Request, period: str, by: ByQuery = None, format: str = "csv",
              viewer: Viewer = Depends(need(Permission.EXPORTS))) -> Response:
     """A zip of the file and its SHA-256 manifest; written and audited by ``export_summary``."""
     state = request.app.state
