@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engage.web.console.cookies import COOKIE_NAME, ConsoleSession, SessionCodec
 
 PAGE_PREFIXES = ("/console", "/public")
+STATIC_PREFIX = "/console/static/"
 STATE_KEY = "console_session"
 
 # No inline script or style anywhere (htmx is told not to inject its indicator styles).
@@ -60,7 +61,9 @@ class ConsoleMiddleware:
         if scope["type"] != "http" or not _page_path(scope["path"]):
             await self.app(scope, receive, send)
             return
-        console = scope["path"].startswith("/console")
+        # Static assets need neither a session nor no-store (they are the same for everyone).
+        console = scope["path"].startswith("/console") and not scope["path"].startswith(
+            STATIC_PREFIX)
         now = time.time()
         state = scope.setdefault("state", {})
         if console:

@@ -125,3 +125,11 @@ def test_contact_details_only_for_the_sessions_own_mediator_while_open(console: 
     page = mediator.get(path)
     mediator.post(path + "/close", data={"csrf_token": csrf_of(page.text)})
     assert "+14105550177" not in mediator.get(path).text
+
+
+def test_static_assets_are_cacheable_and_carry_no_cookie(console: Console) -> None:
+    response = console.client().get("/console/static/vendor/htmx-2.0.11.min.js")
+    assert response.status_code == 200
+    assert "set-cookie" not in response.headers and "no-store" not in response.headers.get(
+        "cache-control", "")
+    assert response.headers["x-content-type-options"] == "nosniff"
