@@ -78,3 +78,11 @@ def console(db_engine: Engine, settings: Settings) -> Iterator[Console]:
     with TestClient(app):
         yield Console(app, db_engine, settings, users, session_id)
     app.state.runtime.close()
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
+    """Keep each phase's report on the test item (the browser tests screenshot on failure)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, "rep_" + report.when, report)

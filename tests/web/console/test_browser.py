@@ -269,12 +269,3 @@ def test_staff_creates_and_starts_a_campaign_and_downloads_a_summary(
                  "/public/es/"):
         page.goto(url + path)
         axe_check(page)
-
-
-@pytest.hookimpl(tryfirst=True, hookwrapper=True)
-def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()  # type: ignore[attr-defined]
-    setattr(item, "rep_" + report.when, report)
-
-
