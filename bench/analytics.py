@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -189,6 +190,24 @@ def bench(engine: Engine, label: str, responses: int, repeat: int) -> None:
     print(f"{'':<10} load average while timing: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
+@contextmanager
+def scratch_postgres(url: str) -> Iterator[Engine]:
+    """An engine on a new, uniquely named database on the server at ``url``; dropped after."""
+    server = make_url(url)
+    name = f"engage_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(server.set(database=name).render_as_string(hide_password=False))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--responses", type=int, default=1_000_000)
@@ -206,19 +225,8 @@ def main() -> None:
             finally:
                 engine.dispose()
     if args.pg:
-        server = make_url(args.pg)
-        name = f"engage_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        engine = make_engine(server.set(database=name).render_as_string(hide_password=False))
-        try:
+        with scratch_postgres(args.pg) as engine:
             bench(engine, "postgresql", args.responses, args.repeat)
-        finally:
-            engine.dispose()
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            admin.dispose()
     else:
         print("postgresql skipped (set ENGAGE_TEST_POSTGRES_URL or pass --pg URL)")
 

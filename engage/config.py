@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     telegram_webhook_secret: str | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
     telegram_api_url: str = Field("https://api.telegram.org", alias="ENGAGE_TELEGRAM_API_URL")
 
+    api_rate_per_minute: int = Field(120, alias="ENGAGE_API_RATE_LIMIT", ge=1)
+
     run_scheduler_in_process: bool = Field(True, alias="ENGAGE_INPROCESS_SCHEDULER")
 
     @field_validator("quiet_hours")

@@ -366,6 +366,11 @@ def enable_totp(*, session: Session, secret: bytes, user: User, secret_b32: str,
     return user
 
 
+def totp_required(user: User, env: str) -> bool:
+    """Admins must use a second factor in production (the console asks them to set it up)."""
+    return user.role == "admin" and env == "production"
+
+
 def disable_totp(*, session: Session, user: User, now: datetime, actor: str = "cli") -> User:
     user.totp_secret_enc = None
     user.totp_last_step = None
@@ -410,9 +415,12 @@ def create_token(*, session: Session, user: User, now: datetime, name: str = "",
     return raw, token
 
 
-def verify_token(*, session: Session, raw: str, now: datetime) -> tuple[User, ApiToken]:
+def verify_token(*, session: Session, raw: str, now: datetime,
+                 touch: bool = True) -> tuple[User, ApiToken]:
     """The user and token behind a bearer token; ``TokenInvalid`` for unknown, revoked or
-    expired tokens and disabled users (checked on every request: revocation is immediate)."""
+    expired tokens and disabled users (checked on every request: revocation is immediate).
+    ``touch``: record the use now (at most once a minute); the API reads without a write
+    transaction and calls ``touch_token`` itself when ``token_needs_touch``."""
     token = session.exec(select(ApiToken).where(ApiToken.token_hash == _sha256(raw or ""))
                          ).first()
     if token is None or token.revoked_at is not None:
@@ -422,10 +430,22 @@ def verify_token(*, session: Session, raw: str, now: datetime) -> tuple[User, Ap
     user = session.get(User, token.user_id)
     if user is None or user.disabled:
         raise TokenInvalid("the token's account is disabled")
-    if token.last_used_at is None or now - token.last_used_at >= TOKEN_LAST_USED_EVERY:
+    if touch and token_needs_touch(token, now):
         token.last_used_at = now
         session.add(token)
     return user, token
+
+
+def token_needs_touch(token: ApiToken, now: datetime) -> bool:
+    return token.last_used_at is None or now - token.last_used_at >= TOKEN_LAST_USED_EVERY
+
+
+def touch_token(*, session: Session, token_id: int, now: datetime) -> None:
+    """Record that a token was used (for ``engage tokens list``)."""
+    token = session.get(ApiToken, token_id)
+    if token is not None:
+        token.last_used_at = now
+        session.add(token)
 
 
 def find_token(*, session: Session, token_or_id: str) -> ApiToken:

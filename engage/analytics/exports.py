@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,12 @@ SENTIMENT_DOC = "docs/SENTIMENT.md"
 INTEGER_COLUMNS = frozenset({"respondents", "sentiment_n", *(f"{i}_n" for i in LIKERT_ITEMS)})
 
 
+@lru_cache(maxsize=4096)
 def clean(value: str) -> str:
-    """Scrub a string bound for an export (defence in depth: stored text is scrubbed too)."""
+    """Scrub a string bound for an export (defence in depth: stored text is scrubbed too).
+
+    Remembered: scrubbing costs about 0.3 ms (phone-number matching) and a table repeats the
+    same few dimension values in every row; a 70-row table took 50 ms to render without it."""
     return scrub(value)
 
 
@@ -148,6 +153,13 @@ def render_csv(summary: Summary, note: dict[str, str]) -> bytes:
 
 
 def render_json(summary: Summary, note: dict[str, str]) -> bytes:
+    document = summary_document(summary, note)
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def summary_document(summary: Summary, note: dict[str, str]) -> dict[str, Any]:
+    """The JSON export as data (the API serves it compact: indented JSON is encoded in pure
+    Python, 10-20 ms for a district x age band table)."""
     rows: list[dict[str, Any]] = []
     for row in summary.rows:
         item: dict[str, Any] = {d: clean(v) for d, v in row.key}
@@ -165,7 +177,7 @@ def render_json(summary: Summary, note: dict[str, str]) -> bytes:
         "columns": ["period", *summary.dims, "status", "reason", *FIGURE_COLUMNS],
         "rows": rows,
     }
-    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return document
 
 
 _CORE_TIMES = re.compile(r"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")

@@ -112,23 +112,23 @@ def _row(user: Any) -> dict[str, Any]:
 @users_app.command("disable")
 def disable_command(email: str, url: UrlOption = None) -> None:
     """Stop an account from logging in; its API tokens stop working at once."""
-    from engage.accounts import service
-
-    now = _now()
-    in_session(url, lambda s: service.disable_user(
-        session=s, user=service.require_user(session=s, email=email), now=now))
-    print(f"disabled {email.strip().lower()}")
+    _set_disabled(email, url, disabled=True)
 
 
 @users_app.command("enable")
 def enable_command(email: str, url: UrlOption = None) -> None:
     """Let a disabled account log in again."""
+    _set_disabled(email, url, disabled=False)
+
+
+def _set_disabled(email: str, url: str | None, *, disabled: bool) -> None:
     from engage.accounts import service
 
+    change = service.disable_user if disabled else service.enable_user
     now = _now()
-    in_session(url, lambda s: service.enable_user(
-        session=s, user=service.require_user(session=s, email=email), now=now))
-    print(f"enabled {email.strip().lower()}")
+    in_session(url, lambda s: change(session=s, user=service.require_user(session=s,
+                                                                          email=email), now=now))
+    print(f"{'disabled' if disabled else 'enabled'} {email.strip().lower()}")
 
 
 @users_app.command("reset")

@@ -139,6 +139,9 @@ def create_app(
         log.info("telegram webhook not available: %s", exc)
     else:
         app.include_router(telegram_routes.router)
+    from engage.web import api
+
+    api.mount(app)  # /api/v1/... and /api/openapi.json
     _install_console(app)
     return app
 

@@ -51,5 +51,6 @@ def test_areas_limit_by_neighbourhood_or_its_district() -> None:
 def test_known_areas_resolve_canonical_names_or_list_them() -> None:
     known = load_known_areas(DEFAULT_FLOWS_DIR)
     assert known.resolve(["hampden", "Hampden"]) == ["Hampden"]
-    with pytest.raises(ValueError, match=r"known areas: districts .*Northern.*; neighbourhoods .*Hampden"):
+    pattern = r"known areas: districts .*Northern.*; neighbourhoods .*Hampden"
+    with pytest.raises(ValueError, match=pattern):
         known.resolve(["Atlantis"])

@@ -256,3 +256,10 @@ def test_every_event_is_audited_without_personal_data(db_engine: Engine, clock: 
     text = " ".join(f"{e.actor} {e.subject} {e.details}" for e in entries).lower()
     assert "ana.mediator" not in text and PASSWORD not in text and raw.lower() not in text
     assert all(e.subject == f"user:{uid}" for e in entries)
+
+
+def test_totp_is_required_for_admins_in_production_only() -> None:
+    admin, staff = User(email="a@x.example", role="admin"), User(email="s@x.example", role="staff")
+    assert service.totp_required(admin, "production")
+    assert not service.totp_required(admin, "development")
+    assert not service.totp_required(staff, "production")
