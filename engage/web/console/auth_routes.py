@@ -45,11 +45,6 @@ def _redirect(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303)
 
 
-def totp_required(request: Request, user: Any) -> bool:
-    """Admins must use a second factor in production; anyone who enabled one uses it."""
-    return bool(request.app.state.settings.env == "production" and user.role == "admin")
-
-
 @router.get("/login")
 def login_page(request: Request, next: str | None = None) -> Response:
     session = console_session(request)
@@ -76,7 +71,7 @@ async def login(request: Request) -> Response:
         return render(request, "login.html", next=target, email=email, expired=False,
                       error=str(exc).capitalize() + ".", status=400)
     assert user.id is not None
-    if totp_required(request, user) and user.totp_secret_enc is None:
+    if service.totp_required(user, state.settings.env) and user.totp_secret_enc is None:
         set_console_session(request, _pending(user.id))
         return _redirect("/console/totp/enrol?next=" + target)
     set_console_session(request, logged_in(user.id, time.time()))

@@ -1,11 +1,10 @@
 """The figures pages show, from the same functions as the exports, cached by data version.
 
-Nothing here computes a figure: ``summarize`` and ``trend`` (engage.analytics.metrics) do, with
-the same suppression as every export. Pages ask often and the data changes rarely, so results
-are kept per process and keyed on a *data version*: four lookups that each read one end of an
-index (never a scan, whatever the table size) and that change whenever an answer is added
-(newest response id), re-answered (the upsert moves ``answered_at``), a resident is invited
-(newest run id) or erased (erasure appends to the audit log and deletes their answers). While
+Nothing here computes a figure: ``summarize`` (through ``cached_summarize``, which the API
+shares) and ``trend`` (engage.analytics.metrics) do, with the same suppression as every export.
+Pages ask often and the data changes rarely, so results are kept per process and keyed on the
+same *data version* as ``engage.analytics.summary_cache`` (a few index reads that move with
+every new, changed or erased answer and every new run). While
 answers keep arriving the version moves all the time, so an entry is still served for
 ``FRESH_FOR`` seconds after it was computed even if the version moved (a page is at most that
 stale); after that a changed version means a recomputation. ``MAX_AGE`` bounds how long an
@@ -22,29 +21,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from engage.analytics.metrics import ALL, FIGURE_COLUMNS, Row, Summary, summarize, trend
+from engage.analytics.metrics import ALL, FIGURE_COLUMNS, Row, Summary, trend
 from engage.analytics.periods import Period, period_containing, recent_periods
+from engage.analytics.summary_cache import cached_summarize, data_version
 from engage.config import Settings
-from engage.storage.models import AuditEntry, Response, Run
 
 MAX_AGE = 300.0  # seconds an unchanged entry is kept
 FRESH_FOR = 60.0  # seconds an entry is served even though new answers arrived
 MAX_ENTRIES = 64
 TREND_QUARTERS = 6
 T = TypeVar("T")
-
-
-def data_version(engine: Engine) -> tuple[Any, ...]:
-    """Changes whenever an answer is stored, re-answered or erased, or a resident invited."""
-    stmt = select(select(func.max(Response.id)).scalar_subquery(),
-                  select(func.max(Response.answered_at)).scalar_subquery(),
-                  select(func.max(Run.id)).scalar_subquery(),
-                  select(func.max(AuditEntry.seq)).scalar_subquery())
-    with engine.connect() as conn:
-        return tuple(conn.execute(stmt).one())
 
 
 class FigureCache:
@@ -101,8 +89,8 @@ def summary_for(cache: FigureCache, settings: Settings, period: Period,
     """The suppressed summary table, exactly as ``engage export summary`` computes it."""
     k, eps = settings.min_cell_size, settings.dp_epsilon
     return cache.get(("summary", period.start, period.end, dims, k, eps),
-                     lambda: summarize(cache.engine, period, dims, min_cell_size=k,
-                                       dp_epsilon=eps))
+                     lambda: cached_summarize(cache.engine, period, dims, min_cell_size=k,
+                                              dp_epsilon=eps))
 
 
 def total_row(summary: Summary) -> Row:
