@@ -149,8 +149,10 @@ def _page(request: Request, viewer: Viewer, session_id: int, template: str,
 
 
 @router.get("/{session_id}")
-def detail(request: Request, session_id: int, viewer: Viewer = CAN) -> Response:
-    return _page(request, viewer, session_id, "session.html")
+def detail(request: Request, session_id: int, invited: int | None = None,
+           viewer: Viewer = CAN) -> Response:
+    flash = f"{invited} invitations queued." if invited is not None else None
+    return _page(request, viewer, session_id, "session.html", flash=flash)
 
 
 @router.post("/{session_id}/invite")
@@ -164,8 +166,8 @@ async def invite(request: Request, session_id: int, viewer: Viewer = CAN) -> Res
                                     now=_now())
     except UserError as exc:
         return _page(request, viewer, session_id, "session.html", error=str(exc))
-    return _page(request, viewer, session_id, "session.html",
-                 flash=f"{count} invitations queued.")
+    # Post/redirect/get: reloading the page does not post the invitation again.
+    return RedirectResponse(f"/console/sessions/{session_id}?invited={count}", status_code=303)
 
 
 @router.post("/{session_id}/close")
