@@ -133,3 +133,15 @@ def test_static_assets_are_cacheable_and_carry_no_cookie(console: Console) -> No
     assert "set-cookie" not in response.headers and "no-store" not in response.headers.get(
         "cache-control", "")
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_cookie_carries_no_personal_data(console: Console) -> None:
+    import base64
+
+    client = console.client("staff")
+    raw = client.cookies[COOKIE_NAME]
+    payload = raw.split(".")[0]
+    decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+    assert "staff@city.example" not in decoded and "@" not in decoded
+    session = SessionCodec(console.settings.secret_bytes()).loads(raw, time.time())
+    assert session.user_id == console.users["staff"]
