@@ -54,3 +54,16 @@ def test_briefing_download_is_written_and_audited(console: Console) -> None:
     with Session(console.engine) as db:
         entry = db.exec(select(AuditEntry).where(AuditEntry.action == "export.briefing")).one()
     assert entry.actor == f"user:{console.users['mediator']}"
+
+
+def test_titles_and_places_typed_by_people_are_shown_as_text(console: Console) -> None:
+    client = console.client("mediator")
+    page = client.get("/console/sessions/new")
+    hostile = '"><img src=x onerror=alert(1)> <script>alert(2)</script>'
+    response = client.post("/console/sessions/new", data={
+        "csrf_token": csrf_of(page.text), "title": hostile, "area": "Eastern", "place": hostile,
+        "start": "2030-01-01T18:00", "end": "2030-01-01T19:00", "capacity": "5"})
+    assert response.status_code == 200
+    for text in (response.text, client.get("/console/sessions").text):
+        assert "<img src=x" not in text and "<script>alert(2)" not in text
+        assert "&lt;script&gt;alert(2)&lt;/script&gt;" in text
