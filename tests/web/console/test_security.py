@@ -145,3 +145,11 @@ def test_the_cookie_carries_no_personal_data(console: Console) -> None:
     assert "staff@city.example" not in decoded and "@" not in decoded
     session = SessionCodec(console.settings.secret_bytes()).loads(raw, time.time())
     assert session.user_id == console.users["staff"]
+
+
+def test_an_htmx_request_after_the_session_ended_sends_the_page_to_login(
+        console: Console) -> None:
+    response = console.client().get("/console/campaigns/1/progress",
+                                     headers={"HX-Request": "true"}, follow_redirects=False)
+    assert response.status_code == 204
+    assert response.headers["hx-redirect"] == "/console/login?next=/console/campaigns/1/progress"
