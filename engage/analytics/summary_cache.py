@@ -3,12 +3,12 @@ version, so pages and the API answer in milliseconds on a million answers.
 
 A summary over a quarter reads every answer in it (one GROUP BY: seconds at 1,000,000
 answers on SQLite). Its inputs change only when answers or runs are written, so a result is
-kept under a *data version*: the highest id and latest ``answered_at`` of responses and the
-count and highest id of runs. Three are index lookups; the count reads the run table's
-smallest index (a tenth of the answers' size: counting the answers themselves cost 40 ms at a
-million). Any new or changed answer (upserts move ``answered_at`` to the time of the answer),
-any new run and any erasure (which deletes the resident's runs with their answers) changes
-the version, and the next call measures again. Entries also
+kept under a *data version*: the highest id and latest ``answered_at`` of responses, the
+highest run id, and the last erasure in the audit log. All four are index lookups (well
+under a millisecond; counting rows instead cost 20-40 ms at a million answers). Any new or
+changed answer (upserts move ``answered_at`` to the time of the answer), any new run and any
+erasure (the only path that deletes answers or runs, and it always appends
+``participant.erased``) changes the version, and the next call measures again. Entries also
 expire after ``MAX_AGE`` as a safety net for changes the version cannot see (a resident's area
 edited in place). With ``ENGAGE_DP_EPSILON`` the noisy table is remembered too: asking again
 returns the same noise, so repeated requests cannot average it away.
@@ -28,16 +28,17 @@ from sqlalchemy import Engine, func, select
 
 from engage.analytics.metrics import SURVEY_FLOW, Summary, summarize
 from engage.analytics.periods import Period
-from engage.storage.models import Response, Run
+from engage.storage.models import AuditEntry, Response, Run
 
 MAX_ENTRIES = 128
 MAX_AGE_S = 300.0
+ERASED = "participant.erased"  # the audit action erase_participant appends
 
 _VERSION = select(
     select(func.max(Response.id)).scalar_subquery(),
     select(func.max(Response.answered_at)).scalar_subquery(),
-    select(func.count()).select_from(Run).scalar_subquery(),
     select(func.max(Run.id)).scalar_subquery(),
+    select(func.max(AuditEntry.seq)).where(AuditEntry.action == ERASED).scalar_subquery(),
 )
 
 _entries: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], float, Summary]] = OrderedDict()

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.datastructures import State
 
 from engage.web.api import campaigns, problems, sessions, status, summary
+from engage.web.api.common import reject_unknown_query
 from engage.web.api.security import PERMISSIONS_KEY, RateLimiter
 
 ROUTERS = (summary.router, campaigns.router, sessions.router, status.router)  # the route table
@@ -31,7 +32,7 @@ _ERRORS = {
 def build_api(state: State) -> FastAPI:
     """The API application over the main app's ``state``."""
     api = FastAPI(title="engage API", version=VERSION, docs_url=None, redoc_url=None,
-                  openapi_url="/openapi.json",
+                  openapi_url="/openapi.json", dependencies=[Depends(reject_unknown_query)],
                   description="Anonymized survey summaries, campaigns, dialogue sessions, "
                   "flows and audit status for staff tools and city data portals. "
                   "Authenticate with `Authorization: Bearer TOKEN` (`engage tokens create`).")

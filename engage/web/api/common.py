@@ -16,7 +16,7 @@ from sqlmodel import Session
 from engage.config import Settings
 from engage.errors import UserError
 from engage.storage.db import new_session, read_only, session_scope
-from engage.web.api.problems import ApiProblem
+from engage.web.api.problems import ApiProblem, FieldProblem
 
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
@@ -68,6 +68,29 @@ def write(request: Request, action: Callable[[Session], T], *, conflict: bool = 
         if conflict:
             raise ApiProblem(409, str(exc), kind="conflict") from None
         raise ApiProblem(422, str(exc), kind="invalid-request") from None
+
+
+def reject_unknown_query(request: Request) -> None:
+    """422 for a query parameter the route does not take: a typo (``?perod=2026Q3``) must
+    not silently fall back to the default and return other data than the caller meant."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known: set[str] = set()
+    pending = [dependant]
+    while pending:  # the route's own parameters and its dependencies'
+        current = pending.pop()
+        known.update(p.alias for p in current.query_params)
+        pending.extend(current.dependencies)
+    unknown = sorted(k for k in request.query_params if k not in known)
+    if unknown:
+        name = unknown[0]
+        shown = name if len(name) <= 40 and re.fullmatch(TEXT, name) else "(unprintable)"
+        allowed = ", ".join(sorted(known)) or "none"
+        raise ApiProblem(422, f"query.{shown}: unknown query parameter (this route takes: "
+                         f"{allowed})", kind="invalid-parameters", errors=[FieldProblem(
+                             field=f"query.{shown}", message="unknown query parameter")])
 
 
 def wants(request: Request, media_type: str) -> bool:

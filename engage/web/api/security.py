@@ -84,10 +84,13 @@ def declared_permissions(request: Request) -> list[Permission]:
     return [Permission(p) for p in extra.get(PERMISSIONS_KEY, [])]
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 def anonymous_caller(request: Request) -> Caller:
     """Public routes: no token, rate-limited per client address."""
-    client = request.client.host if request.client else "unknown"
-    _limit(request, f"ip:{client}")
+    _limit(request, f"ip:{_client(request)}")
     return Caller(None, None)
 
 
@@ -122,6 +125,7 @@ def caller(
             user, token = service.verify_token(session=session, raw=credentials.credentials,
                                                now=now, touch=False)
     except TokenInvalid as exc:
+        _limit(request, f"ip:{_client(request)}")  # guessing tokens is throttled too
         raise _unauthorized(str(exc)) from None
     assert token.id is not None
     _limit(request, f"token:{token.id}")

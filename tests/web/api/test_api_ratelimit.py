@@ -35,3 +35,9 @@ def test_token_bucket_refills() -> None:
     assert all(limiter.retry_after("k", now=0.0) is None for _ in range(60))
     assert limiter.retry_after("k", now=0.0) == 1
     assert limiter.retry_after("k", now=1.0) is None
+
+
+def test_guessing_tokens_is_throttled_per_address(client: TestClient) -> None:
+    wrong = {"Authorization": "Bearer eng_guess"}
+    assert [client.get("/api/v1/flows", headers=wrong).status_code for _ in range(4)] == [
+        401, 401, 401, 429]
