@@ -152,6 +152,7 @@ def page_factory(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
 
 def axe_check(page: Any) -> None:
     """No serious or critical accessibility findings on the page as it is now."""
+    page.wait_for_load_state("load")  # a click that navigates may still be loading
     page.add_script_tag(url="/console/static/vendor/" + AXE.name)  # shipped; CSP allows 'self'
     result = page.evaluate("async () => (await axe.run()).violations.map("
                            "v => ({id: v.id, impact: v.impact, nodes: v.nodes.length}))")
@@ -165,6 +166,7 @@ def log_in(page: Any, url: str, email: str) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/console/(?!login)"))
 
 
 OUR_NUMBER = "+14435550000"
@@ -192,7 +194,7 @@ def test_mediator_is_invited_schedules_and_checks_people_in(server: Server,
     mediator.get_by_label("New password", exact=True).fill(PASSWORD)
     mediator.get_by_label("New password again").fill(PASSWORD)
     mediator.get_by_role("button", name="Set password").click()
-    assert "Password set" in mediator.content()
+    expect(mediator.get_by_role("heading", name="Password set")).to_be_visible()
     log_in(mediator, url, "mo@city.example")
     assert mediator.url.endswith("/console/sessions")
     mediator.get_by_role("link", name="New session").click()
@@ -204,13 +206,14 @@ def test_mediator_is_invited_schedules_and_checks_people_in(server: Server,
     mediator.get_by_label("Starts").fill(start.strftime("%Y-%m-%dT18:00"))
     mediator.get_by_label("Ends").fill(start.strftime("%Y-%m-%dT20:00"))
     mediator.get_by_role("button", name="Create session").click()
+    mediator.wait_for_url(re.compile(r"/console/sessions/\d+$"))
     session_id = int(re.search(r"/console/sessions/(\d+)", mediator.url).group(1))  # type: ignore[union-attr]
     axe_check(mediator)
 
     for number in (YES, ALSO_YES, NO):
         server.resident(number, surveys="granted", dialogue="granted")
     mediator.get_by_role("button", name="Invite residents of Eastern").click()
-    assert "3 invitations queued" in mediator.content()
+    expect(mediator.get_by_role("status")).to_have_text("3 invitations queued.")
     for number, answer in ((YES, "yes"), (ALSO_YES, "I'll be there"), (NO, "no")):
         server.wait_for_text(number, "Eastern listening session")
         server.text(number, answer)
@@ -228,8 +231,8 @@ def test_mediator_is_invited_schedules_and_checks_people_in(server: Server,
     axe_check(door)
     assert door.evaluate("document.documentElement.scrollWidth") <= 390
     door.get_by_role("button", name=re.compile("Check in .*0101")).click()
-    assert "checked in" in door.content()
-    assert door.locator("[data-count=attended]").inner_text() == "1"
+    expect(door.locator("[data-count=attended]")).to_have_text("1")
+    expect(door.get_by_role("status")).to_contain_text("checked in")
 
     mediator.goto(f"{url}/console/sessions/{session_id}/briefing")
     axe_check(mediator)
