@@ -169,3 +169,9 @@ def add_csv_recipients(*, session: Session, campaign_id: int, numbers: list[str]
         added += 1
     session.flush()
     return added
+
+
+def audience_size(*, session: Session, audience: Audience) -> int:
+    """How many residents ``audience`` reaches right now (what a snapshot would take)."""
+    stmt = select(func.count()).select_from(Participant).where(*audience_filter(audience))
+    return int(session.execute(stmt).scalar_one())

@@ -145,4 +145,12 @@ def create_app(
     from engage.web import api
 
     api.mount(app)  # /api/v1/... and /api/openapi.json
+    _install_console(app)
     return app
+
+
+def _install_console(app: FastAPI) -> None:
+    """The staff and mediator console and the public page (engage/web/console)."""
+    from engage.web import console
+
+    console.install(app)

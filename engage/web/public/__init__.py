@@ -1,0 +1,1 @@
+"""The public page at ``/public/``: the public report served live, no login."""
