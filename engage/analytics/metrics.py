@@ -473,7 +473,8 @@ def summarize(
         if reason:
             rows.append(Row(labelled, False, reason, dict.fromkeys(FIGURE_COLUMNS)))
             continue
-        figures = figures_for(cube[key], rates.get(key))
+        rate = rates.get(key)  # a rate describes the people invited: as many as any cell
+        figures = figures_for(cube[key], rate if rate and rate[0] >= min_cell_size else None)
         if key in noisy:
             figures["respondents"] = float(noisy[key])
         rows.append(Row(labelled, True, None, figures))

@@ -227,3 +227,19 @@ def test_query_plans_agree(db_engine) -> None:
                 results.append(sorted(tuple(r) for r in rows))
     assert len(results[0]) == 4
     assert all(r == results[0] for r in results)
+
+
+def test_response_rate_of_fewer_invited_than_the_minimum_is_withheld(db_engine) -> None:
+    """0 respondents is publishable, but "none of the 3 invited answered" describes 3 people."""
+    with Session(db_engine) as session:
+        for _ in range(3):
+            add_invited(session, district="Central")
+        session.commit()
+    summary = summarize(db_engine, q3(), ("district",), min_cell_size=10)
+    assert summary.total().figures["response_rate"] is None
+    with Session(db_engine) as session:
+        for _ in range(7):
+            add_invited(session, district="Central")
+        session.commit()
+    summary = summarize(db_engine, q3(), ("district",), min_cell_size=10)
+    assert summary.total().figures["response_rate"] == 0.0  # ten invited: a group
