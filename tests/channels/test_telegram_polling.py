@@ -28,7 +28,6 @@ from tests.channels.telegram_harness import (
 )
 from tests.fakes.telegram_api import FakeTelegramAPI, Updates
 
-
 SPANISH_MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
                   "septiembre", "octubre", "noviembre", "diciembre")
 
