@@ -196,21 +196,22 @@ async def checkin(request: Request, session_id: int, viewer: Viewer = CAN) -> Re
     if not _own(viewer, ds):
         raise Forbidden("only the session's own mediator checks people in")
     key, number = str(form.get("key") or ""), str(form.get("number") or "").strip()
-    runtime = request.app.state.runtime
     now = _now()
     try:
         if ds.status != "scheduled":
             raise UserError(f"this session is {ds.status}")
         with session_scope(request.app.state.engine) as db:
-            if number:
-                participant = runtime.participant_for(db, "sms", number, now)
+            row = dialogue.get_session(session=db, session_id=session_id)
+            if number:  # only a resident engage knows: a mistyped number is never created
+                first = dialogue.check_in_number(session=db, ds=row, address=number,
+                                                 secret=request.app.state.settings.secret_bytes(),
+                                                 now=now)
             else:
                 participant = db.exec(select(Participant).where(Participant.key == key)).first()
                 if participant is None:
                     raise UserError("that person is not on this session's list")
-            row = dialogue.get_session(session=db, session_id=session_id)
-            first = dialogue.check_in(session=db, ds=row, participant_id=participant.id,
-                                      now=now)
+                first = dialogue.check_in(session=db, ds=row, participant_id=participant.id,
+                                          now=now)
             _audit_checkin(db, viewer, session_id, now)
     except UserError as exc:
         return _page(request, viewer, session_id, "checkin.html", error=str(exc))

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from engage.storage.db import session_scope
-from engage.storage.models import AuditEntry, Outbox
+from engage.storage.models import AuditEntry, Outbox, Participant
 from tests.web.api.conftest import Account
 
 SESSION = {"title": "Northern district listening session", "area": "hampden",
@@ -55,6 +55,13 @@ def test_a_mediator_runs_a_session(client: TestClient, app: Any, accounts: dict[
     bad = client.post(f"/api/v1/sessions/{sid}/checkin", headers=ana.headers,
                       json={"number": "123"})
     assert bad.status_code == 422 and "body.number" in bad.json()["detail"]
+    with Session(db_engine) as s:
+        known = len(s.exec(select(Participant)).all())
+    stranger = client.post(f"/api/v1/sessions/{sid}/checkin", headers=ana.headers,
+                           json={"number": "+14105559999"})  # never texted engage
+    assert stranger.status_code == 422 and "has texted engage" in stranger.json()["detail"]
+    with Session(db_engine) as s:  # reported, never created (nothing can be queued to it)
+        assert len(s.exec(select(Participant)).all()) == known
     shown = client.get(f"/api/v1/sessions/{sid}", headers=ana.headers).json()
     assert shown["rsvps"]["attended"] == 1 and len(shown["checkin_code"]) >= 4
     briefing = client.get(f"/api/v1/sessions/{sid}/briefing", headers=ana.headers)

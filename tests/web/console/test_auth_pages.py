@@ -4,6 +4,7 @@ and an account disabled while logged in."""
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import UTC, datetime
 
 import pyotp
@@ -47,6 +48,7 @@ def test_setup_link_sets_a_password_once(console: Console) -> None:
 def test_admins_enrol_a_second_factor_in_production(console: Console) -> None:
     production = console.settings.model_copy(update={
         "env": "production", "database_url": str(console.engine.url),
+        "secret_key": secrets.token_urlsafe(32), "public_url": "https://engage.example",
         "twilio_account_sid": "AC" + "0" * 32, "twilio_auth_token": "t" * 32})
     app = create_app(production, engine=console.engine, start_background=False)
     try:
