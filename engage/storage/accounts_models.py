@@ -82,7 +82,7 @@ class ApiToken(SQLModel, table=True):
     user_id: int = Field(foreign_key="account_user.id", index=True)
     name: str = Field(default="", max_length=80)
     token_hash: str = Field(max_length=64, unique=True)
-    prefix: str = Field(max_length=16, index=True)  # shown in lists: "eng_XXXXXXXX"
+    prefix: str = Field(max_length=16, index=True)  # shown in lists: "eng_" and 8 characters
     created_at: datetime = ts()
     expires_at: datetime | None = ts(nullable=True)
     revoked_at: datetime | None = ts(nullable=True)

@@ -161,6 +161,7 @@ async def test_polling_runs_the_scheduler_ticks(
     try:
         await wait_for(lambda: any(t.startswith("Reminder") for t in api.sent_texts(CHAT)),
                        timeout=40)
+        assert sum(t.startswith("Reminder") for t in api.sent_texts(CHAT)) == 1
     finally:
         await polling.close()
 

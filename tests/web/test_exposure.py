@@ -93,6 +93,8 @@ def test_the_flag_allows_it_with_a_loud_warning(
     assert "WARNING" in err and "forge" in err and "!" * 40 in err
 
 
-def test_production_binds_anywhere(settings: Settings) -> None:
+def test_production_binds_anywhere(settings: Settings,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
     check_bind(settings.model_copy(update={"env": "production"}), "0.0.0.0",
-               dev_on_network=False)
+               dev_on_network=False)  # raises when refused
+    assert "WARNING" not in capsys.readouterr().err
