@@ -15,6 +15,7 @@ from markupsafe import Markup
 from engage.analytics.metrics import ALL
 from engage.analytics.periods import period_containing
 from engage.analytics.report import TREND_POINTS, bar_chart, line_chart
+from engage.deliberation.public_section import public_consensus
 from engage.web.console.figures import summary_for, total_row, trend_for
 from engage.web.console.overview import figure_cache
 from engage.web.console.render import env
@@ -37,7 +38,9 @@ def _page(request: Request, lang: str) -> Response:
         districts=districts, k=settings.min_cell_size, program=settings.program_name,
         contact=settings.contact, generated=now.strftime("%Y-%m-%d %H:%M UTC"),
         bars=Markup(bar_chart(districts, settings.min_cell_size)),  # noqa: S704 - escaped
-        line=Markup(line_chart(points)))  # noqa: S704 - escapes its text itself
+        line=Markup(line_chart(points)),  # noqa: S704 - escapes its text itself
+        agreed=public_consensus(state.engine, min_cell=settings.min_cell_size, now=now,
+                                lang=lang))
     return HTMLResponse(html, headers={"cache-control": "public, max-age=300"})
 
 
