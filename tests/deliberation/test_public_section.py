@@ -66,7 +66,7 @@ def test_public_in_spanish_uses_the_translation(db_engine: Engine) -> None:
 
 
 def test_public_leaves_out_unapproved_statements(db_engine: Engine) -> None:
-    conv, agreed = two_camps(db_engine, closes_at=NOW - timedelta(days=1))
+    _, agreed = two_camps(db_engine, closes_at=NOW - timedelta(days=1))
     with session_scope(db_engine) as session:
         store.moderate(session, agreed, approve=False, by="user:1", reason="off topic",
                        now=NOW)

@@ -23,7 +23,7 @@ def _pending(console: Console, conversation: int, text: str) -> int:
 
 
 def test_staff_see_map_and_per_group_table(console: Console) -> None:
-    conv, agreed = two_camps(console.engine)
+    conv, _ = two_camps(console.engine)
     client = console.client("staff")
     listing = client.get("/console/deliberation")
     assert listing.status_code == 200 and f'/console/deliberation/{conv}"' in listing.text
