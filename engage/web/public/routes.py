@@ -1,7 +1,9 @@
 """``/public/`` (English) and ``/public/es/`` (Spanish): the public report, live.
 
 Figures come from ``summarize`` and ``trend``, exactly as ``engage report`` builds the static
-page (same suppression, same charts), and are cached by data version like the console's.
+page (same suppression, same charts), and are cached by data version like the console's. The
+"where neighbours agree" section (finished conversations only) shares that cache: the analysis
+is not run on every request.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ def _page(request: Request, lang: str) -> Response:
         contact=settings.contact, generated=now.strftime("%Y-%m-%d %H:%M UTC"),
         bars=Markup(bar_chart(districts, settings.min_cell_size)),  # noqa: S704 - escaped
         line=Markup(line_chart(points)),  # noqa: S704 - escapes its text itself
-        agreed=public_consensus(state.engine, min_cell=settings.min_cell_size, now=now,
-                                lang=lang))
+        agreed=cache.get(("public-deliberation", lang), lambda: public_consensus(
+            state.engine, min_cell=settings.min_cell_size, now=now, lang=lang)))
     return HTMLResponse(html, headers={"cache-control": "public, max-age=300"})
 
 
