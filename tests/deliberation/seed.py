@@ -17,8 +17,8 @@ NOW = datetime(2026, 7, 1, 16, 0, tzinfo=UTC)
 
 def two_camps(engine: Engine, *, size: int = 15, agreed: str = "Lights on the bus routes.",
               split: str = "More patrols at night.", area: str = "Eastern",
-              closes_at: datetime | None = None, dialogue_session_id: int | None = None, language: str = "en",
-              translation: str | None = None) -> tuple[int, int]:
+              closes_at: datetime | None = None, dialogue_session_id: int | None = None,
+              language: str = "en", translation: str | None = None) -> tuple[int, int]:
     """``2 * size`` residents voting; returns (conversation id, agreed statement id)."""
     with session_scope(engine) as session:
         conv = store.create_conversation(session, topic="Greenmount safety", area=area,
