@@ -107,9 +107,8 @@ def opinion_map(request: Request, conversation_id: int, viewer: Viewer = CAN) ->
     with Session(request.app.state.engine) as db:
         conv = _load(db, viewer, conversation_id)
         matrix = vote_matrix(db, conversation_id)
+        # Fewer than min_cell voters can form no published group: the picture says so.
         view = published(analyze(matrix), texts(db, conversation_id), min_cell)
-    if len(matrix.participants) < min_cell:  # never a picture of fewer than k voters
-        view = type(view)([], [], [], view.voters)
     return Response(render_svg(view, conv.topic), media_type="image/svg+xml",
                     headers={"cache-control": "private, no-store"})
 
