@@ -24,13 +24,17 @@ class Permission(StrEnum):
     AUDIT_STATUS = "audit.status"
     SESSIONS_OWN = "sessions.own"  # a mediator's own dialogue sessions, within their areas
     SESSIONS_ALL = "sessions.all"  # every dialogue session (admin)
+    DELIBERATION_OWN = "deliberation.own"  # conversations linked to one's own sessions
+    DELIBERATION_ALL = "deliberation.all"  # every deliberation conversation
 
 
 _STAFF = frozenset({
     Permission.CAMPAIGNS, Permission.FLOWS_READ, Permission.SUMMARIES, Permission.EXPORTS,
-    Permission.PUBLIC_REPORT, Permission.AUDIT_STATUS,
+    Permission.PUBLIC_REPORT, Permission.AUDIT_STATUS, Permission.DELIBERATION_OWN,
+    Permission.DELIBERATION_ALL,
 })
-_MEDIATOR = frozenset({Permission.SESSIONS_OWN, Permission.PUBLIC_REPORT})
+_MEDIATOR = frozenset({Permission.SESSIONS_OWN, Permission.PUBLIC_REPORT,
+                       Permission.DELIBERATION_OWN})
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),

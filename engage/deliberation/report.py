@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from engage.deliberation.analysis import Analysis
 from engage.deliberation.repness import StatementStance, group_rates
+from engage.deliberation.votes import FloatMatrix
 from engage.storage.deliberation_models import DelibStatement
 
 
@@ -75,6 +77,7 @@ class PublishedGroup:
 class PublishedStatement:
     text: str
     agree_pct: dict[str, int]  # published group label -> rounded agree share
+    key: str = ""  # the statement's id in the vote matrix (text)
 
 
 @dataclass(frozen=True)
@@ -89,9 +92,18 @@ def _round5(rate: float) -> int:
     return int(5 * round(rate * 100 / 5))
 
 
-def published(analysis: Analysis, statements: Mapping[str, DelibStatement],
-              min_cell: int) -> Published:
-    """Groups of at least ``min_cell`` people (smaller ones pooled), consensus and splits."""
+@dataclass(frozen=True)
+class Pooled:
+    """Clustered voters' votes with their published group index (-1: left out)."""
+
+    groups: list[PublishedGroup]
+    values: FloatMatrix  # clustered voters x statements
+    index: npt.NDArray[np.int64]  # published group index per clustered voter, or -1
+
+
+def pool_groups(analysis: Analysis, min_cell: int) -> Pooled:
+    """The groups that may be shown: each of at least ``min_cell`` people, smaller ones pooled
+    as "others" (left out when even the pool is small)."""
     clustered = analysis.clustered
     positions = analysis.positions[clustered]
     labels = np.array([analysis.membership[p] for p, inside
@@ -110,20 +122,51 @@ def published(analysis: Analysis, statements: Mapping[str, DelibStatement],
         label = _label(index) if len(ids) == 1 else "others"
         groups.append(PublishedGroup(label, int(mask.sum()), (float(center[0]),
                                      float(center[1])), tuple(ids)))
-    values = analysis.matrix.values[clustered]
-    keep = pooled >= 0
+    return Pooled(groups, analysis.matrix.values[clustered], pooled)
+
+
+def published(analysis: Analysis, statements: Mapping[str, DelibStatement],
+              min_cell: int) -> Published:
+    """Groups of at least ``min_cell`` people (smaller ones pooled), consensus and splits."""
+    pool = pool_groups(analysis, min_cell)
+    groups, keep = pool.groups, pool.index >= 0
+    values, pooled = pool.values, pool.index
     enough = (~np.isnan(values[keep])).sum(axis=0) >= min_cell
     agree_rates, _, seen = group_rates(values[keep], pooled[keep], len(groups))
 
     def statement(index: int) -> PublishedStatement | None:
         if not enough[index] or (seen[:, index] < min_cell).any():
             return None
-        _, text = _text(statements, analysis.statement(index))
+        key = analysis.statement(index)
+        _, text = _text(statements, key)
         return PublishedStatement(text, {g.label: _round5(agree_rates[i, index])
-                                         for i, g in enumerate(groups)})
+                                         for i, g in enumerate(groups)}, key)
 
     agree = [s for s in (statement(c.index) for c in analysis.consensus
                          if c.direction == "agree") if s]
     split = [s for s in (statement(j) for j, _ in analysis.divisive) if s]
     return Published(groups, agree, split if len(groups) > 1 else [],
                      len(analysis.matrix.participants))
+
+
+def group_shares(analysis: Analysis, min_cell: int) -> dict[str, dict[str, dict[str, int]]]:
+    """Per statement (id as text) and published group label: the rounded agree, disagree and
+    pass shares of the group's votes on it. The same rules as ``published``: pooled groups
+    only, and a statement gets shares only when at least ``min_cell`` people voted on it in
+    all and in every group; otherwise it is absent (the page says "withheld")."""
+    pool = pool_groups(analysis, min_cell)
+    keep = pool.index >= 0
+    values, index = pool.values[keep], pool.index[keep]
+    enough = (~np.isnan(values)).sum(axis=0) >= min_cell
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    if not pool.groups:
+        return out
+    for j, key in enumerate(analysis.matrix.statements):
+        column = [values[index == g, j] for g in range(len(pool.groups))]
+        seen = [int((~np.isnan(c)).sum()) for c in column]
+        if not enough[j] or min(seen) < min_cell:
+            continue
+        out[key] = {g.label: {name: _round5(float((c == v).sum()) / n) for name, v
+                              in (("agree", 1), ("disagree", -1), ("pass", 0))}
+                    for g, c, n in zip(pool.groups, column, seen, strict=True)}
+    return out

@@ -18,9 +18,11 @@ def test_admin_can_everything_staff_and_mediator_their_share() -> None:
     assert all(can(_user("admin"), p) for p in Permission)
     staff = {p for p in Permission if can(_user("staff"), p)}
     assert staff == {Permission.CAMPAIGNS, Permission.FLOWS_READ, Permission.SUMMARIES,
-                     Permission.EXPORTS, Permission.PUBLIC_REPORT, Permission.AUDIT_STATUS}
+                     Permission.EXPORTS, Permission.PUBLIC_REPORT, Permission.AUDIT_STATUS,
+                     Permission.DELIBERATION_OWN, Permission.DELIBERATION_ALL}
     mediator = {p for p in Permission if can(_user("mediator"), p)}
-    assert mediator == {Permission.SESSIONS_OWN, Permission.PUBLIC_REPORT}
+    assert mediator == {Permission.SESSIONS_OWN, Permission.PUBLIC_REPORT,
+                        Permission.DELIBERATION_OWN}
     assert set(PERMISSIONS) == set(Role)
 
 

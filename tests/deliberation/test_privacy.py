@@ -19,6 +19,7 @@ from engage.privacy import erase_participant
 from engage.storage.db import session_scope
 from engage.storage.deliberation_models import DelibMember, DelibStatement, DelibVote
 from engage.storage.models import Participant
+from tests.deliberation.seed import two_camps
 
 NOW = datetime(2026, 7, 1, 16, 0, tzinfo=UTC)
 A = [1, 1, 1, -1, -1, 1, 1, 1]
@@ -126,22 +127,7 @@ def test_erasure_removes_votes_and_unpublished_words(db_engine: Engine) -> None:
 
 def test_briefing_shows_agreement_and_split_with_group_sizes(db_engine: Engine) -> None:
     """30 voters in two camps of 15: both camps agree on statement 0 and split on 1."""
-    with session_scope(db_engine) as session:
-        conv = store.create_conversation(session, topic="Greenmount safety", area="Waverly")
-        agreed = store.add_statement(session, conv.id, "Lights on the bus routes.")
-        split = store.add_statement(session, conv.id, "More patrols at night.")
-        others = [store.add_statement(session, conv.id, f"Statement {j}.") for j in range(6)]
-        for n in range(30):
-            camp = n % 2
-            m = DelibMember(conversation_id=conv.id, source_id=f"m{n}",
-                            participant_id=_resident(session, n).id)
-            session.add(m)
-            session.flush()
-            values = [(agreed.id, 1), (split.id, 1 if camp else -1)]
-            values += [(s.id, 1 if (camp + j) % 2 else -1) for j, s in enumerate(others)]
-            for sid, value in values:
-                session.add(DelibVote(conversation_id=conv.id, statement_id=sid,
-                                      member_id=m.id, value=value, cast_at=NOW))
+    two_camps(db_engine, area="Waverly")
     [section] = deliberation_sections(db_engine, min_cell=10, area="Waverly")
     assert not section["withheld"]
     assert sorted(g["size"] for g in section["groups"]) == [15, 15]

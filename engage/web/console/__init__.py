@@ -28,6 +28,7 @@ def _routers() -> list[object]:
         audit_pages,
         auth_routes,
         campaign_pages,
+        deliberation_pages,
         flow_pages,
         overview,
         session_pages,
@@ -38,7 +39,7 @@ def _routers() -> list[object]:
 
     return [auth_routes.router, overview.router, campaign_pages.router, session_pages.router,
             summary_pages.router, flow_pages.router, audit_pages.router, user_pages.router,
-            public_routes.router]
+            deliberation_pages.router, public_routes.router]
 
 
 def _viewer_or_none(request: Request) -> object:

@@ -26,6 +26,7 @@ NAV: tuple[tuple[str, str, Permission], ...] = (
     ("Campaigns", "/console/campaigns", Permission.CAMPAIGNS),
     ("Sessions", "/console/sessions", Permission.SESSIONS_OWN),
     ("Summaries", "/console/summaries", Permission.SUMMARIES),
+    ("Deliberation", "/console/deliberation", Permission.DELIBERATION_OWN),
     ("Flows", "/console/flows", Permission.FLOWS_READ),
     ("Audit", "/console/audit", Permission.AUDIT_STATUS),
     ("Users", "/console/users", Permission.USERS),

@@ -1,7 +1,9 @@
 """``/public/`` (English) and ``/public/es/`` (Spanish): the public report, live.
 
 Figures come from ``summarize`` and ``trend``, exactly as ``engage report`` builds the static
-page (same suppression, same charts), and are cached by data version like the console's.
+page (same suppression, same charts), and are cached by data version like the console's. The
+"where neighbours agree" section (finished conversations only) shares that cache: the analysis
+is not run on every request.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from markupsafe import Markup
 from engage.analytics.metrics import ALL
 from engage.analytics.periods import period_containing
 from engage.analytics.report import TREND_POINTS, bar_chart, line_chart
+from engage.deliberation.public_section import public_consensus
 from engage.web.console.figures import summary_for, total_row, trend_for
 from engage.web.console.overview import figure_cache
 from engage.web.console.render import env
@@ -37,7 +40,9 @@ def _page(request: Request, lang: str) -> Response:
         districts=districts, k=settings.min_cell_size, program=settings.program_name,
         contact=settings.contact, generated=now.strftime("%Y-%m-%d %H:%M UTC"),
         bars=Markup(bar_chart(districts, settings.min_cell_size)),  # noqa: S704 - escaped
-        line=Markup(line_chart(points)))  # noqa: S704 - escapes its text itself
+        line=Markup(line_chart(points)),  # noqa: S704 - escapes its text itself
+        agreed=cache.get(("public-deliberation", lang), lambda: public_consensus(
+            state.engine, min_cell=settings.min_cell_size, now=now, lang=lang)))
     return HTMLResponse(html, headers={"cache-control": "public, max-age=300"})
 
 

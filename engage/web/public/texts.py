@@ -29,10 +29,20 @@ TEXTS: dict[str, dict[str, str]] = {
                       "usually land inside the 95% range.",
         "privacy_text": "We never publish a figure about fewer than {k} people, and hide a "
                         "second figure when the first could be worked out from totals. No "
-                        "names, numbers or words of residents are published here.",
+                        "names or numbers of residents are published here, and no words of "
+                        "theirs except community statements a moderator approved, never with "
+                        "who wrote them.",
         "other": "En español",
         "other_href": "/public/es/",
         "questions": "Questions or corrections",
+        "agreed": "Where neighbours agree",
+        "agreed_lede": "Statements that most people in every opinion group agreed with, from "
+                       "community conversations that have ended. Groups are people who voted "
+                       "alike; a group of fewer than {k} people is never shown on its own.",
+        "voters": "{n} residents voted.",
+        "group": "group {g}",
+        "others": "smaller groups together",
+        "agree": "agree",
     },
     "es": {
         "title": "Encuesta comunitaria de seguridad y confianza",
@@ -60,9 +70,20 @@ TEXTS: dict[str, dict[str, str]] = {
                       "de nuevo, la cifra casi siempre caería dentro del rango del 95%.",
         "privacy_text": "Nunca publicamos una cifra sobre menos de {k} personas, y ocultamos "
                         "una segunda cifra cuando la primera se podría deducir de los totales. "
-                        "Aquí no se publican nombres, números ni palabras de residentes.",
+                        "Aquí no se publican nombres ni números de residentes, ni palabras "
+                        "suyas salvo afirmaciones comunitarias aprobadas por un moderador, "
+                        "nunca con quién las escribió.",
         "other": "In English",
         "other_href": "/public/",
         "questions": "Preguntas o correcciones",
+        "agreed": "En qué coinciden los vecinos",
+        "agreed_lede": "Afirmaciones con las que estuvo de acuerdo la mayoría de cada grupo "
+                       "de opinión, de conversaciones comunitarias ya terminadas. Un grupo son "
+                       "personas que votaron de forma parecida; nunca se muestra por separado "
+                       "un grupo de menos de {k} personas.",
+        "voters": "Votaron {n} residentes.",
+        "group": "grupo {g}",
+        "others": "grupos pequeños juntos",
+        "agree": "de acuerdo",
     },
 }

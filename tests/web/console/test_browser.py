@@ -275,3 +275,41 @@ def test_staff_creates_and_starts_a_campaign_and_downloads_a_summary(
                  "/public/es/"):
         page.goto(url + path)
         axe_check(page)
+
+
+def test_staff_moderate_and_read_a_conversation(server: Server, page_factory: Any) -> None:
+    """The staffer's deliberation walk: list, results with the map, moderation by keyboard,
+    then the public page showing what every group agrees on once the conversation closed."""
+    from engage.deliberation.store import add_statement
+    from tests.deliberation.seed import two_camps
+
+    url, engine = server.url, server.app.state.engine
+    make_user(engine, "dee@city.example", "staff")
+    conv, _ = two_camps(engine, agreed="Lights <b>on</b> the bus routes.",
+                        closes_at=datetime.now(UTC) - timedelta(hours=1))
+    with session_scope(engine) as db:
+        add_statement(db, conv, "Fix the park lights.", author_kind="resident")
+        add_statement(db, conv, "Totally off topic.", author_kind="resident")
+    page = page_factory()
+    log_in(page, url, "dee@city.example")
+    page.get_by_role("link", name="Deliberation").click()
+    axe_check(page)
+    page.get_by_role("link", name="Greenmount safety").click()
+    axe_check(page)
+    picture = page.get_by_role("img", name=re.compile("Opinion groups: group A 15 people"))
+    expect(picture).to_be_visible()
+    assert picture.evaluate("img => img.naturalWidth") == 640  # the SVG route loaded
+    expect(page.get_by_role("cell", name="Lights <b>on</b> the bus routes.")).to_be_visible()
+    page.get_by_role("button", name=re.compile(r"^Approve #\d+$")).first.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_have_text("Statement approved.")
+    page.get_by_label(re.compile("Reason for rejecting")).fill("Not about safety")
+    page.once("dialog", lambda dialog: dialog.accept())  # console.js confirms a rejection
+    page.get_by_role("button", name=re.compile(r"^Reject #\d+$")).click()
+    expect(page.get_by_role("status")).to_have_text("Statement rejected.")
+    expect(page.get_by_text("Nothing waiting.")).to_be_visible()
+    axe_check(page)
+    for path in ("/public/", "/public/es/"):
+        page.goto(url + path)
+        axe_check(page)
+    expect(page.get_by_text("Lights <b>on</b> the bus routes.")).to_be_visible()

@@ -9,6 +9,8 @@ import pytest
 from fastapi.routing import APIRoute
 
 from engage.accounts.roles import Permission
+from engage.deliberation.store import create_conversation
+from engage.storage.db import session_scope
 from engage.web.console import _routers
 from engage.web.console.auth_routes import OPEN_PATHS
 from engage.web.console.guard import need
@@ -24,6 +26,7 @@ HOLDERS: dict[Permission | None, set[str]] = {
     Permission.EXPORTS: {"admin", "staff"},
     Permission.AUDIT_STATUS: {"admin", "staff"},
     Permission.SESSIONS_OWN: {"admin", "mediator"},
+    Permission.DELIBERATION_OWN: {"admin", "staff", "mediator"},
 }
 
 
@@ -51,6 +54,7 @@ def console_routes(app: object) -> list[tuple[str, str, Permission | None]]:
 def _fill(path: str, console: Console) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: {
         "session_id": str(console.session_id), "campaign_id": "1", "flow_id": "satisfaction",
+        "conversation_id": "1",
         "user_id": str(console.users["staff"]),
         "action": "disable" if "/users/" in path else "pause"}[m.group(1)], path)
 
@@ -71,6 +75,8 @@ def test_role_matrix(console: Console, role: str) -> None:
     from tests.web.console.test_campaign_pages import make_campaign
 
     make_campaign(console)
+    with session_scope(console.engine) as db:  # conversation 1, linked to the mediator's session
+        create_conversation(db, topic="Eastern streets", dialogue_session_id=console.session_id)
     client = console.client(None if role == "anonymous" else role)
     token = csrf_of(client.get("/console/login").text)
     failures = []
