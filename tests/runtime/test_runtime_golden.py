@@ -16,14 +16,12 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -45,6 +43,7 @@ from engage.storage.models import (
 GOLDEN_DIR = Path(__file__).parent / "golden"
 REGEN = os.environ.get("ENGAGE_REGEN_GOLDEN") == "1"
 T0 = datetime(2026, 7, 1, 16, 0, tzinfo=UTC)  # noon in New York: outside quiet hours
+DELETED_RUN = "(deleted run)"
 STEP = timedelta(minutes=1)  # the clock moves this much before every inbound message
 
 SMS = ["+15550100001", "+15550100002", "+15550100003"]
@@ -93,7 +92,8 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     },
     "sms_opt_out_own_words_confirmed": {
         "channel": "sms",
-        "steps": says("hi", "yes", "I don't want these texts, can you stop?", "yes", "hello"),
+        "steps": [*says("hi", "yes", "please stop texting me about this", "yes", "hello"),
+                  *says("hi", "stop texting me please", who=2)],
     },
     "sms_who_is_this": {"channel": "sms", "steps": says("who is this?", "yes", "Quién es?")},
     "sms_media_only": {
@@ -165,6 +165,8 @@ class Replay:
     residents: dict[int, str] = field(default_factory=dict)  # participant id -> "resident-n"
     labels: dict[str, dict[int, str]] = field(default_factory=dict)  # table -> id -> label
     counters: dict[str, int] = field(default_factory=dict)  # table -> labels handed out
+    live_runs: set[int] = field(default_factory=set)  # run ids in the latest snapshot
+    refs: dict[tuple[str, int], tuple[int, str]] = field(default_factory=dict)
     last_inbound: dict[int, Inbound] = field(default_factory=dict)
     provider_ids: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -189,9 +191,7 @@ class Replay:
                 self.keys.setdefault(outcome.participant_key, f"resident-{who}")
         return outcome
 
-    def label(self, table: str, row_id: int | None) -> str | None:
-        if row_id is None:
-            return None
+    def label(self, table: str, row_id: int) -> str:
         known = self.labels.setdefault(table, {})
         if row_id not in known:
             self.counters[table] = self.counters.get(table, 0) + 1
@@ -202,6 +202,26 @@ class Replay:
         """A deleted row's id may come back (SQLite reuses the highest rowid, PostgreSQL's
         sequences never do): a new row under it is a new label on both."""
         self.labels.get(table, {}).pop(row_id, None)
+        self.refs.pop((table, row_id), None)
+        if table == "outbox":
+            self.refs.pop(("key", row_id), None)
+        if table == "run":
+            for ref, (run_id, _) in list(self.refs.items()):
+                if run_id == row_id:
+                    self.refs[ref] = (run_id, DELETED_RUN)
+
+    def run_ref(self, table: str, row_id: int | None, run_id: int | None) -> str | None:
+        """A row's run (``outbox.run_id`` is no foreign key: erasure deletes the runs and
+        leaves the cancelled outbox rows pointing at them). A reference to a deleted run
+        stays that, even when SQLite gives the id to a new run."""
+        if run_id is None or row_id is None:
+            return None
+        cached = self.refs.get((table, row_id))
+        if cached is not None and cached[0] == run_id:
+            return cached[1]
+        label = self.label("run", run_id) if run_id in self.live_runs else DELETED_RUN
+        self.refs[(table, row_id)] = (run_id, label)
+        return label
 
     def resident(self, participant_id: int | None) -> str | None:
         return None if participant_id is None else self.residents.get(participant_id)
@@ -209,7 +229,8 @@ class Replay:
     def participant_id(self, who: int) -> int:
         wanted = {key for key, name in self.keys.items() if name == f"resident-{who}"}
         with Session(self.engine) as session:
-            found = session.exec(select(Participant).where(col(Participant.key).in_(wanted))).first()
+            found = session.exec(
+                select(Participant).where(col(Participant.key).in_(wanted))).first()
         assert found is not None and found.id is not None
         return found.id
 
@@ -220,7 +241,7 @@ def _outcome(replay: Replay, outcome: InboundOutcome) -> dict[str, Any]:
         "status": outcome.status,
         "keyword": outcome.keyword,
         "outbox_rows": len(outcome.outbox_ids),
-        "run": replay.label("run", outcome.run_id),
+        "run": None if outcome.run_id is None else replay.label("run", outcome.run_id),
         "resident": replay.keys.get(outcome.participant_key or ""),
     }
 
@@ -249,7 +270,7 @@ def run_step(replay: Replay, step: dict[str, Any]) -> Any:
                 dedupe_key=f"campaign:{step['campaign']}:{replay.keys[p.key]}", now=clock(),
                 campaign_id=step["campaign"])
             run_id = run.id if run is not None else None
-        return {"started": replay.label("run", run_id)}
+        return {"started": None if run_id is None else replay.label("run", run_id)}
     if "wake_after" in step:
         clock.advance(**step["wake_after"])
         return {"woken": replay.runtime.wake_due(now=clock())}
@@ -297,13 +318,13 @@ def _when(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat()
 
 
-def _dedupe_key(replay: Replay, key: str) -> str:
+def _dedupe_key(replay: Replay, row_id: int | None, key: str) -> str:
     """Keys carry the scenario's own provider ids (stable) or a run id (renumbered); an
     erased message's key carries a keyed digest, shown as ``erased:<digest>``."""
     key = re.sub(r"erased:[0-9a-f]+", "erased:<digest>", key)
     wake = re.match(r"wake:(\d+):(.*)$", key)
     if wake:
-        return f"wake:{replay.label('run', int(wake.group(1)))}:{wake.group(2)}"
+        return f"wake:{replay.run_ref('key', row_id, int(wake.group(1)))}:{wake.group(2)}"
     return key
 
 
@@ -327,6 +348,7 @@ def _rows(replay: Replay, session: Session) -> Snapshot:
         assert p.id is not None
         if p.id not in replay.residents:
             replay.residents[p.id] = replay.keys.get(p.key, f"unknown-{len(replay.residents) + 1}")
+    participants = sorted(participants, key=lambda p: replay.residents[p.id or 0])
     tables["participant"] = {replay.residents[p.id]: {
         "channel": p.channel, "language": p.language, "opted_out": bool(p.opted_out),
         "erased_at": _when(p.erased_at), "has_address": p.address_enc is not None,
@@ -335,42 +357,46 @@ def _rows(replay: Replay, session: Session) -> Snapshot:
     } for p in participants if p.id is not None}
     order = _by_resident(replay)
     runs = sorted(session.exec(select(Run)).all(), key=order)
-    tables["run"] = {replay.label("run", r.id) or "": {
+    replay.live_runs = {r.id for r in runs if r.id is not None}
+    tables["run"] = {replay.label("run", r.id): {
         "resident": replay.resident(r.participant_id), "flow": r.flow_id, "status": r.status,
         "node": _state(r).get("node"), "language": _state(r).get("language"),
         "held": bool(_state(r).get("opt_out_asked")), "campaign_id": r.campaign_id,
         "wake_at": _when(r.wake_at), "ended_at": _when(r.ended_at),
     } for r in runs if r.id is not None}
     responses = sorted(session.exec(select(Response)).all(), key=order)
-    tables["response"] = {replay.label("response", r.id) or "": {
-        "resident": replay.resident(r.participant_id), "run": replay.label("run", r.run_id),
+    tables["response"] = {replay.label("response", r.id): {
+        "resident": replay.resident(r.participant_id),
+        "run": replay.run_ref("response", r.id, r.run_id),
         "name": r.name, "type": r.question_type, "value": r.value, "category": r.category,
         "number": r.number, "text": r.text,
         "sentiment": None if r.sentiment is None else round(r.sentiment, 4),
         "area": r.area, "district": r.district, "answered_at": _when(r.answered_at),
     } for r in responses if r.id is not None}
     consents = sorted(session.exec(select(ConsentEntry)).all(), key=order)
-    tables["consent"] = {replay.label("consent", c.id) or "": {
+    tables["consent"] = {replay.label("consent", c.id): {
         "resident": replay.resident(c.participant_id), "scope": c.scope, "status": c.status,
         "source": c.source, "text_version": c.text_version, "at": _when(c.at),
     } for c in consents if c.id is not None}
     outbox = sorted(session.exec(select(Outbox)).all(), key=order)
-    tables["outbox"] = {replay.label("outbox", o.id) or "": {
-        "resident": replay.resident(o.participant_id), "run": replay.label("run", o.run_id),
+    tables["outbox"] = {replay.label("outbox", o.id): {
+        "resident": replay.resident(o.participant_id),
+        "run": replay.run_ref("outbox", o.id, o.run_id),
         "kind": o.kind, "body": o.body,
         "buttons": json.loads(o.buttons) if o.buttons else None,
-        "dedupe_key": _dedupe_key(replay, o.dedupe_key), "status": o.status,
+        "dedupe_key": _dedupe_key(replay, o.id, o.dedupe_key), "status": o.status,
         "not_before": _when(o.not_before), "error": o.error,
         "own_address": o.address_enc is not None,
     } for o in outbox if o.id is not None}
     messages = sorted(session.exec(select(Message)).all(), key=order)
-    tables["message"] = {replay.label("message", m.id) or "": {
-        "resident": replay.resident(m.participant_id), "run": replay.label("run", m.run_id),
+    tables["message"] = {replay.label("message", m.id): {
+        "resident": replay.resident(m.participant_id),
+        "run": replay.run_ref("message", m.id, m.run_id),
         "direction": m.direction, "body": m.body, "status": m.status,
-        "provider_id": _dedupe_key(replay, m.provider_id) if m.provider_id else None,
+        "provider_id": _dedupe_key(replay, None, m.provider_id) if m.provider_id else None,
     } for m in messages if m.id is not None}
     audit = session.exec(select(AuditEntry).order_by(col(AuditEntry.seq))).all()
-    tables["audit"] = {replay.label("audit", a.id) or "": {"actor": a.actor, "action": a.action}
+    tables["audit"] = {replay.label("audit", a.id): {"actor": a.actor, "action": a.action}
                        for a in audit if a.id is not None}
     return tables
 
@@ -437,8 +463,9 @@ def render(scenario: str, engine: Engine, settings: Settings, catalog: FlowCatal
             before = after
     finally:
         runtime.close()
-    return json.loads(json.dumps({"scenario": scenario, "channel": spec["channel"],
-                                  "steps": steps}, sort_keys=True))
+    rendered: dict[str, Any] = json.loads(json.dumps(
+        {"scenario": scenario, "channel": spec["channel"], "steps": steps}, sort_keys=True))
+    return rendered
 
 
 # --- comparison ---------------------------------------------------------------------------
@@ -505,7 +532,7 @@ def test_runtime_golden(name: str, db_engine: Engine, settings: Settings,
 
 def test_no_stale_golden_files() -> None:
     stored = {p.stem for p in GOLDEN_DIR.glob("*.json")}
-    assert stored == set(SCENARIOS), f"golden files without a scenario or missing: {stored ^ set(SCENARIOS)}"
+    assert stored == set(SCENARIOS), f"golden files and scenarios differ: {stored ^ set(SCENARIOS)}"
 
 
 def test_a_changed_expectation_is_reported() -> None:
