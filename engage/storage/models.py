@@ -22,9 +22,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from engage.scheduling.clock import utcnow
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -51,7 +49,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def ts(nullable: bool = False, index: bool = False) -> Any:
     """A UTC timestamp column."""
-    column = Column(UTCDateTime(), nullable=nullable, index=index)
+    column: Column[datetime] = Column(UTCDateTime(), nullable=nullable, index=index)
     if nullable:
         return Field(default=None, sa_column=column)
     return Field(default_factory=utcnow, sa_column=column)

@@ -30,7 +30,7 @@ from engage.channels.sms import (
     parse_inbound,
 )
 from engage.errors import RetryableError, UserError
-from engage.storage.models import utcnow
+from engage.scheduling.clock import utcnow
 from engage.web.health import Metrics
 from engage.web.twilio_signed import Refused, verified_params
 

@@ -19,8 +19,9 @@ from starlette.concurrency import run_in_threadpool
 
 from engage.channels.sms import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, STATUS_WEBHOOK_PATH
 from engage.errors import RetryableError, UserError
+from engage.scheduling.clock import utcnow
 from engage.storage.db import session_scope
-from engage.storage.models import Message, utcnow
+from engage.storage.models import Message
 from engage.web.health import Metrics
 from engage.web.loopback import is_local_request
 from engage.web.sms_webhook import RETRY_AFTER_SECONDS, read_body
