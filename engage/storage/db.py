@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -65,7 +65,7 @@ def _sqlite_begin(connection: sa.Connection) -> None:
     # a full SQLAlchemy execution costs several times the statement itself. A busy/locked
     # database still surfaces as SQLAlchemy's OperationalError (-> RetryableError).
     try:
-        connection.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
+        cast(sqlite3.Connection, connection.connection.driver_connection).execute(statement)
     except sqlite3.OperationalError as exc:
         raise OperationalError(statement, None, exc) from exc
 

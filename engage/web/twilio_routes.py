@@ -64,7 +64,7 @@ def _advance_status(engine: sa.Engine, sid: str, status: str,
         )
         changed = bool(getattr(result, "rowcount", 0))
         participant_id = session.execute(
-            sa.select(Message.participant_id).where(  # type: ignore[call-overload]
+            sa.select(col(Message.participant_id)).where(
                 col(Message.provider_id) == sid, col(Message.direction) == "out")
         ).scalar()
     return changed, participant_id
