@@ -32,7 +32,7 @@ run: $(STAMP)
 	@echo ""
 	$(BIN)/engage serve --host 127.0.0.1 --port 8000
 
-## test: lint, type-check the engine, then the whole suite
+## test: lint, type-check (mypy --strict, paths in pyproject), then the whole suite
 test: $(DEVSTAMP)
 	$(BIN)/ruff check engage tests bench
 	$(BIN)/mypy

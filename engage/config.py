@@ -34,38 +34,42 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     env: Literal["development", "production", "test"] = Field(
-        "development", alias="ENGAGE_ENV"
+        default="development", alias="ENGAGE_ENV"
     )
-    data_dir: Path = Field(Path("./var"), alias="ENGAGE_DATA_DIR")
-    database_url: str | None = Field(None, alias="ENGAGE_DATABASE_URL")
-    secret_key: str | None = Field(None, alias="ENGAGE_SECRET_KEY")
-    public_url: str = Field("http://127.0.0.1:8000", alias="ENGAGE_PUBLIC_URL")
-    timezone: str = Field("America/New_York", alias="ENGAGE_TIMEZONE")
-    quiet_hours: str = Field("21:00-08:00", alias="ENGAGE_QUIET_HOURS")
-    min_cell_size: int = Field(10, alias="ENGAGE_MIN_CELL_SIZE", ge=1)
-    retention_days: int = Field(90, alias="ENGAGE_RETENTION_DAYS", ge=1)
-    default_flow: str = Field("satisfaction", alias="ENGAGE_DEFAULT_FLOW")
-    flows_dir: Path = Field(DEFAULT_FLOWS_DIR, alias="ENGAGE_FLOWS_DIR")
-    program_name: str = Field("engage", alias="ENGAGE_PROGRAM_NAME")
-    contact: str = Field("311 or engage@city.example", alias="ENGAGE_CONTACT")
-    dp_epsilon: float | None = Field(None, alias="ENGAGE_DP_EPSILON")
+    data_dir: Path = Field(default=Path("./var"), alias="ENGAGE_DATA_DIR")
+    database_url: str | None = Field(default=None, alias="ENGAGE_DATABASE_URL")
+    secret_key: str | None = Field(default=None, alias="ENGAGE_SECRET_KEY")
+    public_url: str = Field(default="http://127.0.0.1:8000", alias="ENGAGE_PUBLIC_URL")
+    timezone: str = Field(default="America/New_York", alias="ENGAGE_TIMEZONE")
+    quiet_hours: str = Field(default="21:00-08:00", alias="ENGAGE_QUIET_HOURS")
+    min_cell_size: int = Field(default=10, alias="ENGAGE_MIN_CELL_SIZE", ge=1)
+    retention_days: int = Field(default=90, alias="ENGAGE_RETENTION_DAYS", ge=1)
+    default_flow: str = Field(default="satisfaction", alias="ENGAGE_DEFAULT_FLOW")
+    flows_dir: Path = Field(default=DEFAULT_FLOWS_DIR, alias="ENGAGE_FLOWS_DIR")
+    program_name: str = Field(default="engage", alias="ENGAGE_PROGRAM_NAME")
+    contact: str = Field(default="311 or engage@city.example", alias="ENGAGE_CONTACT")
+    dp_epsilon: float | None = Field(default=None, alias="ENGAGE_DP_EPSILON")
 
-    twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
-    twilio_auth_token: str | None = Field(None, alias="TWILIO_AUTH_TOKEN")
-    twilio_from_number: str | None = Field(None, alias="TWILIO_FROM_NUMBER")
-    twilio_messaging_service_sid: str | None = Field(None, alias="TWILIO_MESSAGING_SERVICE_SID")
-    twilio_api_url: str = Field("https://api.twilio.com", alias="ENGAGE_TWILIO_API_URL")
-    sms_rate_per_second: float | None = Field(None, alias="ENGAGE_SMS_RATE")
+    twilio_account_sid: str | None = Field(default=None, alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str | None = Field(default=None, alias="TWILIO_AUTH_TOKEN")
+    twilio_from_number: str | None = Field(default=None, alias="TWILIO_FROM_NUMBER")
+    twilio_messaging_service_sid: str | None = Field(
+        default=None, alias="TWILIO_MESSAGING_SERVICE_SID"
+    )
+    twilio_api_url: str = Field(default="https://api.twilio.com", alias="ENGAGE_TWILIO_API_URL")
+    sms_rate_per_second: float | None = Field(default=None, alias="ENGAGE_SMS_RATE")
 
-    telegram_bot_token: str | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
-    telegram_webhook_secret: str | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
-    telegram_api_url: str = Field("https://api.telegram.org", alias="ENGAGE_TELEGRAM_API_URL")
+    telegram_bot_token: str | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN")
+    telegram_webhook_secret: str | None = Field(default=None, alias="TELEGRAM_WEBHOOK_SECRET")
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org", alias="ENGAGE_TELEGRAM_API_URL"
+    )
 
-    api_rate_per_minute: int = Field(120, alias="ENGAGE_API_RATE_LIMIT", ge=1)
+    api_rate_per_minute: int = Field(default=120, alias="ENGAGE_API_RATE_LIMIT", ge=1)
 
-    run_scheduler_in_process: bool = Field(True, alias="ENGAGE_INPROCESS_SCHEDULER")
+    run_scheduler_in_process: bool = Field(default=True, alias="ENGAGE_INPROCESS_SCHEDULER")
     # /metrics: unset serves loopback clients only; set, it requires "Authorization: Bearer ..."
-    metrics_token: str | None = Field(None, alias="ENGAGE_METRICS_TOKEN")
+    metrics_token: str | None = Field(default=None, alias="ENGAGE_METRICS_TOKEN")
 
     @field_validator("telegram_webhook_secret")
     @classmethod
@@ -83,16 +87,20 @@ class Settings(BaseSettings):
     # Delivery (docs/OPERATIONS.md, "Delivery guarantees"). A reply is retried through provider
     # outages until it is this old, then dropped with a recorded reason (it would make no sense
     # any more); campaign, reminder and invitation messages are retried for the retry window.
-    reply_max_age_seconds: int = Field(3600, alias="ENGAGE_REPLY_MAX_AGE", ge=60)
-    retry_window_seconds: int = Field(86400, alias="ENGAGE_RETRY_WINDOW", ge=60)
-    retry_backoff_cap_seconds: float = Field(300.0, alias="ENGAGE_RETRY_BACKOFF_CAP", gt=0)
+    reply_max_age_seconds: int = Field(default=3600, alias="ENGAGE_REPLY_MAX_AGE", ge=60)
+    retry_window_seconds: int = Field(default=86400, alias="ENGAGE_RETRY_WINDOW", ge=60)
+    retry_backoff_cap_seconds: float = Field(
+        default=300.0, alias="ENGAGE_RETRY_BACKOFF_CAP", gt=0
+    )
     # On SIGTERM, sends already on the network get this long to finish (then they are left
     # "in doubt" and looked up before any resend); keep it below the stop timeout minus 3 s.
-    shutdown_drain_seconds: float = Field(4.0, alias="ENGAGE_SHUTDOWN_DRAIN", ge=0, le=30)
+    shutdown_drain_seconds: float = Field(
+        default=4.0, alias="ENGAGE_SHUTDOWN_DRAIN", ge=0, le=30
+    )
     # How long a worker's claim lasts: after a crash its rows wait this long, then go back to
     # pending. Keep it well above ENGAGE_TWILIO_TIMEOUT (a live worker must never lose it).
-    outbox_lease_seconds: float = Field(60.0, alias="ENGAGE_OUTBOX_LEASE", ge=2)
-    twilio_timeout_seconds: float = Field(10.0, alias="ENGAGE_TWILIO_TIMEOUT", gt=0)
+    outbox_lease_seconds: float = Field(default=60.0, alias="ENGAGE_OUTBOX_LEASE", ge=2)
+    twilio_timeout_seconds: float = Field(default=10.0, alias="ENGAGE_TWILIO_TIMEOUT", gt=0)
 
     @field_validator("quiet_hours")
     @classmethod

@@ -12,7 +12,8 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
 
 from engage.errors import UserError
 from engage.flow import Flow, flow_from_dict, load_flows
@@ -76,13 +77,16 @@ class FlowCatalog:
         from engage import audit
 
         session = tx.session
+        insert = dialect_insert(session, FlowVersion)
+        if not isinstance(insert, postgresql.Insert | sqlite.Insert):
+            raise TypeError(f"{type(insert).__name__} has no ON CONFLICT clause")
         stmt = (
-            dialect_insert(session, FlowVersion)
+            insert
             .values(flow_id=flow.id, version=str(flow.version), digest=flow.digest,
                     definition=json.dumps(flow.to_dict(), sort_keys=True, ensure_ascii=False),
                     published_at=now)
             .on_conflict_do_nothing(index_elements=["flow_id", "digest"])
-            .returning(FlowVersion.id)
+            .returning(col(FlowVersion.id))
         )
         created = session.execute(stmt).first() is not None
         row = session.exec(

@@ -25,7 +25,8 @@ import phonenumbers
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import String, cast, delete, func, literal, update
+from sqlalchemy import CursorResult, String, cast, delete, func, literal, update
+from sqlalchemy.sql.dml import Delete, Update
 from sqlmodel import Session, col, select
 
 from engage import identity_scrub
@@ -166,6 +167,15 @@ def scrub(text: str) -> str:
 # --- retention and erasure --------------------------------------------------------------
 
 
+def _rows_changed(session: Session, statement: Update | Delete) -> int:
+    """Run an UPDATE or DELETE and return the rows it matched (the count is only on the
+    cursor result, which ``Session.execute`` is not typed to return)."""
+    result = session.execute(statement)
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"{type(result).__name__} has no row count")
+    return result.rowcount
+
+
 def purge_expired_bodies(*, session: Session, now: datetime, days: int) -> int:
     """Blank message bodies older than ``days`` (inbound and outbound, incl. finished outbox
     rows). Also drops any address copy left on a finished outbox row. Returns rows purged."""
@@ -173,17 +183,19 @@ def purge_expired_bodies(*, session: Session, now: datetime, days: int) -> int:
         raise ValueError("naive datetime rejected")
     cutoff = now - timedelta(days=days)
     done = ("sent", "failed", "cancelled", "delivered", "undelivered")
-    messages = session.execute(
+    messages = _rows_changed(
+        session,
         update(Message)
         .where(col(Message.created_at) < cutoff, col(Message.body).is_not(None))
         .values(body=None, purged_at=now)
-    ).rowcount
-    outbox = session.execute(
+    )
+    outbox = _rows_changed(
+        session,
         update(Outbox)
         .where(col(Outbox.created_at) < cutoff, col(Outbox.body).is_not(None),
                col(Outbox.status).in_(done))
         .values(body=None)
-    ).rowcount
+    )
     session.execute(
         update(Outbox)
         .where(col(Outbox.address_enc).is_not(None), col(Outbox.status).in_(done))
@@ -210,13 +222,15 @@ def erase_participant(
     pid = participant.id
     run_ids = select(Run.id).where(Run.participant_id == pid)
     counts = {
-        "responses": session.execute(
+        "responses": _rows_changed(
+            session,
             delete(Response).where(
                 (col(Response.participant_id) == pid) | col(Response.run_id).in_(run_ids)
             )
-        ).rowcount,
-        "messages": session.execute(
-            delete(Message).where(col(Message.participant_id) == pid)).rowcount,
+        ),
+        "messages": _rows_changed(
+            session,
+            delete(Message).where(col(Message.participant_id) == pid)),
     }
     session.execute(
         update(Outbox)
@@ -226,7 +240,7 @@ def erase_participant(
     session.execute(
         update(Outbox).where(col(Outbox.participant_id) == pid).values(body=None, buttons=None)
     )
-    counts["runs"] = session.execute(delete(Run).where(col(Run.participant_id) == pid)).rowcount
+    counts["runs"] = _rows_changed(session, delete(Run).where(col(Run.participant_id) == pid))
     unlink_provider_ids(session=session, participant_ids=[pid])
     from engage.deliberation.store import erase_resident
 
@@ -269,19 +283,21 @@ def unlink_provider_ids(*, session: Session, participant_ids: list[int] | None =
         ids: Any = select(Participant.id).where(col(Participant.erased_at).is_not(None))
     else:
         ids = participant_ids
-    outbox = session.execute(
+    outbox = _rows_changed(
+        session,
         update(Outbox)
         .where(col(Outbox.participant_id).in_(ids), col(Outbox.status) != "pending",
                col(Outbox.status) != "claimed",
                ~col(Outbox.dedupe_key).startswith(TOMBSTONE_PREFIX))
         .values(provider_id=None,
                 dedupe_key=literal(TOMBSTONE_PREFIX) + cast(col(Outbox.id), String))
-    ).rowcount
-    messages = session.execute(
+    )
+    messages = _rows_changed(
+        session,
         update(Message)
         .where(col(Message.participant_id).in_(ids), col(Message.provider_id).is_not(None))
         .values(provider_id=None)
-    ).rowcount
+    )
     return int(outbox or 0) + int(messages or 0)
 
 

@@ -17,7 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, Select, func, or_, select
+from sqlmodel import col
 
 from engage.analytics.exports import (
     METHODS_DOC,
@@ -91,13 +92,13 @@ def _known_areas(engine: Engine) -> tuple[dict[str, str], dict[str, str]]:
     districts: dict[str, str] = {}
     neighbourhoods: dict[str, str] = {}
     with engine.connect() as conn:
-        for (name,) in conn.execute(select(Response.district).distinct()):
+        for (name,) in conn.execute(select(col(Response.district)).distinct()):
             if name:
                 districts[str(name).lower()] = str(name)
-        for (name,) in conn.execute(select(Response.area).distinct()):
+        for (name,) in conn.execute(select(col(Response.area)).distinct()):
             if name:
                 neighbourhoods[str(name).lower()] = str(name)
-        area_rows = select(Response.value).where(Response.name == "area").distinct()
+        area_rows = select(col(Response.value)).where(col(Response.name) == "area").distinct()
         for (name,) in conn.execute(area_rows):
             if name:
                 neighbourhoods.setdefault(str(name).lower(), str(name))
@@ -136,7 +137,7 @@ def area_for_session(engine: Engine, session_id: int) -> str:
         raise UserError("dialogue sessions are not available in this build") from exc
     with engine.connect() as conn:
         area = conn.execute(
-            select(DialogueSession.area).where(DialogueSession.id == session_id)
+            select(col(DialogueSession.area)).where(col(DialogueSession.id) == session_id)
         ).scalar_one_or_none()
     if area is None:
         raise UserError(f"no dialogue session with id {session_id}")
@@ -148,16 +149,20 @@ def area_for_session(engine: Engine, session_id: int) -> str:
 # --- content --------------------------------------------------------------------------------
 
 
-def _area_runs(dimension: str, area: str) -> Any:
+def _area_runs(dimension: str, area: str) -> Select[int | None]:
     """Run ids of satisfaction surveys answered in the area (any answer carrying it)."""
     if dimension == "district":
-        condition = func.lower(Response.district) == area.lower()
+        condition = func.lower(col(Response.district)) == area.lower()
     else:
         condition = or_(
-            func.lower(Response.area) == area.lower(),
-            (Response.name == "area") & (func.lower(Response.value) == area.lower()),
+            func.lower(col(Response.area)) == area.lower(),
+            (col(Response.name) == "area") & (func.lower(col(Response.value)) == area.lower()),
         )
-    return select(Response.run_id).where(Response.flow_id == SURVEY_FLOW, condition).distinct()
+    return (
+        select(col(Response.run_id))
+        .where(col(Response.flow_id) == SURVEY_FLOW, condition)
+        .distinct()
+    )
 
 
 def _texts(
@@ -166,30 +171,36 @@ def _texts(
 ) -> list[tuple[int, str, float | None, str]]:
     """(response id, text, sentiment, language) of free-text answers in the window."""
     query = (
-        select(Response.id, Response.text, Response.sentiment, Participant.language)
-        .join(Participant, Participant.id == Response.participant_id, isouter=not quotable_only)
-        .where(
-            Response.flow_id == SURVEY_FLOW,
-            Response.name.in_(TEXT_ITEMS),
-            Response.text.is_not(None),
-            func.coalesce(Response.category, "") != SKIPPED,
-            Response.answered_at >= start,
-            Response.answered_at < end,
-            Response.run_id.in_(_area_runs(dimension, area)),
+        select(
+            col(Response.id), col(Response.text), col(Response.sentiment),
+            col(Participant.language),
         )
-        .order_by(Response.id)
+        .join(
+            Participant, col(Participant.id) == col(Response.participant_id),
+            isouter=not quotable_only,
+        )
+        .where(
+            col(Response.flow_id) == SURVEY_FLOW,
+            col(Response.name).in_(TEXT_ITEMS),
+            col(Response.text).is_not(None),
+            func.coalesce(col(Response.category), "") != SKIPPED,
+            col(Response.answered_at) >= start,
+            col(Response.answered_at) < end,
+            col(Response.run_id).in_(_area_runs(dimension, area)),
+        )
+        .order_by(col(Response.id))
     )
     if quotable_only:
         query = query.where(
-            Participant.consent_quotes == "granted",
-            Participant.erased_at.is_(None),
-            Participant.opted_out.is_(False),
+            col(Participant.consent_quotes) == "granted",
+            col(Participant.erased_at).is_(None),
+            col(Participant.opted_out).is_(False),
         )
     with engine.connect() as conn:
         return [
             (int(i), clean(str(t)), s, str(lang or "en"))
             for i, t, s, lang in conn.execute(query)
-            if t and str(t).strip() and not is_skip(str(t))
+            if i is not None and t and str(t).strip() and not is_skip(str(t))
         ]
 
 
@@ -253,12 +264,12 @@ def build_briefing(
         last = period_containing(last.start, "quarter", tz)
     periods = recent_periods(last, quarters, tz)
     points: list[TrendPoint] = []
-    for period, row in trend(engine, periods, min_cell_size=k, area=(dimension, name)):
+    for quarter, row in trend(engine, periods, min_cell_size=k, area=(dimension, name)):
         f = row.figures
         resp = f.get("respondents")
         points.append(
             TrendPoint(
-                period=period.label,
+                period=quarter.label,
                 withheld=not row.published,
                 respondents=int(resp) if resp is not None else None,
                 trust_index=f.get("trust_index"),

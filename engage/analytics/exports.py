@@ -209,7 +209,7 @@ def render_xlsx(summary: Summary, note: dict[str, str], generated_at: datetime) 
             data = source.read(info.filename)
             if info.filename == "docProps/core.xml":
                 data = _CORE_TIMES.sub(rf"\g<1>{iso}\g<2>", data.decode()).encode()
-            entry = zipfile.ZipInfo(info.filename, date_time=stamp)  # type: ignore[arg-type]
+            entry = zipfile.ZipInfo(info.filename, date_time=stamp)
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = 0o600 << 16
             dest.writestr(entry, data)

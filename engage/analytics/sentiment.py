@@ -573,7 +573,7 @@ Sentiment = namedtuple("Sentiment", ["polarity", "subjectivity"])
 SentimentAssessed = namedtuple("SentimentAssessed", ["polarity", "subjectivity", "assessments"])
 
 
-class EngageAnalyzer(BaseSentimentAnalyzer):
+class EngageAnalyzer(BaseSentimentAnalyzer):  # type: ignore[misc]  # textblob ships no types
     """TextBlob analyzer: ``Blobber(analyzer=EngageAnalyzer())(text).sentiment.polarity``.
 
     Returns ``Sentiment(polarity, subjectivity)`` like TextBlob's PatternAnalyzer, so

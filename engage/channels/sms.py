@@ -143,7 +143,7 @@ def parse_inbound(form: Mapping[str, str], *, received_at: datetime) -> Inbound:
 # -- outbound: the HTTP client and the sender ----------------------------------------------
 
 
-class ApiUrlHttpClient(AsyncTwilioHttpClient):
+class ApiUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio ships no types
     """twilio's aiohttp client with the scheme and host replaced by ``ENGAGE_TWILIO_API_URL``.
 
     The twilio ``Client`` builds absolute URLs on api.twilio.com; this rewrites each one just
@@ -151,6 +151,8 @@ class ApiUrlHttpClient(AsyncTwilioHttpClient):
     session is made lazily inside the running event loop (aiohttp requires one) and remade if
     the sender is used from a different loop.
     """
+
+    session: aiohttp.ClientSession | None  # set by twilio's __init__ (None: pool_connections=False)
 
     def __init__(
         self, api_url: str, *, timeout: float = SEND_TIMEOUT_SECONDS, pool_size: int = 100
@@ -168,7 +170,7 @@ class ApiUrlHttpClient(AsyncTwilioHttpClient):
         path = self._base.path + parts.path
         return urlunsplit((self._base.scheme, self._base.netloc, path, parts.query, ""))
 
-    async def request(  # type: ignore[override]
+    async def request(
         self,
         method: str,
         url: str,
@@ -190,7 +192,7 @@ class ApiUrlHttpClient(AsyncTwilioHttpClient):
             # its generic multipart-capable path was ~20% of the dispatcher's CPU per send
             body = urlencode(data, doseq=True).encode()
             headers = {**(headers or {}), "Content-Type": "application/x-www-form-urlencoded"}
-        return await super().request(  # type: ignore[no-any-return]
+        return await super().request(
             method,
             self.rewrite(url),
             params=params,

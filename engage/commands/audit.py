@@ -104,7 +104,7 @@ def checkpoint_command(url: str | None = URL_OPTION) -> None:
     log) and print the line (keep a copy elsewhere, too)."""
     from engage import audit_checkpoints
     from engage.commands.database import open_engine
-    from engage.storage.models import utcnow
+    from engage.scheduling.clock import utcnow
 
     try:
         settings = get_settings()
@@ -133,7 +133,7 @@ def seal_chain(engine: Engine) -> int:
     from sqlmodel import Session
 
     from engage import audit
-    from engage.storage.models import utcnow
+    from engage.scheduling.clock import utcnow
 
     with Session(engine) as session:
         sealed = audit.seal_legacy(session, now=utcnow())

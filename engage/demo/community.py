@@ -51,7 +51,9 @@ CONTACT_REPLY_ES = {
     "community_event": ("4", "evento", "reunion"),
     "none": ("5", "ninguno", "nada"),
 }
-LIKERT_WORDS_EN = {
+LikertWords = dict[str, dict[int, tuple[str, ...]]]  # scale kind -> value -> phrasings
+
+LIKERT_WORDS_EN: LikertWords = {
     "safety": {1: ("very unsafe",), 2: ("unsafe", "not safe"), 3: ("neutral", "ok i guess"),
                4: ("safe",), 5: ("very safe",)},
     "agree": {1: ("strongly disagree",), 2: ("disagree",), 3: ("neutral",), 4: ("agree",),
@@ -59,7 +61,7 @@ LIKERT_WORDS_EN = {
     "satisfied": {1: ("very dissatisfied",), 2: ("dissatisfied",), 3: ("neutral",),
                   4: ("satisfied",), 5: ("very satisfied",)},
 }
-LIKERT_WORDS_ES = {
+LIKERT_WORDS_ES: LikertWords = {
     "safety": {1: ("muy inseguro",), 2: ("inseguro",), 3: ("neutral",), 4: ("seguro",),
                5: ("muy seguro",)},
     "agree": {1: ("muy en desacuerdo",), 2: ("en desacuerdo",), 3: ("neutral",),
@@ -183,8 +185,8 @@ def build_residents(
     rng = random.Random(seed)
     climate = _district_climate(gazetteer, rng)
     zips_by_hood: dict[str, list[str]] = {}
-    for code, hood in sorted(gazetteer.zips.items()):
-        zips_by_hood.setdefault(hood, []).append(code)
+    for code, hood_name in sorted(gazetteer.zips.items()):
+        zips_by_hood.setdefault(hood_name, []).append(code)
     hoods = list(gazetteer.neighbourhoods)
     span = (end - start).total_seconds()
     residents: list[Resident] = []

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import Engine, delete, func, select, text, update
+from sqlmodel import col
 from twilio.request_validator import RequestValidator
 
 from engage import privacy
@@ -53,9 +54,9 @@ CONCURRENCY = 8
 # Where a resident's run stands, read the way any SQLite reader would: a read-only autocommit
 # connection sees each committed transaction and never takes the write lock the runtime needs
 # (the engine's own connections begin IMMEDIATE, i.e. as writers).
-_PARTICIPANT_SQL = (f"SELECT id FROM {Participant.__table__.name} "
+_PARTICIPANT_SQL = (f"SELECT id FROM {Participant.__tablename__} "
                     "WHERE channel = ? AND key = ?")
-_WAITING_RUN_SQL = (f"SELECT state FROM {Run.__table__.name} "
+_WAITING_RUN_SQL = (f"SELECT state FROM {Run.__tablename__} "
                     "WHERE participant_id = ? AND status = 'waiting' ORDER BY id DESC LIMIT 1")
 
 _SIM_NOW: ContextVar[datetime] = ContextVar("engage_demo_now")
@@ -292,7 +293,7 @@ def run_demo(
     from engage.flow.areas import load_gazetteer
     from engage.flows_catalog import FlowCatalog
     from engage.runtime import Runtime
-    from engage.storage.db import create_schema, make_engine
+    from engage.storage.db import create_schema, engine_options, make_engine
     from engage.web.app import create_app
 
     if residents < 1:
@@ -312,7 +313,7 @@ def run_demo(
     else:
         url = database_url
         demo_settings = settings.model_copy(update={"database_url": url})
-    engine = make_engine(url, **_engine_options(url))
+    engine = make_engine(url, **engine_options(url))
     create_schema(engine)
     if database_url is not None:
         if settings.env == "production":
@@ -342,15 +343,15 @@ def run_demo(
     report = build_report(engine=engine, settings=demo_settings, period=target.label,
                           out=out_dir / "report", now=stamp, actor=DEMO_ACTOR)
     completed = _count(engine, select(func.count()).select_from(Run).where(
-        Run.status == "completed"))
+        col(Run.status) == "completed"))
     declined = _count(engine, select(func.count()).select_from(Run).where(
-        Run.status == "declined"))
+        col(Run.status) == "declined"))
     stored = _count(engine, select(func.count()).select_from(Response))
     queued = _count(engine, select(func.count()).select_from(Outbox).where(
-        Outbox.status == "pending"))
+        col(Outbox.status) == "pending"))
     if database_url is not None:  # a server on this database must never send them
         with engine.begin() as conn:
-            conn.execute(update(Outbox).where(Outbox.status == "pending")
+            conn.execute(update(Outbox).where(col(Outbox.status) == "pending")
                          .values(status="cancelled", error="demo: no phone network"))
     engine.dispose()
     return DemoResult(
@@ -364,12 +365,6 @@ def run_demo(
 DEMO_ACTOR = "demo"
 
 
-def _engine_options(url: str) -> dict[str, Any]:
-    from engage.commands.database import engine_options
-
-    return engine_options(url)
-
-
 def _clear_earlier_demo(engine: Engine) -> None:
     """The configured database may hold only an earlier demo (its exports are audited with
     actor "demo"), which is removed; anything else is real data and is never touched."""
@@ -378,8 +373,8 @@ def _clear_earlier_demo(engine: Engine) -> None:
 
     with engine.connect() as conn:
         people = int(conn.execute(select(func.count()).select_from(Participant)).scalar_one())
-        demo = conn.execute(select(AuditEntry.id).where(AuditEntry.actor == DEMO_ACTOR)
-                            .limit(1)).first()
+        demo = conn.execute(select(col(AuditEntry.id))
+                            .where(col(AuditEntry.actor) == DEMO_ACTOR).limit(1)).first()
     if people == 0:
         return
     if demo is None:
@@ -395,10 +390,10 @@ def _clear_earlier_demo(engine: Engine) -> None:
 
 def _busiest_district(engine: Engine) -> str:
     query = (
-        select(Participant.district, func.count())
-        .where(Participant.district.is_not(None))
-        .group_by(Participant.district)
-        .order_by(func.count().desc(), Participant.district)
+        select(col(Participant.district), func.count())
+        .where(col(Participant.district).is_not(None))
+        .group_by(col(Participant.district))
+        .order_by(func.count().desc(), col(Participant.district))
         .limit(1)
     )
     with engine.connect() as conn:

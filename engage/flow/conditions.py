@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -97,8 +98,9 @@ class _Parser:
         if not self.tokens:
             raise ConditionError("empty condition")
         node = self.or_()
-        if self.peek() is not None:
-            raise ConditionError(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
+        extra = self.peek()
+        if extra is not None:
+            raise ConditionError(f"unexpected {extra[1]!r}")
         return node
 
     def or_(self) -> Node:
@@ -217,23 +219,28 @@ def _compare(a: Value, op: str, b: Value) -> bool:
         return op == "!=" and a != b
     na, nb = _num(a), _num(b)
     if na is not None and nb is not None:
-        x: float | str = na
-        y: float | str = nb
-    else:
-        x, y = str(a).casefold(), str(b).casefold()
-        if op in ("<", "<=", ">", ">="):
-            return False
+        return _ordered(na, op, nb)
+    if op in ("<", "<=", ">", ">="):
+        return False
+    return _ordered(str(a).casefold(), op, str(b).casefold())
+
+
+_Comparable = TypeVar("_Comparable", float, str)
+
+
+def _ordered(x: _Comparable, op: str, y: _Comparable) -> bool:
+    """``x op y`` for two numbers or two strings (never one of each)."""
     if op == "==":
         return x == y
     if op == "!=":
         return x != y
     if op == "<":
-        return x < y  # type: ignore[operator]
+        return x < y
     if op == "<=":
-        return x <= y  # type: ignore[operator]
+        return x <= y
     if op == ">":
-        return x > y  # type: ignore[operator]
-    return x >= y  # type: ignore[operator]
+        return x > y
+    return x >= y
 
 
 def evaluate(node: Node, env: Mapping[str, Value]) -> bool:

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -25,6 +25,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, SQLModel
 
 from engage.errors import RetryableError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ALEMBIC_INI = Path(__file__).resolve().parent / "alembic.ini"
@@ -62,7 +65,7 @@ def _sqlite_begin(connection: sa.Connection) -> None:
     # a full SQLAlchemy execution costs several times the statement itself. A busy/locked
     # database still surfaces as SQLAlchemy's OperationalError (-> RetryableError).
     try:
-        connection.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
+        cast(sqlite3.Connection, connection.connection.driver_connection).execute(statement)
     except sqlite3.OperationalError as exc:
         raise OperationalError(statement, None, exc) from exc
 
@@ -136,7 +139,15 @@ def checkpoint_wal(engine: Engine) -> None:
         raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         raw.close()
-def engine_options(url: str) -> dict[str, object]:
+
+
+class EngineOptions(TypedDict, total=False):
+    """Extra ``make_engine`` keyword arguments for a backend (see ``engine_options``)."""
+
+    connect_args: dict[str, object]
+
+
+def engine_options(url: str) -> EngineOptions:
     """No server-side prepared statements on PostgreSQL: a cached *generic* plan for
     ``dedupe_key LIKE $1`` is a sequential scan of the whole outbox (the pattern is unknown when
     it is planned), which makes a large fan-out quadratic. Custom plans use the prefix index.
@@ -190,7 +201,7 @@ def create_schema(engine: Engine) -> None:
     metadata().create_all(engine)
 
 
-def alembic_config(url: str) -> Any:
+def alembic_config(url: str) -> Config:
     """An alembic Config pointing at the packaged migrations, usable from any cwd."""
     from alembic.config import Config
 

@@ -20,11 +20,10 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from engage.scheduling.clock import utcnow
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -33,7 +32,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -41,7 +40,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect
+                             ) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -51,7 +51,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def ts(nullable: bool = False, index: bool = False) -> Any:
     """A UTC timestamp column."""
-    column = Column(UTCDateTime(), nullable=nullable, index=index)
+    column: Column[datetime] = Column(UTCDateTime(), nullable=nullable, index=index)
     if nullable:
         return Field(default=None, sa_column=column)
     return Field(default_factory=utcnow, sa_column=column)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from engage.storage.models import Outbox, ts
 
@@ -133,6 +133,6 @@ class SessionRsvp(SQLModel, table=True):
 # SQLite needs nothing extra: its LIKE never uses an index here and its outbox is small.
 Index(
     "ix_outbox_dedupe_prefix",
-    Outbox.__table__.c.dedupe_key,  # type: ignore[attr-defined]
+    col(Outbox.dedupe_key),
     postgresql_ops={"dedupe_key": "text_pattern_ops"},
 ).ddl_if(dialect="postgresql")

@@ -20,8 +20,10 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.datastructures import State
 from starlette.requests import ClientDisconnect
 
+from engage.channels.base import Inbound
 from engage.channels.sms import (
     EMPTY_TWIML,
     SIGNATURE_HEADER,
@@ -30,7 +32,7 @@ from engage.channels.sms import (
     parse_inbound,
 )
 from engage.errors import RetryableError, UserError
-from engage.storage.models import utcnow
+from engage.scheduling.clock import utcnow
 from engage.web.health import Metrics
 from engage.web.twilio_signed import Refused, verified_params
 
@@ -101,7 +103,7 @@ def _path(scope: Scope) -> str:
     return str(scope["path"])
 
 
-async def handle(state: Any, scope: Scope, receive: Receive, send: Send) -> None:
+async def handle(state: State, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one request to the inbound SMS webhook (``state`` is the app's ``app.state``)."""
     metrics: Metrics = state.metrics
     if scope["method"] != "POST":
@@ -116,7 +118,7 @@ async def handle(state: Any, scope: Scope, receive: Receive, send: Send) -> None
         await _respond(send, 500, _text(500), b"text/plain; charset=utf-8")
 
 
-async def _serve(state: Any, metrics: Metrics, scope: Scope, receive: Receive,
+async def _serve(state: State, metrics: Metrics, scope: Scope, receive: Receive,
                  send: Send) -> None:
     try:
         body = await read_body(receive)
@@ -152,7 +154,7 @@ async def _serve(state: Any, metrics: Metrics, scope: Scope, receive: Receive,
     await _respond(send, 200, _TWIML, b"application/xml")
 
 
-async def _hand_over(runtime: Any, inbound: Any) -> Any:
+async def _hand_over(runtime: Any, inbound: Inbound) -> Any:
     """The runtime's async entry when it has one (no thread per request), else a thread."""
     handle_async = getattr(runtime, "handle_inbound_async", None)
     if handle_async is not None:

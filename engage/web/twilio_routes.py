@@ -14,13 +14,14 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlmodel import col
+from sqlmodel import Session, col
 from starlette.concurrency import run_in_threadpool
 
 from engage.channels.sms import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, STATUS_WEBHOOK_PATH
 from engage.errors import RetryableError, UserError
+from engage.scheduling.clock import utcnow
 from engage.storage.db import session_scope
-from engage.storage.models import Message, utcnow
+from engage.storage.models import Message, Participant
 from engage.web.health import Metrics
 from engage.web.loopback import is_local_request
 from engage.web.sms_webhook import RETRY_AFTER_SECONDS, read_body
@@ -63,7 +64,7 @@ def _advance_status(engine: sa.Engine, sid: str, status: str,
         )
         changed = bool(getattr(result, "rowcount", 0))
         participant_id = session.execute(
-            sa.select(Message.participant_id).where(  # type: ignore[call-overload]
+            sa.select(col(Message.participant_id)).where(
                 col(Message.provider_id) == sid, col(Message.direction) == "out")
         ).scalar()
     return changed, participant_id
@@ -106,11 +107,10 @@ async def status_callback(request: Request) -> Response:
 dev_router = APIRouter()
 
 
-def _dev_participant(request: Request, session: Any, to: str) -> Any:
+def _dev_participant(request: Request, session: Session, to: str) -> Participant | None:
     from sqlmodel import select
 
     from engage.privacy import normalize_address, participant_key
-    from engage.storage.models import Participant
 
     settings = request.app.state.settings
     key = participant_key(settings.secret_bytes(), "sms", normalize_address("sms", to))
@@ -128,7 +128,9 @@ def _dev_messages(request: Request, to: str, after: int,
 
     with session_scope(request.app.state.engine) as session:
         participant = _dev_participant(request, session, to)
-        mine = [Outbox.participant_id == participant.id] if participant is not None else []
+        mine: list[sa.ColumnElement[bool]] = (
+            [col(Outbox.participant_id) == participant.id] if participant is not None else []
+        )
         if reply_to:  # the reply to this message, even when the number was erased by it
             # (an erasing DELETE's reply is keyed by a digest of its id, never the id itself)
             from engage.privacy import erased_provider_id

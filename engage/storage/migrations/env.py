@@ -7,7 +7,7 @@ Regenerating the initial migration (lead, before release) -- see docs/OPERATIONS
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import Connection, pool
 
 from engage.storage.db import make_engine, metadata
 
@@ -44,7 +44,7 @@ def run_migrations_online() -> None:
         engine.dispose()
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
                       render_as_batch=True, compare_type=True)
     with context.begin_transaction():

@@ -47,7 +47,7 @@ def build_api(state: State) -> FastAPI:
             api.openapi_schema = _document(api)
         return api.openapi_schema
 
-    api.openapi = openapi  # type: ignore[method-assign]
+    api.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
     return api
 
 

@@ -5,11 +5,13 @@ actor. A CSV audience names a file on the server, so it is refused here (use the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
+from sqlmodel import Session
 
 from engage.accounts.roles import Permission
 from engage.errors import UserError
@@ -19,7 +21,7 @@ from engage.scheduling.clock import aware, zone
 from engage.storage.scheduling_models import Campaign
 from engage.web.api.common import ID_MAX, TEXT, Limit, Offset, Page, iso, page, read, write
 from engage.web.api.problems import ApiProblem, invalid
-from engage.web.api.security import CallerDep, clock_now, permissions
+from engage.web.api.security import Caller, CallerDep, clock_now, permissions
 
 router = APIRouter(tags=["campaigns"])
 ACCESS = permissions(Permission.CAMPAIGNS)
@@ -149,11 +151,12 @@ def show_campaign(request: Request, _: CallerDep, campaign_id: CampaignId) -> di
         "progress": ops.campaign_progress(session=s, campaign_id=campaign_id).to_dict()})
 
 
-def _transition(request: Request, caller: Any, campaign_id: int, action: str) -> dict[str, Any]:
+def _transition(request: Request, caller: Caller, campaign_id: int, action: str
+                ) -> dict[str, Any]:
     _must_exist(request, campaign_id)
     now = clock_now(request)
 
-    def act(session: Any) -> Campaign:
+    def act(session: Session) -> Campaign:
         campaign = ops.get_campaign(session=session, campaign_id=campaign_id)
         if action == "start" and campaign.status == "paused":
             raise UserError(f"campaign {campaign_id} is paused: resume it instead")
@@ -182,7 +185,7 @@ TRANSITIONS = {
 }
 
 
-def _transition_route(action: str) -> Any:
+def _transition_route(action: str) -> Callable[..., dict[str, Any]]:
     def route(request: Request, caller: CallerDep, campaign_id: CampaignId) -> dict[str, Any]:
         return _transition(request, caller, campaign_id, action)
 

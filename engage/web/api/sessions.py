@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from sqlmodel import Session
 
 from engage.accounts.areas import load_known_areas
 from engage.accounts.roles import Permission, can, in_areas, mediator_name
@@ -228,7 +229,7 @@ def checkin(request: Request, caller: CallerDep, session_id: SessionId,
     _owned(request, caller, session_id)
     now = clock_now(request)
 
-    def act(s: Any) -> tuple[bool, int]:
+    def act(s: Session) -> tuple[bool, int]:
         ds = ops.get_session(session=s, session_id=session_id)
         if ds.status != "scheduled":
             raise UserError(f"session {session_id} is {ds.status}")

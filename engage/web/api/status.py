@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 from engage import audit
 from engage.accounts.roles import Permission
 from engage.flow.loader import check_flow_file, flow_files
+from engage.flow.model import Flow
+from engage.flow.yamlread import Problem
 from engage.web.api.common import Limit, Offset, Page, page, read, settings_of
 from engage.web.api.security import CallerDep, permissions
 
@@ -39,10 +41,10 @@ class AuditStatus(BaseModel):
     reason: str | None
 
 
-_CHECKED: dict[Path, tuple[tuple[int, int], Any]] = {}
+_CHECKED: dict[Path, tuple[tuple[int, int], tuple[Flow | None, list[Problem]]]] = {}
 
 
-def _checked(path: Path) -> Any:
+def _checked(path: Path) -> tuple[Flow | None, list[Problem]]:
     """``check_flow_file``, remembered until the file changes (parsing and checking every
     flow costs about 100 ms each; a dashboard polls)."""
     stat = path.stat()

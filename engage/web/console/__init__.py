@@ -6,7 +6,7 @@ router and the handlers that turn access errors into pages (login redirect, 403,
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -16,6 +16,7 @@ from engage.web.console.guard import (
     Forbidden,
     LoginRequired,
     NotFound,
+    Viewer,
     login_url,
     secure_cookies,
 )
@@ -23,7 +24,7 @@ from engage.web.console.middleware import ConsoleMiddleware
 from engage.web.console.render import STATIC, render
 
 
-def _routers() -> list[object]:
+def _routers() -> list[APIRouter]:
     from engage.web.console import (
         audit_pages,
         auth_routes,
@@ -42,7 +43,7 @@ def _routers() -> list[object]:
             deliberation_pages.router, public_routes.router]
 
 
-def _viewer_or_none(request: Request) -> object:
+def _viewer_or_none(request: Request) -> Viewer | None:
     from engage.web.console.guard import current_viewer
 
     try:
@@ -59,14 +60,14 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
-    return render(request, "message.html", viewer=_viewer_or_none(request),  # type: ignore[arg-type]
+    return render(request, "message.html", viewer=_viewer_or_none(request),
                   heading="Not allowed", status=403,
                   text="Your role does not give access to this page. Ask an admin if you "
                        "need it.", link="/console/", link_label="Back to the console")
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    return render(request, "message.html", viewer=_viewer_or_none(request),  # type: ignore[arg-type]
+    return render(request, "message.html", viewer=_viewer_or_none(request),
                   heading="Not found", status=404,
                   text="There is nothing here, or it is not yours to see.",
                   link="/console/", link_label="Back to the console")
@@ -86,7 +87,7 @@ def install(app: FastAPI) -> None:
     app.add_middleware(ConsoleMiddleware, codec=codec, secure=secure_cookies(settings))
     app.mount("/console/static", StaticFiles(directory=str(STATIC)), name="console-static")
     for router in _routers():
-        app.include_router(router)  # type: ignore[arg-type]
+        app.include_router(router)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(NotFound, _not_found)

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Engine
 
@@ -59,7 +59,7 @@ class FigureCache:
                 if age < self.fresh_for or (entry[1] == version and age < self.max_age):
                     self._entries.move_to_end(key)
                     self.hits += 1
-                    return entry[2]  # type: ignore[no-any-return]
+                    return cast(T, entry[2])  # the key names the computation, so its type
         value = compute()
         with self._lock:
             self.misses += 1

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
@@ -17,6 +16,7 @@ from starlette.datastructures import FormData
 
 from engage.accounts.roles import Permission, can, mediator_name
 from engage.config import Settings
+from engage.storage.accounts_models import User
 from engage.web.console.cookies import ConsoleSession
 from engage.web.console.middleware import STATE_KEY
 
@@ -51,12 +51,14 @@ class CsrfFailed(Exception):
 class Viewer:
     """The logged-in user as pages need them; ``user`` is the accounts table row."""
 
-    user: Any = field(repr=False)  # never in logs or tracebacks: it holds the password hash
+    user: User = field(repr=False)  # never in logs or tracebacks: it holds the password hash
     session: ConsoleSession = field(repr=False)
 
     @property
     def id(self) -> int:
-        return int(self.user.id)
+        if self.user.id is None:
+            raise TypeError("the viewer's user row has no id")
+        return self.user.id
 
     @property
     def role(self) -> str:
@@ -84,7 +86,7 @@ def set_console_session(request: Request, session: ConsoleSession) -> None:
     request.scope["state"][STATE_KEY] = session
 
 
-def load_user(request: Request, user_id: int) -> Any:
+def load_user(request: Request, user_id: int) -> User | None:
     """The user row, or None when it is gone or disabled (the session then ends)."""
     from engage.accounts import service
 

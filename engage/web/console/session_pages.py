@@ -208,7 +208,7 @@ async def checkin(request: Request, session_id: int, viewer: Viewer = CAN) -> Re
                                                  now=now)
             else:
                 participant = db.exec(select(Participant).where(Participant.key == key)).first()
-                if participant is None:
+                if participant is None or participant.id is None:
                     raise UserError("that person is not on this session's list")
                 first = dialogue.check_in(session=db, ds=row, participant_id=participant.id,
                                           now=now)

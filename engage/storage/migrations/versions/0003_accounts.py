@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel  # autogenerate renders sqlmodel.sql.sqltypes.AutoString
+import sqlmodel.sql.sqltypes  # autogenerate renders sqlmodel.sql.sqltypes.AutoString
 from alembic import op
 
 import engage.storage.models  # custom column types such as UTCDateTime
