@@ -29,6 +29,7 @@ from engage.config import Settings
 from engage.errors import UserError
 from engage.runtime import Runtime
 from engage.scheduling import campaigns
+from engage.scheduling.audience import materialize, parse_audience
 from engage.scheduling.clock import is_quiet
 from engage.storage.db import make_engine, session_scope
 from engage.storage.models import Participant, Run
@@ -451,9 +452,9 @@ def test_an_opt_out_committed_while_a_batch_waits_for_its_lock_is_honoured(
     cid = create(db_engine, settings, rt, clock)
     with session_scope(db_engine) as session:  # the audience is fixed first
         campaign = campaigns.get_campaign(session=session, campaign_id=cid, lock=True)
-        campaigns.materialize(session=session, campaign_id=cid,
-                              audience=campaigns.parse_audience(campaign.audience),
-                              default_timezone=settings.timezone)
+        materialize(session=session, campaign_id=cid,
+                    audience=parse_audience(campaign.audience),
+                    default_timezone=settings.timezone)
         campaign.materialized_at = clock()
         session.add(campaign)
     stopping = ids[2]
