@@ -27,7 +27,7 @@ from engage.errors import UserError
 from engage.runtime import Runtime
 from engage.scheduling import dialogue
 from engage.storage.db import session_scope
-from engage.storage.models import AuditEntry
+from engage.storage.models import AuditEntry, Participant
 from engage.storage.scheduling_models import DialogueSession, SessionRsvp
 
 START = datetime(2026, 7, 3, 22, 0, tzinfo=UTC)  # 18:00 EDT
@@ -220,7 +220,7 @@ def test_checkin_feedback_and_counts(db_engine: Engine, settings: Settings, rt: 
         ds = session.get(DialogueSession, sid)
         assert ds is not None
         code = ds.checkin_code
-        p0 = session.get(dialogue.Participant, ids[0])
+        p0 = session.get(Participant, ids[0])
         assert p0 is not None
         assert not dialogue.match_checkin(ds, p0, code, clock())  # two days early
         assert dialogue.match_checkin(ds, p0, f"check in {code.lower()}", START)
@@ -229,11 +229,11 @@ def test_checkin_feedback_and_counts(db_engine: Engine, settings: Settings, rt: 
     with session_scope(db_engine) as session:
         for pid, text in ((ids[0], code), (ids[1], f"#{code.lower()}"), (walk_in, code),
                           (ids[0], code)):
-            p = session.get(dialogue.Participant, pid)
+            p = session.get(Participant, pid)
             assert p is not None
             assert dialogue.handle_checkin(session=session, participant=p, text=text,
                                            now=clock()) is not None
-        p2 = session.get(dialogue.Participant, ids[2])
+        p2 = session.get(Participant, ids[2])
         assert p2 is not None
         assert dialogue.handle_checkin(session=session, participant=p2, text="5",
                                        now=clock()) is None
