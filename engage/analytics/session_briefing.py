@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select
+from sqlmodel import col
 
 from engage.analytics.suppression import ALL, suppress
 from engage.storage.models import Response, Run
@@ -61,25 +62,27 @@ def build_session_section(engine: Engine, session_id: int, k: int) -> SessionSec
     from engage.storage.scheduling_models import DialogueSession, SessionRsvp
 
     with engine.connect() as conn:
-        title = conn.execute(select(DialogueSession.title).where(
-            DialogueSession.id == session_id)).scalar_one()
+        title = conn.execute(select(col(DialogueSession.title)).where(
+            col(DialogueSession.id) == session_id)).scalar_one()
         statuses = {str(s): int(n) for s, n in conn.execute(
-            select(SessionRsvp.status, func.count()).where(SessionRsvp.session_id == session_id)
-            .group_by(SessionRsvp.status))}
+            select(col(SessionRsvp.status), func.count())
+            .where(col(SessionRsvp.session_id) == session_id)
+            .group_by(col(SessionRsvp.status)))}
         attended = int(conn.execute(select(func.count()).select_from(SessionRsvp).where(
-            SessionRsvp.session_id == session_id,
-            SessionRsvp.checked_in_at.is_not(None))).scalar_one())  # type: ignore[union-attr]
+            col(SessionRsvp.session_id) == session_id,
+            col(SessionRsvp.checked_in_at).is_not(None))).scalar_one())
         answers = conn.execute(
-            select(Response.name, Response.value, func.count())
-            .join(Run, Run.id == Response.run_id)
-            .where(Run.session_id == session_id, Run.flow_id == FEEDBACK_FLOW,
-                   Response.name.in_(("usefulness", "felt_heard")),  # type: ignore[attr-defined]
-                   Response.value.is_not(None))  # type: ignore[union-attr]
-            .group_by(Response.name, Response.value)).all()
+            select(col(Response.name), col(Response.value), func.count())
+            .join(Run, col(Run.id) == col(Response.run_id))
+            .where(col(Run.session_id) == session_id, col(Run.flow_id) == FEEDBACK_FLOW,
+                   col(Response.name).in_(("usefulness", "felt_heard")),
+                   col(Response.value).is_not(None))
+            .group_by(col(Response.name), col(Response.value))).all()
         answered = int(conn.execute(
             select(func.count(func.distinct(Response.participant_id)))
-            .join(Run, Run.id == Response.run_id)
-            .where(Run.session_id == session_id, Run.flow_id == FEEDBACK_FLOW)).scalar_one())
+            .join(Run, col(Run.id) == col(Response.run_id))
+            .where(col(Run.session_id) == session_id, col(Run.flow_id) == FEEDBACK_FLOW)
+        ).scalar_one())
     walk_ins = statuses.pop("walk_in", 0)
     invited, rsvp = _line({name: statuses.get(name, 0) for name in RSVP_LABELS}, k)
     useful = {v: 0 for v in USEFULNESS}

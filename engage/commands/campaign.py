@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 from rich.live import Live
@@ -17,6 +18,14 @@ from rich.table import Table
 from engage.commands.common import console, err_console
 from engage.commands.scheduler import Context, fail, open_context
 from engage.errors import EngageError, UserError
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from engage.runtime import Runtime
+    from engage.storage.scheduling_models import Campaign
+
+T = TypeVar("T")
 
 campaign_app = typer.Typer(help="Survey campaigns: audience, pacing, reminders, progress.",
                            no_args_is_help=True)
@@ -47,7 +56,8 @@ def parse_when(value: str | None, tz_name: str, *, now: datetime) -> datetime | 
     return aware(moment)
 
 
-def _run(ctx: Context, action: Any) -> Any:
+def _run(ctx: Context, action: Callable[[Session], T]) -> T:
+    """``action`` in one transaction; an engage error becomes one line on stderr."""
     from engage.storage.db import session_scope
 
     try:
@@ -88,9 +98,9 @@ def create(
         cutoff_at = parse_when(cutoff, ctx.settings.timezone, now=now)
     except UserError as exc:
         fail(str(exc))
-    runtime: Any = ctx.runtime
+    runtime = cast("Runtime", ctx.runtime)
 
-    def make(s: Any) -> tuple[Any, int | None]:
+    def make(s: Session) -> tuple[Campaign, int | None]:
         campaign = create_campaign(
             session=s, settings=ctx.settings, flow_id=flow, now=now, audience=audience,
             start_at=start_at, cutoff_at=cutoff_at, throttle_per_minute=throttle,
@@ -107,7 +117,7 @@ def create(
                           "starts", highlight=False, markup=False, soft_wrap=True)
 
 
-def _audience_now(session: Any, spec: str) -> int | None:
+def _audience_now(session: Session, spec: str) -> int | None:
     """Residents the audience would reach if it started now (None for a CSV list)."""
     from sqlalchemy import func, select
 
@@ -168,7 +178,7 @@ def list_command(url: UrlOption = None,
     console.print(table)
 
 
-def _summary(campaign: Any) -> dict[str, Any]:
+def _summary(campaign: Campaign) -> dict[str, Any]:
     return {"id": campaign.id, "name": campaign.name, "flow": campaign.flow_id,
             "status": campaign.status, "audience": campaign.audience,
             "start_at": campaign.start_at.isoformat(),

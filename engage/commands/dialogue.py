@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.table import Table
@@ -12,6 +12,13 @@ from engage.commands.campaign import _run, parse_when
 from engage.commands.common import console, err_console
 from engage.commands.scheduler import fail, open_context
 from engage.errors import UserError
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from engage.runtime import Runtime
+    from engage.scheduling.dialogue import InviteReport
+    from engage.storage.scheduling_models import DialogueSession
 
 dialogue_app = typer.Typer(help="Dialogue sessions: invitations, RSVPs, check-in, feedback.",
                            no_args_is_help=True)
@@ -32,7 +39,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(dialogue_app, name="dialogue")
 
 
-def _summary(ds: Any) -> dict[str, Any]:
+def _summary(ds: DialogueSession) -> dict[str, Any]:
     from engage.scheduling.dialogue import format_when
 
     return {"id": ds.id, "title": ds.title, "area": ds.area, "place": ds.place,
@@ -69,7 +76,7 @@ def create(
         fail(str(exc))
     assert starts_at is not None and ends_at is not None
 
-    def make(s: Any) -> tuple[Any, int]:
+    def make(s: Session) -> tuple[DialogueSession, int]:
         ds = create_session(
             session=s, settings=ctx.settings, title=title, area=area, place=place,
             starts_at=starts_at, ends_at=ends_at, capacity=capacity, mediator=mediator,
@@ -129,7 +136,7 @@ def show_command(
     if contacts and not as_mediator:
         fail("--contacts needs --as MEDIATOR")
 
-    def load(s: Any) -> dict[str, Any]:
+    def load(s: Session) -> dict[str, Any]:
         data = {**_summary(get_session(session=s, session_id=session_id)),
                 "counts": session_stats(session=s, session_id=session_id).to_dict()}
         if contacts:
@@ -167,7 +174,7 @@ def invite_command(session_id: int, url: UrlOption = None) -> None:
     from engage.scheduling.dialogue import invite_report
 
     ctx = open_context(url)
-    runtime: Any = ctx.runtime
+    runtime = cast("Runtime", ctx.runtime)
     report = _run(ctx, lambda s: invite_report(session=s, starter=runtime,
                                                session_id=session_id, now=utcnow(),
                                                settings=ctx.settings))
@@ -178,12 +185,13 @@ def invite_command(session_id: int, url: UrlOption = None) -> None:
                           highlight=False, markup=False)
 
 
-def late_warning(report: Any, timezone: str) -> str:
+def late_warning(report: InviteReport, timezone: str) -> str:
     """Why some residents were not invited, in the mediator's words."""
     from engage.scheduling.clock import zone
 
     reasons = []
     if report.late_quiet:
+        assert report.quiet_until is not None  # set with every invitation held by quiet hours
         until = report.quiet_until.astimezone(zone(timezone))
         reasons.append(f"{report.late_quiet} are in quiet hours until "
                        f"{until:%H:%M} ({timezone}), after the start")
@@ -208,7 +216,7 @@ def checkin_command(
 
     ctx = open_context(url)
 
-    def act(s: Any) -> tuple[str, int, bool | None]:
+    def act(s: Session) -> tuple[str, int, bool | None]:
         ds = get_session(session=s, session_id=session_id)
         first = None
         if number:

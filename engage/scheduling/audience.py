@@ -11,9 +11,9 @@ import csv
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import exists, func, insert, literal, select
+from sqlalchemy import ColumnElement, exists, func, insert, literal, select
 from sqlmodel import Session, col
 
 from engage.errors import UserError
@@ -85,7 +85,7 @@ def read_csv_numbers(path: Path) -> tuple[list[str], int]:
     return list(numbers), rejected
 
 
-def _base_filter() -> list[Any]:
+def _base_filter() -> list[ColumnElement[bool]]:
     return [
         col(Participant.opted_out).is_(False),
         col(Participant.erased_at).is_(None),
@@ -93,7 +93,7 @@ def _base_filter() -> list[Any]:
     ]
 
 
-def audience_filter(audience: Audience) -> list[Any]:
+def audience_filter(audience: Audience) -> list[ColumnElement[bool]]:
     """SQL conditions on ``participant`` selecting the audience (not CSV)."""
     conditions = _base_filter()
     if audience.kind == "participated":

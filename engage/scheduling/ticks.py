@@ -15,9 +15,10 @@ from sqlalchemy.engine import Engine
 
 from engage import privacy
 from engage.config import Settings
-from engage.scheduling.campaigns import CampaignTickReport, RunStarter, run_campaigns
+from engage.scheduling.campaigns import CampaignTickReport, run_campaigns
 from engage.scheduling.clock import aware
 from engage.scheduling.dialogue import DialogueTickReport, run_dialogues
+from engage.scheduling.starter import RunStarter
 from engage.storage import lifecycle
 from engage.storage.db import session_scope
 

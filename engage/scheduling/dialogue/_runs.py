@@ -1,0 +1,36 @@
+"""The flows a session runs (the invitation with its RSVP question, the feedback survey), what
+an invitation run recorded, and ending the invitation runs still waiting for an answer."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from engage.storage import repo
+from engage.storage.models import Run
+from engage.storage.scheduling_models import DialogueSession
+
+RSVP_FLOW = "dialogue_rsvp"
+FEEDBACK_FLOW = "session_feedback"
+
+
+def run_results(run: Run) -> dict[str, Any]:
+    try:
+        state = json.loads(run.state)
+    except (TypeError, ValueError):
+        return {}
+    results = state.get("results") if isinstance(state, dict) else None
+    return results if isinstance(results, dict) else {}
+
+
+def end_invitation_runs(session: Session, ds: DialogueSession, now: datetime) -> None:
+    """Invitation runs still waiting for an answer end: a reply after this goes nowhere near
+    a seat (the session started, was cancelled or closed)."""
+    for run in session.exec(select(Run).where(
+            Run.session_id == ds.id, Run.flow_id == RSVP_FLOW,
+            Run.status == repo.ACTIVE_RUN)).all():
+        repo.end_run(run=run, status="expired", now=now)
+        session.add(run)
