@@ -9,7 +9,6 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -17,7 +16,7 @@ from engage.channels.base import SendResult
 from engage.channels.memory import MemorySender
 from engage.config import Settings
 from engage.flows_catalog import FlowCatalog
-from engage.outbox import Dispatcher, ProviderOptOut, TokenBucket, backoff_seconds
+from engage.outbox import Dispatcher, ProviderOptOut
 from engage.privacy import encrypt_address
 from engage.runtime import Runtime
 from engage.storage.db import session_scope
@@ -248,23 +247,6 @@ async def test_rate_limit_caps_rows_per_claim(db_engine: Engine, settings: Setti
                             provider_opt_out=provider_opt_out(db_engine, settings, clock),
                             clock=clock, rates={"sms": 2}, lease_seconds=40)
     assert len(dispatcher.claim(100)) == 4  # what 2/s sends in claim_seconds (2 s)
-
-
-def test_token_bucket_spaces_sends() -> None:
-    now = [100.0]
-    bucket = TokenBucket(2.0, burst=1, monotonic=lambda: now[0])
-    assert bucket.delay() == 0
-    assert bucket.delay() == pytest.approx(0.5)
-    assert bucket.delay() == pytest.approx(1.0)
-    now[0] += 10
-    assert bucket.delay() == 0
-    assert TokenBucket(0).delay() == 0 and TokenBucket(0).unlimited
-
-
-def test_backoff_grows_and_is_capped() -> None:
-    assert backoff_seconds(1, base=2, cap=100, rng=lambda: 1.0) == 2
-    assert backoff_seconds(3, base=2, cap=100, rng=lambda: 0.0) == 4
-    assert backoff_seconds(20, base=2, cap=100, rng=lambda: 1.0) == 100
 
 
 async def test_run_forever_sends_and_stops(db_engine: Engine, settings: Settings,
