@@ -285,6 +285,7 @@ async def test_one_batch_records_each_outcome_on_its_own_row(db_engine: Engine,
                         address_enc=encrypt_address(settings.secret_bytes(), "+14105550999"))
         session.add(erased)
         session.flush()
+        assert erased.id is not None
         erased_id = erased.id
     sender = MemorySender(script=deque([
         SendResult(ok=True, provider_id="SM1", status="queued", segments=1, encoding="GSM-7"),
