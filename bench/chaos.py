@@ -120,7 +120,7 @@ def run(args: argparse.Namespace, pg_base: str | None, restart_pg: object | None
         made.add("scheduler", "scheduler")
         residents = Residents(made, count=args.residents, messages=args.messages,
                               duplicates=args.duplicates, seed=args.seed)
-        stop, events = threading.Event(), []
+        stop, events = threading.Event(), list[str]()
         faulting = threading.Thread(target=chaos, args=(made, args, stop, restart_pg, events))
         started = time.monotonic()
         faulting.start()

@@ -29,7 +29,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -93,7 +93,9 @@ def fan_out(engine: sa.Engine, settings: Any, count: int, threads: int) -> tuple
     started = time.perf_counter()
     invited = 0
     while True:
-        report = run_campaigns(engine=engine, starter=runtime, settings=settings,
+        # RunStarter says start_run returns a Run; the runtime returns its run record
+        report = run_campaigns(engine=engine, starter=runtime,  # type: ignore[arg-type]
+                               settings=settings,
                                now=datetime.now(UTC), batch=500,
                                parallel=threads)
         invited += report.invited
@@ -108,6 +110,8 @@ def fan_out(engine: sa.Engine, settings: Any, count: int, threads: int) -> tuple
 
 
 def drain(url: str, env: dict[str, str], workers: int, expected: int) -> dict[str, float]:
+    from sqlmodel import col
+
     from engage.storage.models import Outbox
 
     engine = sa.create_engine(url, poolclass=sa.NullPool)
@@ -120,8 +124,10 @@ def drain(url: str, env: dict[str, str], workers: int, expected: int) -> dict[st
         while True:
             time.sleep(0.5)
             with engine.connect() as conn:
-                counts = dict(conn.execute(sa.select(Outbox.status, sa.func.count())
-                                           .group_by(Outbox.status)).all())
+                counts: dict[str, int] = {
+                    str(status): int(count) for status, count in conn.execute(
+                        sa.select(col(Outbox.status), sa.func.count())
+                        .group_by(col(Outbox.status))).all()}
             sent = int(counts.get("sent", 0))
             done = sent + int(counts.get("failed", 0)) + int(counts.get("cancelled", 0))
             print(f"  sent {sent}/{expected} {dict(counts)}", file=sys.stderr)
@@ -155,9 +161,8 @@ def main() -> None:
     parser.add_argument("--no-send", action="store_true", help="only time the fan-out")
     args = parser.parse_args()
 
-    from engage.commands.database import engine_options as postgres_engine_options
     from engage.config import Settings
-    from engage.storage.db import create_schema, make_engine
+    from engage.storage.db import create_schema, engine_options, make_engine
 
     admin = None
     url = args.url
@@ -173,7 +178,7 @@ def main() -> None:
     data_dir = tempfile.mkdtemp(prefix="engage-bench-")
     os.environ.update(bench_env(url, None, data_dir))
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    engine = make_engine(url, **postgres_engine_options(url))
+    engine = make_engine(url, **cast(dict[str, Any], engine_options(url)))
     fake = None
     try:
         create_schema(engine)

@@ -275,8 +275,10 @@ def bench_webhooks(total: int, concurrency: int, warmup: int) -> None:
 def bench_dispatcher(sends: int, batch: int, pipelines: int = 2) -> None:
     from engage.channels.sms import TwilioSender
     from engage.config import Settings
+    from engage.flows_catalog import FlowCatalog
+    from engage.outbox import Dispatcher
     from engage.privacy import encrypt_address
-    from engage.scheduling.dispatcher import Dispatcher
+    from engage.runtime import Runtime
     from engage.storage.db import create_schema, make_engine, session_scope
     from engage.storage.models import Outbox, Participant
 
@@ -305,7 +307,10 @@ def bench_dispatcher(sends: int, batch: int, pipelines: int = 2) -> None:
                                        kind="reply", body=f"Question {i}: how safe do you feel?",
                                        dedupe_key=f"bench-{i}"))
             sender = TwilioSender(settings)
+            runtime = Runtime(engine=engine, settings=settings,
+                              catalog=FlowCatalog(settings.flows_dir))
             dispatcher = Dispatcher(engine=engine, settings=settings, senders={"sms": sender},
+                                    provider_opt_out=runtime.record_provider_opt_out,
                                     concurrency=64, pipelines=pipelines)
 
             async def loop() -> int:

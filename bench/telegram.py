@@ -145,7 +145,9 @@ async def _drain_outbox(database_url: str, api_url: str) -> tuple[int, float]:
     """Send every pending Telegram outbox row to the fake API; (sent, seconds)."""
     from engage.channels.telegram import build_telegram_sender
     from engage.config import Settings
-    from engage.scheduling.dispatcher import Dispatcher
+    from engage.flows_catalog import FlowCatalog
+    from engage.outbox import Dispatcher
+    from engage.runtime import Runtime
     from engage.storage.db import make_engine
 
     settings = Settings(
@@ -156,10 +158,13 @@ async def _drain_outbox(database_url: str, api_url: str) -> tuple[int, float]:
         ENGAGE_QUIET_HOURS="00:00-00:01",
     )
     sender = build_telegram_sender(settings)
+    engine = make_engine(database_url)
+    runtime = Runtime(engine=engine, settings=settings, catalog=FlowCatalog(settings.flows_dir))
     dispatcher = Dispatcher(
-        engine=make_engine(database_url),
+        engine=engine,
         settings=settings,
         senders={"telegram": sender},
+        provider_opt_out=runtime.record_provider_opt_out,
         rates={"telegram": 0},  # rate limit off: measure the sender, not Telegram's 30/s cap
     )
     sent = 0

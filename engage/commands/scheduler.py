@@ -83,7 +83,7 @@ def worker_command(
 ) -> None:
     """Run an outbox worker: claims due rows and sends them (several may run on PostgreSQL)."""
     from engage.channels.registry import build_senders
-    from engage.scheduling.dispatcher import Dispatcher
+    from engage.outbox import Dispatcher
 
     ctx = open_context(url)
     try:
@@ -93,7 +93,8 @@ def worker_command(
     if not senders:
         fail("no channel configured (TWILIO_* or TELEGRAM_BOT_TOKEN)")
     dispatcher = Dispatcher(engine=ctx.engine, settings=ctx.settings, senders=senders,
-                            runtime=ctx.runtime, concurrency=concurrency)
+                            provider_opt_out=ctx.runtime.record_provider_opt_out,
+                            concurrency=concurrency)
 
     async def main() -> None:
         stop = asyncio.Event()

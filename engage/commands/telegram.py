@@ -221,7 +221,7 @@ async def run_polling(
     from engage.channels.telegram import build_bot
     from engage.channels.telegram_links import runtime_gateway
     from engage.channels.telegram_updates import ALLOWED_UPDATES, build_dispatcher
-    from engage.scheduling.dispatcher import Dispatcher as OutboxDispatcher
+    from engage.outbox import Dispatcher as OutboxDispatcher
 
     if runtime is None:
         runtime, engine = _make_runtime(settings)
@@ -230,7 +230,8 @@ async def run_polling(
     bot = build_bot(settings)
     updates = build_dispatcher(runtime_gateway(runtime, settings), polling=True)
     outbox = OutboxDispatcher(
-        engine=engine, settings=settings, senders=build_senders(settings), runtime=runtime
+        engine=engine, settings=settings, senders=build_senders(settings),
+        provider_opt_out=runtime.record_provider_opt_out,
     )
     if scheduler is None and settings.run_scheduler_in_process:
         scheduler = _leader(settings, engine, runtime)

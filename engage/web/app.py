@@ -54,11 +54,12 @@ def _build_runtime(engine: Engine, settings: Settings) -> Any:
 
 def _build_dispatcher(app: FastAPI) -> Any:
     from engage.channels.registry import build_senders
-    from engage.scheduling.dispatcher import Dispatcher
+    from engage.outbox import Dispatcher
 
     state = app.state
     return Dispatcher(engine=state.engine, settings=state.settings,
-                      senders=build_senders(state.settings), runtime=state.runtime)
+                      senders=build_senders(state.settings),
+                      provider_opt_out=state.runtime.record_provider_opt_out)
 
 
 def _leader_runner(app: FastAPI) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None:

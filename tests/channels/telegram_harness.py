@@ -17,9 +17,9 @@ from sqlmodel import Session, select
 
 from engage.channels.telegram import build_telegram_sender
 from engage.config import Settings
+from engage.outbox import Dispatcher
 from engage.privacy import participant_key
 from engage.runtime import Runtime
-from engage.scheduling.dispatcher import Dispatcher
 from engage.storage.models import Participant, Response, Run
 from engage.web.app import create_app
 from engage.web.telegram_routes import SECRET_HEADER
@@ -122,7 +122,7 @@ async def tg_fixture(
         engine=db_engine,
         settings=tg_settings,
         senders={"telegram": sender},
-        runtime=runtime,
+        provider_opt_out=runtime.record_provider_opt_out,
         clock=clock,
         rates={"telegram": 0},
     )

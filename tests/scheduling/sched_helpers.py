@@ -97,7 +97,7 @@ def deliver(runtime: Runtime, clock: Any) -> int:
     import dataclasses
 
     from engage.channels.memory import MemorySender
-    from engage.scheduling.dispatcher import Dispatcher
+    from engage.outbox import Dispatcher
 
     class Phones(MemorySender):
         async def send(self, message: Any) -> Any:  # provider ids unique across calls
@@ -107,7 +107,8 @@ def deliver(runtime: Runtime, clock: Any) -> int:
     dispatcher = Dispatcher(
         engine=runtime.engine, settings=runtime.settings,
         senders={"sms": Phones(), "telegram": Phones(channel="telegram")},
-        clock=clock, runtime=runtime, rates={"sms": 0, "telegram": 0})
+        clock=clock, provider_opt_out=runtime.record_provider_opt_out,
+        rates={"sms": 0, "telegram": 0})
     total = 0
     while sent := asyncio.run(dispatcher.run_once()):
         total += sent

@@ -13,10 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from engage.errors import RetryableError
+from engage.outbox.queue import OutboxRow
 from engage.storage import repo
 from engage.storage.db import session_scope
 from engage.storage.models import Message, Outbox, Participant, Run
-from engage.storage.outbox_queue import OutboxRow
 from engage.storage.rows import ParticipantRow, RunRow
 from engage.storage.sql import Statement, Tx, as_tx, statement_log, transaction
 

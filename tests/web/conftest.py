@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from engage.channels.sms import SIGNATURE_HEADER, TwilioSender, sign
 from engage.config import Settings
-from engage.scheduling.dispatcher import Dispatcher
+from engage.outbox import Dispatcher
 from engage.web.app import create_app
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI
 
@@ -27,8 +27,9 @@ class SmsHarness:
     """Plays Twilio (signed webhooks) and the resident's phone (what the fake API received)."""
 
     def __init__(self, client: httpx.AsyncClient, dispatcher: Dispatcher, api: FakeTwilioAPI,
-                 settings: Settings, engine: Engine) -> None:
+                 settings: Settings, engine: Engine, runtime: Any) -> None:
         self.client = client
+        self.runtime = runtime
         self.dispatcher = dispatcher
         self.api = api
         self.settings = settings
@@ -95,10 +96,11 @@ async def sms(db_engine: Engine, sms_settings: Settings, fake_api: FakeTwilioAPI
     runtime = Runtime(engine=db_engine, settings=sms_settings, catalog=catalog, clock=clock)
     sender = TwilioSender(sms_settings)
     dispatcher = Dispatcher(engine=db_engine, settings=sms_settings, senders={"sms": sender},
-                            clock=clock, runtime=runtime, rates={"sms": 0})
+                            clock=clock, provider_opt_out=runtime.record_provider_opt_out,
+                            rates={"sms": 0})
     app = create_app(sms_settings, engine=db_engine, runtime=runtime, dispatcher=dispatcher,
                      start_background=False)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield SmsHarness(client, dispatcher, fake_api, sms_settings, db_engine)
+        yield SmsHarness(client, dispatcher, fake_api, sms_settings, db_engine, runtime)
     await sender.close()

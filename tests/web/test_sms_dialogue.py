@@ -36,7 +36,7 @@ async def join(sms: SmsHarness, number: str) -> None:
 
 
 def ticks(sms: SmsHarness) -> Ticks:
-    return Ticks(engine=sms.engine, settings=sms.settings, runtime=sms.dispatcher.runtime)
+    return Ticks(engine=sms.engine, settings=sms.settings, runtime=sms.runtime)
 
 
 def create(sms: SmsHarness, clock: Any, *, starts_at: datetime, capacity: int = 10) -> int:
@@ -52,7 +52,7 @@ def create(sms: SmsHarness, clock: Any, *, starts_at: datetime, capacity: int = 
 
 def invite(sms: SmsHarness, clock: Any, sid: int) -> dialogue.InviteReport:
     with session_scope(sms.engine) as session:
-        return dialogue.invite_report(session=session, starter=sms.dispatcher.runtime,
+        return dialogue.invite_report(session=session, starter=sms.runtime,
                                       session_id=sid, settings=sms.settings,
                                       now=clock())
 
@@ -141,7 +141,7 @@ async def test_a_slow_send_queue_makes_invitations_late(sms: SmsHarness, clock: 
     sid = create(sms, clock, starts_at=clock() + timedelta(seconds=90))
     slow = sms.settings.model_copy(update={"sms_rate_per_second": 1 / 60})  # one a minute
     with session_scope(sms.engine) as session:
-        report = dialogue.invite_report(session=session, starter=sms.dispatcher.runtime,
+        report = dialogue.invite_report(session=session, starter=sms.runtime,
                                         session_id=sid, settings=slow, now=clock())
     assert (report.queued, report.late_rate) == (2, 1)  # the third would go at +120 s
 

@@ -52,7 +52,7 @@ def invite(*, session: Session, starter: RunStarter, session_id: int, now: datet
 
 
 def _send_rate(settings: Settings, channel: str) -> float:
-    from engage.scheduling.dispatcher import TELEGRAM_RATE
+    from engage.outbox import TELEGRAM_RATE
 
     return settings.sms_rate if channel == "sms" else TELEGRAM_RATE
 

@@ -9,17 +9,18 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from engage.channels.base import SendResult
 from engage.channels.memory import MemorySender
 from engage.config import Settings
+from engage.flows_catalog import FlowCatalog
+from engage.outbox import Dispatcher, ProviderOptOut
 from engage.privacy import encrypt_address
-from engage.scheduling.dispatcher import Dispatcher, TokenBucket, backoff_seconds
+from engage.runtime import Runtime
 from engage.storage.db import session_scope
-from engage.storage.models import ConsentEntry, Message, Outbox, Participant
+from engage.storage.models import AuditEntry, ConsentEntry, Message, Outbox, Participant
 
 NUMBER = "+14105550123"
 
@@ -55,9 +56,17 @@ def _row(engine: Engine, outbox_id: int) -> Outbox:
         return row
 
 
+def provider_opt_out(engine: Engine, settings: Settings, clock: Any) -> ProviderOptOut:
+    """The runtime's opt-out recorder, which every real dispatcher is given."""
+    runtime = Runtime(engine=engine, settings=settings, catalog=FlowCatalog(settings.flows_dir),
+                      clock=clock)
+    return runtime.record_provider_opt_out
+
+
 def _dispatcher(engine: Engine, settings: Settings, clock: Any, sender: MemorySender,
                 **kw: Any) -> Dispatcher:
     return Dispatcher(engine=engine, settings=settings, senders={"sms": sender}, clock=clock,
+                      provider_opt_out=provider_opt_out(engine, settings, clock),
                       rates={"sms": 0}, **kw)
 
 
@@ -148,12 +157,15 @@ async def test_provider_opt_out_is_recorded_and_cancels_the_rest(
     await dispatcher.run_once()
     assert _row(db_engine, first).status == "failed"
     assert _row(db_engine, later).status == "cancelled"
-    assert _row(db_engine, confirmation).status == "pending"
+    # the provider refuses everything now: a queued confirmation could not arrive either
+    assert _row(db_engine, confirmation).status == "cancelled"
     with session_scope(db_engine) as session:
         participant = session.get(Participant, pid)
         assert participant is not None and participant.opted_out
         entries = session.exec(select(ConsentEntry).where(ConsentEntry.participant_id == pid))
         assert [(e.status, e.source) for e in entries] == [("opted_out", "twilio_21610")]
+        audited = session.exec(select(AuditEntry.action)).all()
+        assert audited.count("consent.opted_out") == 1
 
 
 async def test_opted_out_participant_gets_only_confirmations(
@@ -232,25 +244,9 @@ async def test_rate_limit_caps_rows_per_claim(db_engine: Engine, settings: Setti
     for i in range(10):
         _enqueue(db_engine, pid, clock(), body=f"m{i}")
     dispatcher = Dispatcher(engine=db_engine, settings=settings, senders={"sms": MemorySender()},
+                            provider_opt_out=provider_opt_out(db_engine, settings, clock),
                             clock=clock, rates={"sms": 2}, lease_seconds=40)
     assert len(dispatcher.claim(100)) == 4  # what 2/s sends in claim_seconds (2 s)
-
-
-def test_token_bucket_spaces_sends() -> None:
-    now = [100.0]
-    bucket = TokenBucket(2.0, burst=1, monotonic=lambda: now[0])
-    assert bucket.delay() == 0
-    assert bucket.delay() == pytest.approx(0.5)
-    assert bucket.delay() == pytest.approx(1.0)
-    now[0] += 10
-    assert bucket.delay() == 0
-    assert TokenBucket(0).delay() == 0 and TokenBucket(0).unlimited
-
-
-def test_backoff_grows_and_is_capped() -> None:
-    assert backoff_seconds(1, base=2, cap=100, rng=lambda: 1.0) == 2
-    assert backoff_seconds(3, base=2, cap=100, rng=lambda: 0.0) == 4
-    assert backoff_seconds(20, base=2, cap=100, rng=lambda: 1.0) == 100
 
 
 async def test_run_forever_sends_and_stops(db_engine: Engine, settings: Settings,
@@ -289,6 +285,7 @@ async def test_one_batch_records_each_outcome_on_its_own_row(db_engine: Engine,
                         address_enc=encrypt_address(settings.secret_bytes(), "+14105550999"))
         session.add(erased)
         session.flush()
+        assert erased.id is not None
         erased_id = erased.id
     sender = MemorySender(script=deque([
         SendResult(ok=True, provider_id="SM1", status="queued", segments=1, encoding="GSM-7"),

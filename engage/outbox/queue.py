@@ -1,13 +1,14 @@
-"""The dispatcher's statements: take due outbox rows, and write back what sending did.
+"""The outbox queue's statements: take due rows (claims and leases), and write back what
+sending did.
 
-Why not the ORM: the dispatcher touches every outbound message twice (claim, then record),
-and through the unit of work those two transactions cost more CPU than handling the inbound
-message that caused the reply (measured on bench/sms.py: 36% of the server's time, against
-22% for the runtime). The statements here are built from the same tables and run through
-``storage.sql`` (compiled once, SQLAlchemy's type processors applied), so what is stored is
-exactly what the ORM would store. A batch is a handful of statements whatever its size:
-one read of the due rows, one of their recipients, one claim ``UPDATE``; then one read of the
-claims, the outbound messages, and one ``executemany`` per kind of outcome.
+Why not the ORM: the dispatcher touches every outbound message twice (claim, then record), and
+through the unit of work those two transactions cost more CPU than handling the inbound
+message that caused the reply (docs/PERFORMANCE.md). The statements here are built from the
+same tables and run through ``storage.sql`` (compiled once, SQLAlchemy's type processors
+applied), so what is stored is exactly what the ORM would store. A batch is a handful of
+statements whatever its size: one read of the due rows, one of their recipients, one claim
+``UPDATE``; then one read of the claims, the outbound messages, and one ``executemany`` per
+kind of outcome.
 """
 
 from __future__ import annotations
