@@ -18,8 +18,10 @@ from aiogram.types import Update
 
 from engage.channels.base import Inbound
 from engage.channels.telegram import build_bot
-from engage.channels.telegram_updates import ONLY_TEXT, TelegramGateway, build_dispatcher
+from engage.channels.telegram_updates import build_dispatcher
 from engage.config import Settings
+from engage.telegram.service import TelegramService
+from engage.telegram.texts import ONLY_TEXT
 from tests.fakes.telegram_api import FakeTelegramAPI, Updates
 
 CHAT = 4242
@@ -59,7 +61,7 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def dispatcher(recorder: Recorder) -> Dispatcher:
-    return build_dispatcher(TelegramGateway(handle=recorder.handle, on_blocked=recorder.on_blocked))
+    return build_dispatcher(TelegramService(handle=recorder.handle, on_blocked=recorder.on_blocked))
 
 
 async def feed(dispatcher: Dispatcher, bot: Bot, payload: dict[str, Any]) -> Any:
@@ -193,6 +195,6 @@ async def test_runtime_errors_propagate(bot: Bot) -> None:
     def broken(inbound: Inbound) -> None:
         raise RuntimeError("database is down")
 
-    dispatcher = build_dispatcher(TelegramGateway(handle=broken, clock=lambda: datetime.now(UTC)))
+    dispatcher = build_dispatcher(TelegramService(handle=broken, clock=lambda: datetime.now(UTC)))
     with pytest.raises(RuntimeError):
         await feed(dispatcher, bot, Updates().text(CHAT, "hi"))

@@ -13,14 +13,15 @@ from sqlmodel import Session, select
 
 from engage.channels.base import Inbound
 from engage.channels.telegram import decode_callback
-from engage.channels.telegram_updates import ALREADY_ANSWERED, ONLY_TEXT
 from engage.config import Settings
 from engage.runtime import Runtime
 from engage.storage.db import make_engine
 from engage.storage.models import ConsentEntry, Message, Run
+from engage.telegram.texts import ALREADY_ANSWERED, ONLY_TEXT
 from engage.web.app import create_app
 from engage.web.telegram_routes import SECRET_HEADER
-from tests.channels.telegram_harness import (
+from tests.fakes.telegram_api import FakeTelegramAPI, Updates
+from tests.telegram.telegram_harness import (
     CHAT,
     PATH,
     SECRET,
@@ -29,7 +30,6 @@ from tests.channels.telegram_harness import (
     telegram_settings,
     tg_fixture,  # noqa: F401  (registers the ``tg`` fixture)
 )
-from tests.fakes.telegram_api import FakeTelegramAPI, Updates
 
 EXPECTED = {
     "language": "en",

@@ -9,7 +9,6 @@ from typing import Any
 from sqlmodel import Session, select
 
 from engage.channels.deeplinks import make_code
-from engage.channels.telegram_updates import LINK_UNUSABLE
 from engage.storage.models import ConsentEntry, Run
 from engage.storage.scheduling_models import (
     Campaign,
@@ -17,7 +16,8 @@ from engage.storage.scheduling_models import (
     DialogueSession,
     SessionRsvp,
 )
-from tests.channels.telegram_harness import (
+from engage.telegram.texts import LINK_UNUSABLE
+from tests.telegram.telegram_harness import (
     CHAT,
     Harness,
     api_fixture,  # noqa: F401  (registers the ``api`` fixture)
