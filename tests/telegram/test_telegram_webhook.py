@@ -181,11 +181,12 @@ async def test_press_on_an_already_answered_keyboard_is_not_recorded(tg: Harness
     await tg.press("English")
     await tg.say("Federal Hill")
     day = tg.api.last_message(CHAT)
+    assert day is not None
     await tg.say("4")  # safe_day typed; its keyboard (1-5) stays on screen
     sent = len(tg.api.sent_texts(CHAT))
     # a press on the old safe_day keyboard must not become the safe_night answer
     tg.tick()
-    old = [b for row in day["reply_markup"]["inline_keyboard"] for b in row]  # type: ignore[index]
+    old = [b for row in day["reply_markup"]["inline_keyboard"] for b in row]
     assert (await tg.post(tg.updates.press_on(day, old[0]["callback_data"]))).status_code == 200
     tg.tick()
     no = consent["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
@@ -195,7 +196,7 @@ async def test_press_on_an_already_answered_keyboard_is_not_recorded(tg: Harness
     answers = tg.api.calls_to("answerCallbackQuery")
     assert [a.params.get("text") for a in answers[-2:]] == [ALREADY_ANSWERED["en"]] * 2
     edited = [int(c.params["message_id"]) for c in tg.api.calls_to("editMessageReplyMarkup")]
-    assert day["message_id"] in edited and consent["message_id"] in edited  # type: ignore[index]
+    assert day["message_id"] in edited and consent["message_id"] in edited
     status, results = tg.results()
     assert status == "waiting" and "safe_night" not in results and results["safe_day"] == "4"
     participant = tg.participant()
