@@ -1,26 +1,21 @@
-"""Telegram inbound half: an aiogram Router and middleware that turn updates into ``Inbound``.
+"""Telegram inbound half: an aiogram Router and middleware that parse updates for the service.
 
 Shared by the webhook route and ``engage telegram poll``: both feed updates to the aiogram
-``Dispatcher`` built here. Handlers do no business logic: they map an update to one
-``Inbound`` and hand it to the runtime (a synchronous, one-transaction call, run in a worker
-thread). Errors from the runtime (``RetryableError``) propagate so the webhook answers 5xx and
-Telegram retries; the runtime's dedupe on ``provider_id`` (the update id) makes the retry safe.
+``Dispatcher`` built here. The handlers only parse: each maps an update to an ``Inbound`` or a
+``ButtonPress`` and calls one method of the ``UpdateHandler`` (``engage.telegram.service.
+TelegramService``), which decides what happens and answers through ``BotReplies``. Errors
+from the runtime (``RetryableError``) propagate so the webhook answers 5xx and Telegram
+retries; the runtime's dedupe on ``provider_id`` (the update id) makes the retry safe.
 
-What residents may send, and what happens:
-- text -> the runtime, as a reply; ``/stop``, ``/help``, ``/delete``, ``/language`` -> the
+What residents may send, as parsed here:
+- text -> an ``Inbound`` reply; ``/stop``, ``/help``, ``/delete``, ``/language`` -> the
   compliance keywords STOP, HELP, DELETE, LANGUAGE (``/language es`` -> ESPAÑOL);
-- ``/start`` -> START; ``/start <code>`` -> joins the deep link's campaign or dialogue session
-  (telegram_links.py), or a plain START when the code can't be used;
-- a button press -> the button's value as a reply; the press is answered and the keyboard
-  removed from the old message; a press counts only for the question it was sent with, while
-  that question is open (telegram_presses.py); an "all that apply" keyboard ticks options and
-  sends them on Done (telegram_toggles.py);
-- one chat's updates are handled one at a time, in arrival order (telegram_order.py);
-- the lines sent from here are in the resident's chosen language, else their app's, else
-  English, and never go to a resident who opted out;
-- stickers, photos, voice, files, unknown commands -> one polite line, nothing stored;
+- ``/start`` -> START, with the deep-link code (if any) in ``Inbound.start_payload``;
+- a button press -> a ``ButtonPress`` (the outbox message that drew the keyboard, the value);
+- stickers, photos, voice, files, unknown commands -> ``unsupported``;
 - edited messages, channel posts, group chats -> ignored (a bot in a group must not start
-  surveys in public); the bot being blocked -> an opt-out.
+  surveys in public); the bot being blocked (``my_chat_member`` kicked) -> ``blocked``.
+One chat's updates are handled one at a time, in arrival order (``engage.telegram.chat_order``).
 """
 
 from __future__ import annotations
@@ -28,30 +23,28 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from aiogram import BaseMiddleware, Bot, Dispatcher, F, Router
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, TelegramObject, Update
+from aiogram.types import (
+    CallbackQuery,
+    ChatMemberUpdated,
+    InlineKeyboardMarkup,
+    Message,
+    TelegramObject,
+    Update,
+)
 
 from engage.channels.base import ChannelName, Inbound
-from engage.channels.deeplinks import DeepLink
 from engage.channels.telegram import decode_callback
-from engage.channels.telegram_order import ChatLocks, chat_of
-from engage.channels.telegram_presses import Resident
-from engage.channels.telegram_toggles import (
-    KeyboardMemory,
-    is_done,
-    is_toggle,
-    ticked_reply,
-    toggled,
-)
 from engage.errors import RetryableError
+from engage.telegram.chat_order import ChatLocks, chat_of
 
 log = logging.getLogger("engage.telegram")
 
@@ -72,101 +65,80 @@ LANGUAGE_ARGS: dict[str, str] = {
     "ingles": "ENGLISH",
     "inglés": "ENGLISH",
 }
-ONLY_TEXT = {
-    "en": "Sorry, I can only read text messages. Please type your answer or use the buttons.",
-    "es": "Lo siento, solo puedo leer mensajes de texto. Escriba su respuesta o use los botones.",
-}
-UNKNOWN_COMMAND = {
-    "en": "Sorry, I don't know that command. Send /help for help or /stop to stop messages.",
-    "es": "Lo siento, no conozco ese comando. Envíe /help para ayuda o /stop para no recibir más.",
-}
-ALREADY_ANSWERED = {
-    "en": "That question was already answered. Please use the latest message.",
-    "es": "Esa pregunta ya fue respondida. Use el mensaje más reciente.",
-}
-CHOOSE_FIRST = {
-    "en": "Tap one or more answers first, then Done.",
-    "es": "Toque una o más respuestas y luego Listo.",
-}
-LINK_UNUSABLE = {
-    "en": "Sorry, this invitation link has expired or is not valid.",
-    "es": "Lo siento, este enlace de invitación caducó o no es válido.",
-}
 # Every update type a handler below uses: ``set-webhook`` and polling subscribe to exactly these.
 ALLOWED_UPDATES: list[str] = ["message", "callback_query", "my_chat_member"]
 
-
-class LinkJoiner(Protocol):
-    """Deep links: read a /start code, and join what it points to (telegram_links.py)."""
-
-    def read(self, payload: str, now: datetime) -> DeepLink | None: ...
-
-    def join(self, inbound: Inbound, link: DeepLink) -> Any: ...
-
-
-BlockedHook = Callable[[str, datetime], None]
+Unsupported = Literal["media", "command"]  # what a resident sent that engage does not read
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]  # a middleware's next step
 
 
-@dataclass
-class TelegramGateway:
-    """What the handlers need, injected into aiogram's workflow data as ``gateway``.
+@dataclass(frozen=True)
+class ButtonPress:
+    """A press on one of engage's inline buttons, parsed.
 
-    ``handle`` is the runtime's ``handle_inbound``; ``on_blocked(address, now)`` records an
-    opt-out when the resident blocks the bot; ``links`` joins deep links (without it, /start
-    codes are passed on in ``Inbound.start_payload`` only); ``is_stale(chat_id, outbox_id)``
-    tells a press on an already-answered keyboard (see telegram_presses.py); ``resident``
-    gives a stored resident's chosen language and opt-out (for the lines sent from here);
-    ``clock`` gives aware UTC time.
+    ``outbox_id`` is the outbox message that drew the keyboard; ``value`` the option's value
+    (read back from the button's label when it did not fit the callback data); ``keyboard``
+    the keyboard as the resident sees it, and ``accessible`` False when Telegram no longer
+    returns the message (too old): then there is no keyboard to redraw.
     """
 
-    handle: Callable[[Inbound], Any]
-    on_blocked: BlockedHook | None = None
-    links: LinkJoiner | None = None
-    is_stale: Callable[[str, int], bool] | None = None
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    handle_async: Callable[[Inbound], Awaitable[Any]] | None = None  # the runtime's, if any
-    resident: Callable[[str], Resident | None] | None = None
-    keyboards: KeyboardMemory = field(default_factory=KeyboardMemory)
+    chat_id: int
+    message_id: int
+    outbox_id: int
+    value: str
+    keyboard: InlineKeyboardMarkup | None
+    accessible: bool
+    update_id: int
+    language_hint: str | None
 
-    async def language(self, chat_id: int, app_language: str | None) -> str:
-        """One rule for every line: the resident's chosen language, else their Telegram
-        app's, else English."""
-        found = await self.lookup(chat_id)
-        return found.language if found is not None else _lang(app_language)
-
-    async def lookup(self, chat_id: int) -> Resident | None:
-        if self.resident is None:
-            return None
-        return await asyncio.to_thread(self.resident, str(chat_id))
-
-    async def submit(self, inbound: Inbound) -> Any:
-        """Hand the message to the runtime without blocking the event loop (its async entry:
-        one thread hop per batch; else a thread); its errors propagate to the caller."""
-        if self.handle_async is not None:
-            return await self.handle_async(inbound)
-        return await asyncio.to_thread(self.handle, inbound)
-
-    async def start(self, bot: Bot, inbound: Inbound) -> Any:
-        """/start: join a deep link's campaign or session, else a plain START."""
-        if inbound.start_payload and self.links is not None:
-            link = self.links.read(inbound.start_payload, self.clock())
-            if link is None:
-                lang = await self.language(int(inbound.address), inbound.language_hint)
-                await _say(bot, int(inbound.address), LINK_UNUSABLE[lang])
-            else:
-                outcome = await asyncio.to_thread(self.links.join, inbound, link)
-                if getattr(outcome, "status", None) != "fallback":
-                    return outcome
-        return await self.submit(inbound)
+    def inbound(self, text: str, *, received_at: datetime) -> Inbound:
+        """The press as the resident's typed reply ``text``."""
+        return Inbound(
+            channel=CHANNEL,
+            address=str(self.chat_id),
+            text=text,
+            provider_id=f"tg:{self.update_id}",
+            received_at=received_at.astimezone(UTC),
+            language_hint=self.language_hint,
+        )
 
 
-def _lang(user_language: str | None) -> str:
-    return "es" if (user_language or "").lower().startswith("es") else "en"
+class ChatReplies(Protocol):
+    """Lines sent to a chat without storing anything (best effort)."""
+
+    async def say(self, text: str) -> None: ...
 
 
-def _said(texts: dict[str, str], lang: str) -> str:
-    return texts.get(lang) or texts["en"]
+class PressReplies(ChatReplies, Protocol):
+    """How a button press is answered on screen (best effort)."""
+
+    async def answer(self, notice: str | None) -> None:
+        """Stop the button's spinner, showing ``notice`` if given."""
+        ...
+
+    async def settle(self, notice: str | None) -> None:
+        """Answer the press and remove the keyboard so an old question can't be re-answered."""
+        ...
+
+    async def redraw(self, keyboard: InlineKeyboardMarkup) -> None:
+        """Show ``keyboard`` on the pressed message instead of the old one."""
+        ...
+
+
+class UpdateHandler(Protocol):
+    """What the router hands parsed updates to (``engage.telegram.service.TelegramService``)."""
+
+    async def submit(self, inbound: Inbound) -> object: ...
+
+    async def start(self, inbound: Inbound, replies: ChatReplies) -> object: ...
+
+    async def press(self, press: ButtonPress, replies: PressReplies) -> object: ...
+
+    async def blocked(self, chat_id: int) -> None: ...
+
+    async def unsupported(
+        self, kind: Unsupported, chat_id: int, app_hint: str | None, replies: ChatReplies
+    ) -> None: ...
 
 
 def _language_hint(message: Message | CallbackQuery) -> str | None:
@@ -184,7 +156,6 @@ def _inbound(
     received_at: datetime,
     hint: str | None,
     start_payload: str | None = None,
-    media_count: int = 0,
 ) -> Inbound:
     return Inbound(
         channel=CHANNEL,
@@ -192,16 +163,90 @@ def _inbound(
         text=text,
         provider_id=f"tg:{update.update_id}",
         received_at=received_at.astimezone(UTC),
-        media_count=media_count,
         start_payload=start_payload,
         language_hint=hint,
     )
 
 
+def parse_press(query: CallbackQuery, update: Update) -> ButtonPress | None:
+    """The press on one of engage's buttons, or None (not engage's button, or no answer)."""
+    choice = decode_callback(query.data)
+    message = query.message
+    if choice is None or message is None:
+        return None
+    accessible = isinstance(message, Message)
+    value = choice.value
+    if value is None and choice.index is not None and isinstance(message, Message):
+        value = _label_at(message, choice.index)
+    if value is None:
+        return None
+    return ButtonPress(
+        chat_id=message.chat.id,
+        message_id=message.message_id,
+        outbox_id=choice.outbox_id,
+        value=value,
+        keyboard=message.reply_markup if isinstance(message, Message) else None,
+        accessible=accessible,
+        update_id=update.update_id,
+        language_hint=_language_hint(query),
+    )
+
+
+def _label_at(message: Message, index: int) -> str | None:
+    markup = message.reply_markup
+    if markup is None:
+        return None
+    buttons = [b for row in markup.inline_keyboard for b in row]
+    return buttons[index].text if 0 <= index < len(buttons) else None
+
+
+class BotReplies:
+    """``PressReplies`` through aiogram: failures are logged, never raised (the answer is
+    already recorded, and a retry of the update would be a duplicate anyway)."""
+
+    def __init__(self, bot: Bot, chat_id: int, query: CallbackQuery | None = None) -> None:
+        self.bot = bot
+        self.chat_id = chat_id
+        self.query = query
+
+    async def say(self, text: str) -> None:
+        try:
+            await self.bot.send_message(chat_id=self.chat_id, text=text)
+        except TelegramAPIError as exc:
+            log.info("telegram system line not delivered: %s", type(exc).__name__)
+
+    async def answer(self, notice: str | None) -> None:
+        if self.query is None:
+            return
+        try:
+            await self.bot.answer_callback_query(callback_query_id=self.query.id, text=notice)
+        except TelegramAPIError as exc:
+            log.info("telegram answerCallbackQuery failed: %s", type(exc).__name__)
+
+    async def settle(self, notice: str | None) -> None:
+        await self.answer(notice)
+        message = self.query.message if self.query is not None else None
+        if isinstance(message, Message) and message.reply_markup is not None:
+            await self._edit_markup(message.message_id, None)
+
+    async def redraw(self, keyboard: InlineKeyboardMarkup) -> None:
+        message = self.query.message if self.query is not None else None
+        if message is not None:
+            await self._edit_markup(message.message_id, keyboard)
+
+    async def _edit_markup(self, message_id: int, keyboard: InlineKeyboardMarkup | None) -> None:
+        try:
+            await self.bot.edit_message_reply_markup(
+                chat_id=self.chat_id, message_id=message_id, reply_markup=keyboard
+            )
+        except TelegramAPIError as exc:
+            log.info("telegram editMessageReplyMarkup failed: %s", type(exc).__name__)
+
+
 class UpdateContextMiddleware(BaseMiddleware):
     """Outer middleware on every update: logs its id and type (never chat ids or text), drops
     update types this aiogram does not know before they reach the routers, and handles one
-    chat's updates one at a time, in the order they arrived (``telegram_order``)."""
+    chat's updates one at a time, in the order they arrived (``chat_order``)."""
 
     def __init__(self) -> None:
         self.locks = ChatLocks()
@@ -228,14 +273,6 @@ def _event_type(update: Update) -> str:
         return "unknown"
 
 
-async def _say(bot: Bot, chat_id: int, text: str) -> None:
-    """A best-effort system line (no PII, nothing to store): failures are logged, not raised."""
-    try:
-        await bot.send_message(chat_id=chat_id, text=text)
-    except TelegramAPIError as exc:
-        log.info("telegram system line not delivered: %s", type(exc).__name__)
-
-
 def build_router() -> Router:
     """The Router: private chats only; one handler per kind of resident input."""
     router = Router(name="engage-telegram")
@@ -249,30 +286,28 @@ def build_router() -> Router:
         message: Message,
         command: CommandObject,
         event_update: Update,
-        gateway: TelegramGateway,
+        service: UpdateHandler,
         bot: Bot,
-    ) -> Any:
+    ) -> object:
         payload = (command.args or "").strip() or None
-        return await gateway.start(
-            bot,
-            _inbound(
-                chat_id=message.chat.id,
-                text="START",
-                update=event_update,
-                received_at=message.date,
-                hint=_language_hint(message),
-                start_payload=payload,
-            ),
+        inbound = _inbound(
+            chat_id=message.chat.id,
+            text="START",
+            update=event_update,
+            received_at=message.date,
+            hint=_language_hint(message),
+            start_payload=payload,
         )
+        return await service.start(inbound, BotReplies(bot, message.chat.id))
 
     @router.message(Command(*COMMAND_KEYWORDS, ignore_case=True))
     async def on_keyword(
-        message: Message, command: CommandObject, event_update: Update, gateway: TelegramGateway
-    ) -> Any:
+        message: Message, command: CommandObject, event_update: Update, service: UpdateHandler
+    ) -> object:
         keyword = COMMAND_KEYWORDS[command.command.lower()]
         if keyword == "LANGUAGE" and command.args:
             keyword = LANGUAGE_ARGS.get(command.args.strip().lower(), keyword)
-        return await gateway.submit(
+        return await service.submit(
             _inbound(
                 chat_id=message.chat.id,
                 text=keyword,
@@ -283,12 +318,13 @@ def build_router() -> Router:
         )
 
     @router.message(F.text.startswith("/"))
-    async def on_unknown_command(message: Message, bot: Bot, gateway: TelegramGateway) -> None:
-        await _system_line(bot, gateway, message, UNKNOWN_COMMAND)
+    async def on_unknown_command(message: Message, bot: Bot, service: UpdateHandler) -> None:
+        await service.unsupported("command", message.chat.id, _language_hint(message),
+                                  BotReplies(bot, message.chat.id))
 
     @router.message(F.text)
-    async def on_text(message: Message, event_update: Update, gateway: TelegramGateway) -> Any:
-        return await gateway.submit(
+    async def on_text(message: Message, event_update: Update, service: UpdateHandler) -> object:
+        return await service.submit(
             _inbound(
                 chat_id=message.chat.id,
                 text=message.text or "",
@@ -299,129 +335,29 @@ def build_router() -> Router:
         )
 
     @router.message()
-    async def on_other(message: Message, bot: Bot, gateway: TelegramGateway) -> None:
+    async def on_other(message: Message, bot: Bot, service: UpdateHandler) -> None:
         """Stickers, photos, voice, files, locations...: one polite line, nothing stored."""
-        await _system_line(bot, gateway, message, ONLY_TEXT)
+        await service.unsupported("media", message.chat.id, _language_hint(message),
+                                  BotReplies(bot, message.chat.id))
 
     @router.callback_query()
     async def on_button(
-        query: CallbackQuery, bot: Bot, event_update: Update, gateway: TelegramGateway
-    ) -> Any:
-        choice = decode_callback(query.data)
-        message = query.message
-        if choice is None or message is None:
-            await _settle_press(bot, query)  # not engage's button: stop the spinner only
+        query: CallbackQuery, bot: Bot, event_update: Update, service: UpdateHandler
+    ) -> object:
+        chat_id = query.message.chat.id if query.message is not None else query.from_user.id
+        replies = BotReplies(bot, chat_id, query)
+        press = parse_press(query, event_update)
+        if press is None:
+            await replies.settle(None)  # not engage's button: stop the spinner only
             return None
-        value = choice.value
-        if value is None and choice.index is not None and isinstance(message, Message):
-            value = _label_at(message, choice.index)
-        if value is None:
-            await _settle_press(bot, query)
-            return None
-        stale = gateway.is_stale
-        if stale is not None and await asyncio.to_thread(
-            stale, str(message.chat.id), choice.outbox_id
-        ):
-            lang = await gateway.language(message.chat.id, _language_hint(query))
-            await _settle_press(bot, query, notice=_said(ALREADY_ANSWERED, lang))
-            return None
-        if isinstance(message, Message) and (is_toggle(value) or is_done(value)):
-            value = await _multi_press(bot, gateway, query, message, value)
-            if value is None:
-                return None
-        outcome = await gateway.submit(
-            _inbound(
-                chat_id=message.chat.id,
-                text=value,
-                update=event_update,
-                received_at=gateway.clock(),
-                hint=_language_hint(query),
-            )
-        )
-        await _settle_press(bot, query)
-        return outcome
+        return await service.press(press, replies)
 
     @router.my_chat_member()
-    async def on_membership(event: ChatMemberUpdated, gateway: TelegramGateway) -> None:
-        """A resident who blocks the bot has opted out (Telegram will refuse our messages)."""
-        if event.new_chat_member.status == "kicked" and gateway.on_blocked is not None:
-            await asyncio.to_thread(gateway.on_blocked, str(event.chat.id), gateway.clock())
+    async def on_membership(event: ChatMemberUpdated, service: UpdateHandler) -> None:
+        if event.new_chat_member.status == "kicked":
+            await service.blocked(event.chat.id)
 
     return router
-
-
-async def _system_line(
-    bot: Bot, gateway: TelegramGateway, message: Message, texts: dict[str, str]
-) -> None:
-    """A line engage sends without storing anything: never to a resident who opted out, and
-    in the resident's chosen language."""
-    found = await gateway.lookup(message.chat.id)
-    if found is not None and found.opted_out:
-        return
-    lang = found.language if found is not None else _lang(_language_hint(message))
-    await _say(bot, message.chat.id, _said(texts, lang))
-
-
-async def _multi_press(
-    bot: Bot, gateway: TelegramGateway, query: CallbackQuery, message: Message, value: str
-) -> str | None:
-    """An option of a multi_choice keyboard toggles its tick (None: nothing to submit yet);
-    Done returns the ticked options as the reply to submit."""
-    chat_id, message_id = message.chat.id, message.message_id
-    markup = gateway.keyboards.get(chat_id, message_id, message.reply_markup)
-    if markup is None:
-        await _settle_press(bot, query)
-        return None
-    if is_done(value):
-        reply = ticked_reply(markup)
-        if not reply:
-            lang = await gateway.language(chat_id, _language_hint(query))
-            await _answer_press(bot, query, _said(CHOOSE_FIRST, lang))
-            return None
-        gateway.keyboards.forget(chat_id, message_id)
-        return reply
-    redrawn = toggled(markup, value)
-    gateway.keyboards.put(chat_id, message_id, redrawn)
-    await _answer_press(bot, query, None)
-    try:
-        await bot.edit_message_reply_markup(
-            chat_id=chat_id, message_id=message_id, reply_markup=redrawn
-        )
-    except TelegramAPIError as exc:
-        log.info("telegram editMessageReplyMarkup failed: %s", type(exc).__name__)
-    return None
-
-
-async def _answer_press(bot: Bot, query: CallbackQuery, notice: str | None) -> None:
-    try:
-        await bot.answer_callback_query(callback_query_id=query.id, text=notice)
-    except TelegramAPIError as exc:
-        log.info("telegram answerCallbackQuery failed: %s", type(exc).__name__)
-
-
-def _label_at(message: Message, index: int) -> str | None:
-    markup = message.reply_markup
-    if markup is None:
-        return None
-    buttons = [b for row in markup.inline_keyboard for b in row]
-    return buttons[index].text if 0 <= index < len(buttons) else None
-
-
-async def _settle_press(bot: Bot, query: CallbackQuery, notice: str | None = None) -> None:
-    """Stop the button's spinner and remove the keyboard so an old question can't be re-answered.
-
-    Both calls are best effort: the answer is already recorded, and a retry of this update
-    would be a duplicate anyway.
-    """
-    await _answer_press(bot, query, notice)
-    message = query.message
-    if isinstance(message, Message) and message.reply_markup is not None:
-        try:
-            await bot.edit_message_reply_markup(
-                chat_id=message.chat.id, message_id=message.message_id, reply_markup=None
-            )
-        except TelegramAPIError as exc:
-            log.info("telegram editMessageReplyMarkup failed: %s", type(exc).__name__)
 
 
 class PollingGuardMiddleware(BaseMiddleware):
@@ -452,9 +388,9 @@ class PollingGuardMiddleware(BaseMiddleware):
         return UNHANDLED
 
 
-def build_dispatcher(gateway: TelegramGateway, *, polling: bool = False) -> Dispatcher:
-    """The aiogram Dispatcher with engage's router, middleware and gateway wired in."""
-    dispatcher = Dispatcher(gateway=gateway)
+def build_dispatcher(service: UpdateHandler, *, polling: bool = False) -> Dispatcher:
+    """The aiogram Dispatcher with engage's router, middleware and service wired in."""
+    dispatcher = Dispatcher(service=service)
     if polling:
         dispatcher.update.outer_middleware(PollingGuardMiddleware())
     dispatcher.update.outer_middleware(UpdateContextMiddleware())

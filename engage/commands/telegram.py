@@ -219,16 +219,16 @@ async def run_polling(
     """
     from engage.channels.registry import build_senders
     from engage.channels.telegram import build_bot
-    from engage.channels.telegram_links import runtime_gateway
     from engage.channels.telegram_updates import ALLOWED_UPDATES, build_dispatcher
     from engage.outbox import Dispatcher as OutboxDispatcher
+    from engage.telegram.service import TelegramService
 
     if runtime is None:
         runtime, engine = _make_runtime(settings)
     own_signals = stop is None
     stop = stop or asyncio.Event()
     bot = build_bot(settings)
-    updates = build_dispatcher(runtime_gateway(runtime, settings), polling=True)
+    updates = build_dispatcher(TelegramService.for_runtime(runtime, settings), polling=True)
     outbox = OutboxDispatcher(
         engine=engine, settings=settings, senders=build_senders(settings),
         provider_opt_out=runtime.record_provider_opt_out,

@@ -58,12 +58,12 @@ def webhook_for(app: FastAPI) -> TelegramWebhook:
     if existing is not None:
         return existing
     from engage.channels.telegram import build_bot
-    from engage.channels.telegram_links import runtime_gateway
     from engage.channels.telegram_updates import build_dispatcher
+    from engage.telegram.service import TelegramService
 
     settings: Settings = app.state.settings
-    gateway = runtime_gateway(app.state.runtime, settings)
-    made = TelegramWebhook(bot=build_bot(settings), dispatcher=build_dispatcher(gateway))
+    service = TelegramService.for_runtime(app.state.runtime, settings)
+    made = TelegramWebhook(bot=build_bot(settings), dispatcher=build_dispatcher(service))
     app.state.telegram_webhook = made
     return made
 

@@ -8,14 +8,14 @@ from sqlmodel import select
 from engage.channels.sms import SIGNATURE_HEADER, sign
 from engage.storage.db import session_scope
 from engage.storage.models import Message
-from tests.channels.telegram_harness import (  # noqa: F401  (registers ``api`` and ``tg``)
+from tests.fakes.twilio_api import AUTH_TOKEN
+from tests.telegram.telegram_harness import (  # noqa: F401  (registers ``api`` and ``tg``)
     PATH,
     SECRET,
     Harness,
     api_fixture,
     tg_fixture,
 )
-from tests.fakes.twilio_api import AUTH_TOKEN
 from tests.web.conftest import PUBLIC_URL, SmsHarness
 
 SMS_PATH = "/webhooks/twilio/sms"

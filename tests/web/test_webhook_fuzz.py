@@ -24,9 +24,9 @@ from engage.config import Settings
 from engage.runtime import Runtime
 from engage.web.app import create_app
 from engage.web.telegram_routes import SECRET_HEADER
-from tests.channels.telegram_harness import SECRET, TOKEN
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN
+from tests.telegram.telegram_harness import SECRET, TOKEN
 
 # starlette's TestClient keeps one event loop for the whole test (aiogram's Bot lives in it)
 PUBLIC_URL = "https://engage.example.org"

@@ -20,21 +20,17 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from engage.channels.base import Inbound
 from engage.channels.deeplinks import DeepLink, read_code
 from engage.errors import RetryableError
-from engage.privacy import normalize_address, participant_key
 from engage.storage import repo
 from engage.storage.db import session_scope
-from engage.storage.models import Participant, Run
-from engage.storage.scheduling_models import (
-    Campaign,
-    CampaignRecipient,
-    DialogueSession,
-    SessionRsvp,
-)
+from engage.storage.models import Participant
+from engage.storage.rows import RunRow
+from engage.telegram import store
+from engage.telegram.ports import TelegramRuntime
 
 log = logging.getLogger("engage.telegram")
 
@@ -44,6 +40,8 @@ JoinStatus = Literal["joined", "duplicate", "fallback"]
 
 @dataclass(frozen=True)
 class JoinOutcome:
+    """What a /start with a deep link did (the webhook counts ``status``)."""
+
     status: JoinStatus
     run_id: int | None = None
     outbox_ids: tuple[int, ...] = ()
@@ -65,14 +63,14 @@ class _Duplicate(Exception):
     """Roll the transaction back: another delivery of this update was recorded first."""
 
 
-def read_link(runtime: Any, payload: str | None, now: datetime) -> DeepLink | None:
+def read_link(runtime: TelegramRuntime, payload: str | None, now: datetime) -> DeepLink | None:
     """The deep link in a /start payload, or None (no payload, forged, expired)."""
     if not payload:
         return None
     return read_code(runtime.settings.secret_bytes(), payload, now=now)
 
 
-def join(runtime: Any, inbound: Inbound, link: DeepLink) -> JoinOutcome:
+def join(runtime: TelegramRuntime, inbound: Inbound, link: DeepLink) -> JoinOutcome:
     """Start the linked flow for the resident behind ``inbound`` (synchronous, one transaction)."""
     now = runtime.clock()
     try:
@@ -87,7 +85,7 @@ def join(runtime: Any, inbound: Inbound, link: DeepLink) -> JoinOutcome:
 
 
 def _join(
-    session: Session, runtime: Any, inbound: Inbound, link: DeepLink, now: datetime
+    session: Session, runtime: TelegramRuntime, inbound: Inbound, link: DeepLink, now: datetime
 ) -> JoinOutcome:
     channel = inbound.channel
     prefix = f"in:{channel}:{inbound.provider_id}"
@@ -97,16 +95,13 @@ def _join(
     target = _target(session, link, now)
     if target is None:
         raise _Fallback
-    key = participant_key(runtime.settings.secret_bytes(), channel,
-                          normalize_address(channel, inbound.address))
+    key = store.chat_key(runtime.settings.secret_bytes(), inbound.address)
     is_new = repo.get_participant(session=session, channel=channel, key=key) is None
     participant: Participant = runtime.participant_for(session, channel, inbound.address, now)
     assert participant.id is not None
     if is_new and inbound.language_hint in ("en", "es"):
         # new here: speak the language of their Telegram app until they choose one
-        participant.language = inbound.language_hint
-        session.add(participant)
-        session.flush()  # start_run re-reads the row (locked) on PostgreSQL
+        store.set_language(session, participant, inbound.language_hint)
     if participant.erased_at is not None:
         raise _Fallback
     if participant.opted_out:
@@ -119,7 +114,7 @@ def _join(
             now=now,
             source=LINK_SOURCE,
         )
-    run: Run | None = runtime.start_run(
+    run: RunRow | None = runtime.start_run(
         session=session,
         participant=participant,
         flow_id=target.flow_id,
@@ -130,7 +125,7 @@ def _join(
         campaign_id=target.campaign_id,
         session_id=target.session_id,
     )
-    if run is None or run.id is None:
+    if run is None:
         raise _Fallback  # already took part (or declined): a plain START answers them
     added = repo.add_inbound_message(
         session=session,
@@ -156,15 +151,16 @@ def _join(
 
 def _target(session: Session, link: DeepLink, now: datetime) -> _Target | None:
     if link.kind == "campaign":
-        campaign = session.get(Campaign, link.target_id)
+        campaign = store.campaign_target(session, link.target_id)
         if campaign is None or campaign.status != "running":
             return None
         if campaign.cutoff_at is not None and now >= campaign.cutoff_at:
             return None
-        return _Target(flow_id=campaign.flow_id, context=None, campaign_id=campaign.id)
+        return _Target(flow_id=campaign.flow_id, context=None,
+                       campaign_id=campaign.campaign_id)
     from engage.scheduling.dialogue import RSVP_FLOW, when_context
 
-    ds = session.get(DialogueSession, link.target_id)
+    ds = store.dialogue_session(session, link.target_id)
     if ds is None or ds.status != "scheduled" or now >= ds.starts_at:
         return None
     context = {
@@ -177,7 +173,7 @@ def _target(session: Session, link: DeepLink, now: datetime) -> _Target | None:
 
 def _bookkeeping(
     session: Session,
-    runtime: Any,
+    runtime: TelegramRuntime,
     target: _Target,
     participant_id: int,
     run_id: int,
@@ -186,46 +182,29 @@ def _bookkeeping(
 ) -> None:
     """Count the joiner where campaign progress and session seats are counted."""
     if target.campaign_id is not None:
-        recipient = session.exec(
-            select(CampaignRecipient).where(
-                CampaignRecipient.campaign_id == target.campaign_id,
-                CampaignRecipient.participant_id == participant_id,
-            )
-        ).first()
-        if recipient is None:
-            recipient = CampaignRecipient(
-                campaign_id=target.campaign_id,
-                participant_id=participant_id,
-                timezone=runtime.settings.timezone,
-            )
-        recipient.status = "invited"
-        recipient.run_id = run_id
-        recipient.invited_at = now
-        recipient.invite_messages = messages
-        session.add(recipient)
+        store.count_campaign_joiner(
+            session,
+            campaign_id=target.campaign_id,
+            participant_id=participant_id,
+            run_id=run_id,
+            messages=messages,
+            timezone=runtime.settings.timezone,
+            now=now,
+        )
     if target.session_id is not None:
-        rsvp = session.exec(
-            select(SessionRsvp).where(
-                SessionRsvp.session_id == target.session_id,
-                SessionRsvp.participant_id == participant_id,
-            )
-        ).first()
-        if rsvp is None:
-            session.add(
-                SessionRsvp(
-                    session_id=target.session_id,
-                    participant_id=participant_id,
-                    status="invited",
-                    run_id=run_id,
-                    invited_at=now,
-                )
-            )
+        store.count_session_joiner(
+            session,
+            session_id=target.session_id,
+            participant_id=participant_id,
+            run_id=run_id,
+            now=now,
+        )
 
 
 class RuntimeLinks:
-    """The gateway's deep-link half, bound to one runtime (see ``TelegramGateway.links``)."""
+    """The service's deep-link half, bound to one runtime (see ``TelegramService.links``)."""
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: TelegramRuntime) -> None:
         self.runtime = runtime
 
     def read(self, payload: str, now: datetime) -> DeepLink | None:
@@ -233,20 +212,3 @@ class RuntimeLinks:
 
     def join(self, inbound: Inbound, link: DeepLink) -> JoinOutcome:
         return join(self.runtime, inbound, link)
-
-
-def runtime_gateway(runtime: Any, settings: Any) -> Any:
-    """The TelegramGateway for a real runtime: messages, deep links and block notices."""
-    from engage.channels.telegram_blocking import blocked_hook
-    from engage.channels.telegram_presses import resident_lookup, stale_check
-    from engage.channels.telegram_updates import TelegramGateway
-
-    return TelegramGateway(
-        handle=runtime.handle_inbound,
-        handle_async=getattr(runtime, "handle_inbound_async", None),
-        on_blocked=blocked_hook(runtime, settings),
-        links=RuntimeLinks(runtime),
-        is_stale=stale_check(runtime, settings),
-        resident=resident_lookup(runtime, settings),
-        clock=runtime.clock,
-    )

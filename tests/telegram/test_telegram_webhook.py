@@ -13,14 +13,15 @@ from sqlmodel import Session, select
 
 from engage.channels.base import Inbound
 from engage.channels.telegram import decode_callback
-from engage.channels.telegram_updates import ALREADY_ANSWERED, ONLY_TEXT
 from engage.config import Settings
 from engage.runtime import Runtime
 from engage.storage.db import make_engine
 from engage.storage.models import ConsentEntry, Message, Run
+from engage.telegram.texts import ALREADY_ANSWERED, ONLY_TEXT
 from engage.web.app import create_app
 from engage.web.telegram_routes import SECRET_HEADER
-from tests.channels.telegram_harness import (
+from tests.fakes.telegram_api import FakeTelegramAPI, Updates
+from tests.telegram.telegram_harness import (
     CHAT,
     PATH,
     SECRET,
@@ -29,7 +30,6 @@ from tests.channels.telegram_harness import (
     telegram_settings,
     tg_fixture,  # noqa: F401  (registers the ``tg`` fixture)
 )
-from tests.fakes.telegram_api import FakeTelegramAPI, Updates
 
 EXPECTED = {
     "language": "en",
@@ -181,11 +181,12 @@ async def test_press_on_an_already_answered_keyboard_is_not_recorded(tg: Harness
     await tg.press("English")
     await tg.say("Federal Hill")
     day = tg.api.last_message(CHAT)
+    assert day is not None
     await tg.say("4")  # safe_day typed; its keyboard (1-5) stays on screen
     sent = len(tg.api.sent_texts(CHAT))
     # a press on the old safe_day keyboard must not become the safe_night answer
     tg.tick()
-    old = [b for row in day["reply_markup"]["inline_keyboard"] for b in row]  # type: ignore[index]
+    old = [b for row in day["reply_markup"]["inline_keyboard"] for b in row]
     assert (await tg.post(tg.updates.press_on(day, old[0]["callback_data"]))).status_code == 200
     tg.tick()
     no = consent["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
@@ -195,7 +196,7 @@ async def test_press_on_an_already_answered_keyboard_is_not_recorded(tg: Harness
     answers = tg.api.calls_to("answerCallbackQuery")
     assert [a.params.get("text") for a in answers[-2:]] == [ALREADY_ANSWERED["en"]] * 2
     edited = [int(c.params["message_id"]) for c in tg.api.calls_to("editMessageReplyMarkup")]
-    assert day["message_id"] in edited and consent["message_id"] in edited  # type: ignore[index]
+    assert day["message_id"] in edited and consent["message_id"] in edited
     status, results = tg.results()
     assert status == "waiting" and "safe_night" not in results and results["safe_day"] == "4"
     participant = tg.participant()

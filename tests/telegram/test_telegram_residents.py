@@ -9,24 +9,19 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from engage.channels.telegram_order import ChatLocks
-from engage.channels.telegram_toggles import TICK
-from engage.channels.telegram_updates import (
-    ALREADY_ANSWERED,
-    CHOOSE_FIRST,
-    ONLY_TEXT,
-    UNKNOWN_COMMAND,
-    UpdateContextMiddleware,
-)
+from engage.channels.telegram_updates import UpdateContextMiddleware
 from engage.runtime import Runtime
 from engage.storage.models import Participant, Run
-from tests.channels.telegram_harness import (
+from engage.telegram.chat_order import ChatLocks
+from engage.telegram.multi_select import TICK
+from engage.telegram.texts import ALREADY_ANSWERED, CHOOSE_FIRST, ONLY_TEXT, UNKNOWN_COMMAND
+from tests.telegram.telegram_harness import (
     CHAT,
     Harness,
     api_fixture,  # noqa: F401  (registers the ``api`` fixture)
     tg_fixture,  # noqa: F401  (registers the ``tg`` fixture)
 )
-from tests.channels.test_telegram_links import add_campaign, add_session, code_for
+from tests.telegram.test_telegram_links import add_campaign, add_session, code_for
 
 
 def run_state(tg: Harness, chat: int = CHAT) -> dict[str, Any]:

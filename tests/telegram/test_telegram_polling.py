@@ -13,20 +13,21 @@ from sqlmodel import Session, select
 
 from engage.channels.base import Inbound
 from engage.channels.deeplinks import make_code
-from engage.channels.telegram_toggles import TICK
-from engage.channels.telegram_updates import ALLOWED_UPDATES, ALREADY_ANSWERED
+from engage.channels.telegram_updates import ALLOWED_UPDATES
 from engage.commands.telegram import route_library_logs, run_polling
 from engage.logging import ScrubFilter
 from engage.runtime import Runtime
 from engage.storage.db import make_engine
 from engage.storage.models import Run
 from engage.storage.scheduling_models import DialogueSession
-from tests.channels.telegram_harness import (
+from engage.telegram.multi_select import TICK
+from engage.telegram.texts import ALREADY_ANSWERED
+from tests.fakes.telegram_api import FakeTelegramAPI, Updates
+from tests.telegram.telegram_harness import (
     CHAT,
     api_fixture,  # noqa: F401  (registers the ``api`` fixture)
     telegram_settings,
 )
-from tests.fakes.telegram_api import FakeTelegramAPI, Updates
 
 SPANISH_MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
                   "septiembre", "octubre", "noviembre", "diciembre")

@@ -15,9 +15,11 @@ redraw, still both count.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from engage.channels.telegram_updates import ButtonPress, PressReplies
 from engage.flow.events import MULTI_DONE, MULTI_PREFIX
 
 TICK = "✅ "
@@ -25,6 +27,7 @@ _REMEMBERED = 2048  # keyboards kept in memory (a few hundred bytes each)
 
 
 def is_toggle(value: str) -> bool:
+    """An option of an "all that apply" keyboard (not its Done)."""
     return value.startswith(MULTI_PREFIX) and value != MULTI_DONE
 
 
@@ -54,9 +57,9 @@ def toggled(markup: InlineKeyboardMarkup, value: str) -> InlineKeyboardMarkup:
                    None)
     turning_on = pressed is not None and not _ticked(pressed)
     exclusive = value.endswith("!")
-    rows = []
+    rows: list[list[InlineKeyboardButton]] = []
     for row in markup.inline_keyboard:
-        new_row = []
+        new_row: list[InlineKeyboardButton] = []
         for button in row:
             own = _value_of(button)
             if own == value:
@@ -99,3 +102,31 @@ class KeyboardMemory:
 
     def forget(self, chat_id: int, message_id: int) -> None:
         self._boards.pop((chat_id, message_id), None)
+
+
+async def multi_press(
+    keyboards: KeyboardMemory,
+    press: ButtonPress,
+    replies: PressReplies,
+    choose_first: Callable[[], Awaitable[str]],
+) -> str | None:
+    """An option toggles its tick and redraws the keyboard (None: nothing to submit yet);
+    Done gives the ticked options as the reply to submit, or, when none is ticked, answers
+    the press with ``choose_first()`` and submits nothing."""
+    chat_id, message_id = press.chat_id, press.message_id
+    markup = keyboards.get(chat_id, message_id, press.keyboard)
+    if markup is None:
+        await replies.settle(None)
+        return None
+    if is_done(press.value):
+        reply = ticked_reply(markup)
+        if not reply:
+            await replies.answer(await choose_first())
+            return None
+        keyboards.forget(chat_id, message_id)
+        return reply
+    redrawn = toggled(markup, press.value)
+    keyboards.put(chat_id, message_id, redrawn)
+    await replies.answer(None)
+    await replies.redraw(redrawn)
+    return None

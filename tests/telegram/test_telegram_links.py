@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from engage.channels.deeplinks import make_code
-from engage.channels.telegram_updates import LINK_UNUSABLE
 from engage.storage.models import ConsentEntry, Run
 from engage.storage.scheduling_models import (
     Campaign,
@@ -17,7 +16,8 @@ from engage.storage.scheduling_models import (
     DialogueSession,
     SessionRsvp,
 )
-from tests.channels.telegram_harness import (
+from engage.telegram.texts import LINK_UNUSABLE
+from tests.telegram.telegram_harness import (
     CHAT,
     Harness,
     api_fixture,  # noqa: F401  (registers the ``api`` fixture)
@@ -66,7 +66,7 @@ def add_session(tg: Harness, now: Any) -> int:
 
 def runs(tg: Harness) -> list[Run]:
     with Session(tg.engine) as session:
-        return list(session.exec(select(Run).order_by(Run.id)).all())
+        return list(session.exec(select(Run).order_by(col(Run.id))).all())
 
 
 def code_for(tg: Harness, kind: str, target: int, now: Any, **kw: Any) -> str:
