@@ -207,7 +207,7 @@ def test_skipped_free_text_is_not_scored(db_engine) -> None:
 def test_query_plans_agree(db_engine) -> None:
     """The planner hints (scan vs index, ranking skipped when nobody answered twice) never
     change the answer."""
-    from engage.analytics.metrics import _aggregate_query
+    from engage.analytics.metrics._queries import aggregate_query
 
     with Session(db_engine) as session:
         for i in range(40):
@@ -222,7 +222,7 @@ def test_query_plans_agree(db_engine) -> None:
     with db_engine.connect() as conn:
         for scan in (False, True):
             for dedupe in (False, True):
-                rows = conn.execute(_aggregate_query(period, dims, "satisfaction", scan=scan,
+                rows = conn.execute(aggregate_query(period, dims, "satisfaction", scan=scan,
                                                      dedupe=dedupe)).all()
                 results.append(sorted(tuple(r) for r in rows))
     assert len(results[0]) == 4
