@@ -6,7 +6,8 @@ order the walk meets it (the order users see):
 
 - ``_flow``: the header fields, node ids and start; then the whole-flow checks below
 - ``_nodes``: say/ask/end nodes and their branches (``_refs``: links between nodes)
-- ``_questions``: question types and their fields, options, consent, retries, timeouts
+- ``_questions``: question types and their fields, consent, retries, timeouts;
+  ``_options``: the options of choice and language questions
 - ``_texts``: texts and translations; ``_names``: results, context and placeholders
 - ``_graph``: reachability, ``on_decline``, loops of say nodes
 - ``_sms_length``: texts that take more than one SMS segment

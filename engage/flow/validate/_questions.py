@@ -1,4 +1,4 @@
-"""Questions: the type and its fields, options, consent, retries and timeouts."""
+"""Questions: the type and its fields, consent, retries and timeouts."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from engage.flow.model import LANGUAGE_NAMES, QUESTION_TYPES
+from engage.flow.model import QUESTION_TYPES
 from engage.flow.validate._context import ID, FlowContext, closest
 from engage.flow.validate._durations import parse_duration
 from engage.flow.validate._gazetteers import load_gazetteer
+from engage.flow.validate._options import check_options
 from engage.flow.validate._refs import check_ref
 from engage.flow.validate._texts import check_text
 
 ASK_KEYS = {"type", "text", "result", "optional", "scope", "options", "scale", "min", "max",
             "integer", "labels", "max_length", "gazetteer", "text_version", "required",
             "on_decline", "reprompt", "max_tries", "on_fail", "timeout"}
-OPTION_KEYS = {"value", "label", "synonyms", "category", "exclusive"}
 TIMEOUT_KEYS = {"after", "reminder", "next"}
 
 
@@ -54,19 +54,7 @@ def check_ask(
         ctx.error(f"{loc}.scope", "expected a consent scope name")
         q_scope = scope
     if qtype == "consent":
-        out["scope"] = scope
-        out["consent_scope"] = q_scope
-        if "scope" not in raw:
-            ctx.error(f"{loc}.scope", "a consent question needs the scope it asks about")
-        version = raw.get("text_version")
-        if not isinstance(version, str | int) or isinstance(version, bool) or version == "":
-            ctx.error(f"{loc}.text_version", "a consent question needs text_version")
-        out["text_version"] = str(version)
-        required = raw.get("required", q_scope == "surveys")
-        out["required"] = bool(required)
-        if raw.get("on_decline") is not None:
-            target = check_ref(ctx, f"{loc}.on_decline", raw["on_decline"], ids)
-            out["on_decline"] = target
+        out.update(_consent_fields(ctx, loc, raw, ids, scope, q_scope))
     else:
         out["scope"] = q_scope
         for key in ("text_version", "required", "on_decline"):
@@ -75,14 +63,45 @@ def check_ask(
     _type_fields(ctx, loc, qtype, raw, out)
     if raw.get("reprompt") is not None:
         out["reprompt"] = check_text(ctx, f"{loc}.reprompt", raw["reprompt"])
+    out["max_tries"], out["on_fail"] = _retries(
+        ctx, loc, raw, ids, defaults, required_consent=qtype == "consent" and out["required"])
+    if raw.get("timeout") is not None:
+        out["timeout"] = _timeout(ctx, f"{loc}.timeout", raw["timeout"], ids)
+    return out
+
+
+def _consent_fields(
+    ctx: FlowContext, loc: str, raw: Mapping[str, Any], ids: Mapping[str, int], scope: str,
+    consent_scope: str,
+) -> dict[str, Any]:
+    """What a consent question records: the scope it asks about and the text's version."""
+    out: dict[str, Any] = {"scope": scope, "consent_scope": consent_scope}
+    if "scope" not in raw:
+        ctx.error(f"{loc}.scope", "a consent question needs the scope it asks about")
+    version = raw.get("text_version")
+    if not isinstance(version, str | int) or isinstance(version, bool) or version == "":
+        ctx.error(f"{loc}.text_version", "a consent question needs text_version")
+    out["text_version"] = str(version)
+    required = raw.get("required", consent_scope == "surveys")
+    out["required"] = bool(required)
+    if raw.get("on_decline") is not None:
+        target = check_ref(ctx, f"{loc}.on_decline", raw["on_decline"], ids)
+        out["on_decline"] = target
+    return out
+
+
+def _retries(
+    ctx: FlowContext, loc: str, raw: Mapping[str, Any], ids: Mapping[str, int],
+    defaults: Mapping[str, Any], *, required_consent: bool,
+) -> tuple[int, str]:
+    """How many unclear replies a question takes (``max_tries``) and what happens after."""
     max_tries = raw.get("max_tries", defaults.get("max_tries", 3))
     if isinstance(max_tries, bool) or not isinstance(max_tries, int) or not (
         1 <= max_tries <= 10
     ):
         ctx.error(f"{loc}.max_tries", "expected a whole number from 1 to 10")
         max_tries = 3
-    out["max_tries"] = max_tries
-    if qtype == "consent" and out.get("required"):
+    if required_consent:
         # required consent is never assumed: too many unclear replies end the run
         on_fail = raw.get("on_fail", "end")
         if on_fail == "skip":
@@ -92,10 +111,7 @@ def check_ask(
         on_fail = raw.get("on_fail", defaults.get("on_fail", "skip"))
     if on_fail not in ("skip", "end"):
         on_fail = check_ref(ctx, f"{loc}.on_fail", on_fail, ids) or "skip"
-    out["on_fail"] = on_fail
-    if raw.get("timeout") is not None:
-        out["timeout"] = _timeout(ctx, f"{loc}.timeout", raw["timeout"], ids)
-    return out
+    return max_tries, on_fail
 
 
 def _type_fields(
@@ -120,7 +136,7 @@ def _type_fields(
                 continue
             out["labels"][str(point)] = check_text(ctx, f"{loc}.labels.{point}", text)
     elif qtype in ("choice", "multi_choice", "language"):
-        out["options"] = _options(ctx, loc, qtype, raw.get("options"))
+        out["options"] = check_options(ctx, loc, qtype, raw.get("options"))
     elif qtype == "number":
         low, high = raw.get("min"), raw.get("max")
         for key, v in (("min", low), ("max", high)):
@@ -152,63 +168,6 @@ def _type_fields(
     extra |= {"gazetteer"} if qtype != "area" else set()
     for key in sorted(extra & set(raw)):
         ctx.error(f"{loc}.{key}", f"{qtype} questions do not use {key}")
-
-
-def _options(ctx: FlowContext, loc: str, qtype: str, raw: Any) -> list[dict[str, Any]]:
-    if qtype == "language" and raw is None:
-        return [
-            {"value": lang, "label": dict.fromkeys(ctx.languages, LANGUAGE_NAMES.get(
-                lang, (lang, ()))[0]), "synonyms": list(LANGUAGE_NAMES.get(lang, ("", ()))[1]),
-             "category": None, "exclusive": False}
-            for lang in ctx.languages
-        ]
-    if not isinstance(raw, list) or len(raw) < 2:
-        ctx.error(f"{loc}.options", "expected a list of at least two options")
-        return []
-    out: list[dict[str, Any]] = []
-    values: set[str] = set()
-    for k, option in enumerate(raw):
-        oloc = f"{loc}.options[{k}]"
-        if not isinstance(option, Mapping):
-            ctx.error(oloc, "expected a mapping with value and label")
-            continue
-        ctx.unknown_keys(oloc, option, OPTION_KEYS)
-        value = option.get("value")
-        if not isinstance(value, str | int) or isinstance(value, bool) or value == "":
-            ctx.error(f"{oloc}.value", "expected a value")
-            continue
-        value = str(value)
-        if value in values:
-            ctx.error(f"{oloc}.value", f"duplicate option value {value!r}")
-        values.add(value)
-        if qtype == "language" and value not in ctx.languages:
-            ctx.error(f"{oloc}.value", f"{value!r} is not one of the flow's languages")
-        label = check_text(ctx, f"{oloc}.label", option.get("label"), allow_plain=True) or {}
-        synonyms_raw = option.get("synonyms", [])
-        synonyms: list[str] = []
-        if isinstance(synonyms_raw, Mapping):
-            for lang, words in synonyms_raw.items():
-                if lang not in ctx.languages:
-                    ctx.error(f"{oloc}.synonyms.{lang}", f"language {lang!r} is not in "
-                                                         "languages")
-                if isinstance(words, list):
-                    synonyms.extend(str(w) for w in words)
-                else:
-                    ctx.error(f"{oloc}.synonyms.{lang}", "expected a list of words")
-        elif isinstance(synonyms_raw, list):
-            synonyms = [str(w) for w in synonyms_raw]
-        else:
-            ctx.error(f"{oloc}.synonyms", "expected a list, or a mapping language -> list")
-        if qtype == "language":
-            synonyms.extend(LANGUAGE_NAMES.get(value, ("", ()))[1])
-        category = option.get("category")
-        exclusive = option.get("exclusive", False)
-        if exclusive and qtype != "multi_choice":
-            ctx.error(f"{oloc}.exclusive", "only multi_choice options can be exclusive")
-        out.append({"value": value, "label": label, "synonyms": synonyms,
-                    "category": None if category is None else str(category),
-                    "exclusive": bool(exclusive)})
-    return out
 
 
 def _timeout(ctx: FlowContext, loc: str, raw: Any, ids: Mapping[str, int]) -> dict[str, Any] | None:
