@@ -1,14 +1,33 @@
-"""The ``engage`` command. Each command group lives in ``engage/commands/<name>.py`` and
-exposes ``register(app)``; this module only wires them and turns errors into one line."""
+"""The ``engage`` command. Each command group lives in ``engage/commands/<name>`` and exposes
+``register(app)``; this module only wires them and turns errors into one line."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import typer
 from pydantic import ValidationError
 
+from engage.commands import (
+    audit,
+    campaign,
+    chat,
+    db,
+    deliberation,
+    demo,
+    dialogue,
+    export,
+    flows,
+    outbox,
+    report,
+    scheduler,
+    secret,
+    sentiment,
+    serve,
+    telegram,
+    tokens,
+    users,
+)
 from engage.config import ConfigError
 from engage.errors import EngageError
 
@@ -22,41 +41,29 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
-COMMAND_MODULES = (
-    "flows",
-    "db",
-    "serve",
-    "chat",
-    "outbox",
-    "campaign",
-    "dialogue",
-    "scheduler",
-    "export",
-    "report",
-    "demo",
-    "audit",
-    "sentiment",
-    "telegram",
-    "users",
-    "tokens",
-    "secret",
-    "deliberation",
-)
+COMMAND_GROUPS = (
+    flows,
+    db,
+    serve,
+    chat,
+    outbox,
+    campaign,
+    dialogue,
+    scheduler,
+    export,
+    report,
+    demo,
+    audit,
+    sentiment,
+    telegram,
+    users,
+    tokens,
+    secret,
+    deliberation,
+)  # in the order ``engage --help`` lists them
 
-
-def _register_all() -> None:
-    for name in COMMAND_MODULES:
-        module_name = f"engage.commands.{name}"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # command group not built yet
-            raise
-        module.register(app)
-
-
-_register_all()
+for group in COMMAND_GROUPS:
+    group.register(app)
 
 
 def main() -> None:

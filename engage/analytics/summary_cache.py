@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, func, select
+from sqlmodel import col
 
 from engage.analytics.metrics import SURVEY_FLOW, Summary, summarize
 from engage.analytics.periods import Period
@@ -38,7 +39,7 @@ _VERSION = select(
     select(func.max(Response.id)).scalar_subquery(),
     select(func.max(Response.answered_at)).scalar_subquery(),
     select(func.max(Run.id)).scalar_subquery(),
-    select(func.max(AuditEntry.seq)).where(AuditEntry.action == ERASED).scalar_subquery(),
+    select(func.max(AuditEntry.seq)).where(col(AuditEntry.action) == ERASED).scalar_subquery(),
 )
 
 _entries: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], float, Summary]] = OrderedDict()

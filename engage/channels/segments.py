@@ -1,21 +1,17 @@
-"""SMS segment arithmetic for outbound bodies, and safe splitting of over-long bodies.
+"""What an outbound SMS body costs as sent, and safe splitting of over-long bodies.
 
-A body is GSM-7 when every character is in the GSM 03.38 basic or extension table (extension
-characters such as ``€ [ ] { } ^ ~ | \\`` cost two septets, and an escape pair is never split
-across segments); otherwise it is UCS-2 (UTF-16 code units; a surrogate pair is never split).
-Single segment: 160 septets / 70 units; concatenated: 153 / 67 per segment.
-
-We send with Twilio's ``smart_encoded=True``, which swaps look-alike Unicode (curly quotes,
-dashes, the ellipsis, non-breaking spaces) for GSM characters, so ``measure`` applies the same
-substitutions before counting: the stored figure is what the carrier is billed for.
+The segment arithmetic (GSM-7 versus UCS-2, escape and surrogate pairs) is
+``engage.flow.gsm``'s, so the flow validator's warnings and the billed figure agree. We send
+with Twilio's ``smart_encoded=True``, which swaps look-alike Unicode (curly quotes, dashes, the
+ellipsis, non-breaking spaces) for GSM characters, so ``measure`` applies the same substitutions
+before counting: the stored figure is what the carrier is billed for.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# One alphabet for the whole project: the flow validator's warnings and the billed figure agree.
-from engage.flow.gsm import GSM7_BASIC, GSM7_EXTENDED
+from engage.flow.gsm import segment_info
 
 # The common substitutions Twilio's smart encoding makes (a subset of its published table).
 SMART_ENCODING = {
@@ -53,8 +49,6 @@ SMART_ENCODING = {
 }
 _SMART_TABLE = str.maketrans(SMART_ENCODING)
 
-GSM7_SINGLE, GSM7_MULTI = 160, 153
-UCS2_SINGLE, UCS2_MULTI = 70, 67
 MAX_BODY_CHARS = 1600  # Twilio rejects longer bodies (error 21617)
 
 
@@ -72,37 +66,10 @@ def smart_encode(text: str) -> str:
     return text.translate(_SMART_TABLE)
 
 
-def is_gsm7(text: str) -> bool:
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text)
-
-
-def _costs(text: str, gsm: bool) -> list[int]:
-    """Cost of each character in septets (GSM-7) or UTF-16 code units (UCS-2)."""
-    if gsm:
-        return [2 if ch in GSM7_EXTENDED else 1 for ch in text]
-    return [2 if ord(ch) > 0xFFFF else 1 for ch in text]
-
-
-def _pack(costs: list[int], per_segment: int) -> int:
-    """Segments needed when no character (escape pair, surrogate pair) may straddle two."""
-    segments, used = 1, 0
-    for cost in costs:
-        if used + cost > per_segment:
-            segments += 1
-            used = 0
-        used += cost
-    return segments
-
-
 def measure(text: str, *, smart_encoded: bool = True) -> Segments:
     """Encoding, size and segment count of ``text`` as the carrier will see it."""
-    body = smart_encode(text) if smart_encoded else text
-    gsm = is_gsm7(body)
-    costs = _costs(body, gsm)
-    units = sum(costs)
-    single, multi = (GSM7_SINGLE, GSM7_MULTI) if gsm else (UCS2_SINGLE, UCS2_MULTI)
-    segments = 1 if units <= single else _pack(costs, multi)
-    return Segments("GSM-7" if gsm else "UCS-2", units, segments)
+    info = segment_info(smart_encode(text) if smart_encoded else text)
+    return Segments(info.encoding, info.units, info.segments)
 
 
 def split_body(text: str, limit: int = MAX_BODY_CHARS) -> list[str]:

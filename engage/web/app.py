@@ -1,16 +1,14 @@
 """``create_app``: the FastAPI application behind ``engage serve``.
 
-The runtime and the database engine are built once per app; the dispatcher (and, when the
-scheduling package provides it, the scheduler leader) run as background tasks in the same
-event loop unless ``start_background=False`` (tests drive them by hand).
+The runtime and the database engine are built once per app; the dispatcher (and, when
+``ENGAGE_INPROCESS_SCHEDULER`` is on, the scheduler leader) run as background tasks in the
+same event loop unless ``start_background=False`` (tests drive them by hand).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -20,10 +18,9 @@ from starlette.types import Receive, Scope, Send
 
 from engage.channels.sms import SMS_WEBHOOK_PATH
 from engage.config import Settings, get_settings
-from engage.web import health, sms_webhook, twilio_routes
+from engage.web import health, sms_webhook, telegram_routes, twilio_routes
 from engage.web.health import Metrics
 
-log = logging.getLogger("engage.web")
 STOP_MARGIN = 2.0  # seconds past the drain for recording and closing (stop timeout: 8 s)
 
 
@@ -62,20 +59,16 @@ def _build_dispatcher(app: FastAPI) -> Any:
                       provider_opt_out=state.runtime.record_provider_opt_out)
 
 
-def _leader_runner(app: FastAPI) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None:
-    """The scheduler leader's loop, when ``engage.scheduling.leader`` is installed."""
-    try:
-        leader = importlib.import_module("engage.scheduling.leader")
-        ticks = importlib.import_module("engage.scheduling.ticks")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("engage.scheduling.leader", "engage.scheduling.ticks"):
-            return None
-        raise
+def _leader_runner(app: FastAPI) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
+    """The scheduler leader's loop (APScheduler is imported only when it runs in process)."""
+    from engage.scheduling.leader import SchedulerLeader
+    from engage.scheduling.ticks import Ticks
+
     state = app.state
-    scheduler = leader.SchedulerLeader(
-        ticks=ticks.Ticks(engine=state.engine, settings=state.settings, runtime=state.runtime))
+    scheduler = SchedulerLeader(
+        ticks=Ticks(engine=state.engine, settings=state.settings, runtime=state.runtime))
     state.scheduler = scheduler
-    return scheduler.run  # type: ignore[no-any-return]
+    return scheduler.run
 
 
 @contextlib.asynccontextmanager
@@ -87,8 +80,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.dispatcher = _build_dispatcher(app)
         tasks.append(asyncio.create_task(app.state.dispatcher.run_forever(stop),
                                          name="engage-dispatcher"))
-        run_leader = _leader_runner(app) if app.state.settings.run_scheduler_in_process else None
-        if run_leader is not None:
+        if app.state.settings.run_scheduler_in_process:
+            run_leader = _leader_runner(app)
             tasks.append(asyncio.create_task(run_leader(stop), name="engage-scheduler"))
     try:
         yield
@@ -123,7 +116,8 @@ def create_app(
         from engage.storage.db import engine_options, make_engine
 
         url = settings.effective_database_url
-        engine = make_engine(url, **engine_options(url))  # the CLI's options (no prepares)
+        options: dict[str, Any] = dict(engine_options(url))  # the CLI's (no prepares)
+        engine = make_engine(url, **options)
     app = EngageApp(title="engage", docs_url=None, redoc_url=None, openapi_url=None,
                     lifespan=_lifespan)
     app.state.settings = settings
@@ -137,12 +131,7 @@ def create_app(
     app.include_router(twilio_routes.router)
     if not settings.twilio_enabled and settings.env != "production":
         app.include_router(twilio_routes.dev_router)
-    try:
-        from engage.web import telegram_routes
-    except ImportError as exc:
-        log.info("telegram webhook not available: %s", exc)
-    else:
-        app.include_router(telegram_routes.router)
+    app.include_router(telegram_routes.router)
     from engage.web import api
 
     api.mount(app)  # /api/v1/... and /api/openapi.json

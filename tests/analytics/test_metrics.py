@@ -7,21 +7,22 @@ from datetime import UTC, datetime
 
 import pytest
 from analytics_helpers import Q3, add_invited, add_respondent
+from sqlalchemy import Engine
 from sqlmodel import Session
 
-from engage.analytics.metrics import ALL, parse_dimensions, summarize
-from engage.analytics.periods import parse_period, recent_periods
+from engage.analytics.metrics import ALL, Row, Summary, parse_dimensions, summarize
+from engage.analytics.periods import Period, parse_period, recent_periods
 from engage.analytics.stats import mean_ci, t975, t_quantile, wilson_ci
 from engage.errors import UserError
 
 NY = "America/New_York"
 
 
-def q3() -> object:
+def q3() -> Period:
     return parse_period("2026Q3", NY)
 
 
-def row(summary, **key):  # type: ignore[no-untyped-def]
+def row(summary: Summary, **key: str) -> Row:
     wanted = tuple((d, key.get(d, ALL)) for d in summary.dims)
     return next(r for r in summary.rows if r.key == wanted)
 
@@ -87,7 +88,7 @@ def test_dimensions_are_validated() -> None:
 # --- SQL metrics on the database ----------------------------------------------------------
 
 
-def test_indices_means_distribution_and_intervals_on_known_data(db_engine) -> None:
+def test_indices_means_distribution_and_intervals_on_known_data(db_engine: Engine) -> None:
     respect = [5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 5, 4]
     with Session(db_engine) as session:
         for i, r in enumerate(respect):
@@ -118,13 +119,14 @@ def test_indices_means_distribution_and_intervals_on_known_data(db_engine) -> No
     # Sentiment shares: 4 negative, 4 neutral, 4 positive of 12, Wilson intervals
     for share in ("negative", "neutral", "positive"):
         est = wilson_ci(4, 12)
+        assert est.low is not None
         assert f[f"share_{share}"] == pytest.approx(round(4 / 12, 3))
         assert f[f"share_{share}_low"] == pytest.approx(round(est.low, 3))
     assert f["sentiment_mean"] == pytest.approx(round((-0.6 + 0.0 + 0.4) / 3, 3))
     assert summary.scorer_versions == ("test-1",)
 
 
-def test_answer_late_on_the_last_local_day_belongs_to_that_quarter(db_engine) -> None:
+def test_answer_late_on_the_last_local_day_belongs_to_that_quarter(db_engine: Engine) -> None:
     late = datetime(2026, 10, 1, 3, 30, tzinfo=UTC)  # 23:30 on 30 September in Baltimore
     with Session(db_engine) as session:
         add_respondent(session, answers={"safe_day": 5}, at=late)
@@ -135,7 +137,9 @@ def test_answer_late_on_the_last_local_day_belongs_to_that_quarter(db_engine) ->
     assert q4_total.figures["respondents"] == 0
 
 
-def test_a_resident_who_answers_twice_counts_once_with_the_latest_answers(db_engine) -> None:
+def test_a_resident_who_answers_twice_counts_once_with_the_latest_answers(
+    db_engine: Engine,
+) -> None:
     with Session(db_engine) as session:
         person = add_respondent(session, answers={"safe_day": 1}, at=Q3)
         add_respondent(session, participant=person, answers={"safe_day": 5},
@@ -147,7 +151,7 @@ def test_a_resident_who_answers_twice_counts_once_with_the_latest_answers(db_eng
     assert f["safe_day_mean"] == 4.0
 
 
-def test_group_breakdown_by_incident_type_with_margins(db_engine) -> None:
+def test_group_breakdown_by_incident_type_with_margins(db_engine: Engine) -> None:
     with Session(db_engine) as session:
         for i in range(30):
             contact = "called_for_help" if i < 18 else "stopped_by_police"
@@ -166,7 +170,7 @@ def test_group_breakdown_by_incident_type_with_margins(db_engine) -> None:
     assert help_row.figures["response_rate"] is None  # no denominator for a demographic cell
 
 
-def test_response_rate_by_district(db_engine) -> None:
+def test_response_rate_by_district(db_engine: Engine) -> None:
     with Session(db_engine) as session:
         for _ in range(12):
             add_respondent(session, district="Central", answers={"safe_day": 4})
@@ -176,12 +180,13 @@ def test_response_rate_by_district(db_engine) -> None:
     summary = summarize(db_engine, q3(), ("district",), min_cell_size=10)
     f = row(summary, district="Central").figures
     est = wilson_ci(12, 20)
+    assert est.low is not None
     assert f["response_rate"] == 0.6
     assert f["response_rate_low"] == pytest.approx(round(est.low, 3))
     assert summary.total().figures["response_rate"] == 0.6
 
 
-def test_other_flows_and_other_periods_are_ignored(db_engine) -> None:
+def test_other_flows_and_other_periods_are_ignored(db_engine: Engine) -> None:
     with Session(db_engine) as session:
         add_respondent(session, answers={"safe_day": 5}, flow_id="session_feedback")
         add_respondent(session, answers={"safe_day": 5}, at=datetime(2026, 4, 2, tzinfo=UTC))
@@ -191,7 +196,7 @@ def test_other_flows_and_other_periods_are_ignored(db_engine) -> None:
     assert f["respondents"] == 1 and f["safe_day_mean"] == 2.0
 
 
-def test_skipped_free_text_is_not_scored(db_engine) -> None:
+def test_skipped_free_text_is_not_scored(db_engine: Engine) -> None:
     with Session(db_engine) as session:
         add_respondent(session, answers={"safe_day": 3}, text="too many shootings",
                        sentiment=-0.8)
@@ -204,10 +209,10 @@ def test_skipped_free_text_is_not_scored(db_engine) -> None:
     assert f["sentiment_n"] == 1 and f["share_negative"] == 1.0
 
 
-def test_query_plans_agree(db_engine) -> None:
+def test_query_plans_agree(db_engine: Engine) -> None:
     """The planner hints (scan vs index, ranking skipped when nobody answered twice) never
     change the answer."""
-    from engage.analytics.metrics import _aggregate_query
+    from engage.analytics.metrics._queries import aggregate_query
 
     with Session(db_engine) as session:
         for i in range(40):
@@ -222,14 +227,14 @@ def test_query_plans_agree(db_engine) -> None:
     with db_engine.connect() as conn:
         for scan in (False, True):
             for dedupe in (False, True):
-                rows = conn.execute(_aggregate_query(period, dims, "satisfaction", scan=scan,
+                rows = conn.execute(aggregate_query(period, dims, "satisfaction", scan=scan,
                                                      dedupe=dedupe)).all()
                 results.append(sorted(tuple(r) for r in rows))
     assert len(results[0]) == 4
     assert all(r == results[0] for r in results)
 
 
-def test_response_rate_of_fewer_invited_than_the_minimum_is_withheld(db_engine) -> None:
+def test_response_rate_of_fewer_invited_than_the_minimum_is_withheld(db_engine: Engine) -> None:
     """0 respondents is publishable, but "none of the 3 invited answered" describes 3 people."""
     with Session(db_engine) as session:
         for _ in range(3):

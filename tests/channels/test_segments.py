@@ -70,3 +70,16 @@ def test_long_word_is_cut_without_breaking_surrogate_pairs() -> None:
     assert all(len(p.encode("utf-16-le")) // 2 <= 1600 for p in parts)
     for part in parts:
         part.encode("utf-8")  # a lone surrogate would raise here
+
+
+def test_the_flow_validator_counts_what_the_channel_bills() -> None:
+    from engage.flow.gsm import segment_info
+
+    straddling_escape = "a" * 152 + "€" + "a" * 152  # 306 septets; the € pair opens segment 2
+    for text in ("hello", "a" * 161, "Sí " * 30, "🙂" * 40, straddling_escape):
+        billed = measure(text, smart_encoded=False)
+        info = segment_info(text)
+        assert (info.encoding, info.units, info.segments) == (
+            billed.encoding, billed.units, billed.segments), text
+    assert segment_info(straddling_escape).segments == 3
+    assert segment_info("Sí, ¿qué tal? 🙂").non_gsm == "í🙂"

@@ -7,12 +7,22 @@ only check and tell the operator to run ``engage db upgrade``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from engage.commands.common import fail
 from engage.config import ConfigError, get_settings
 from engage.storage.db import engine_options
+
+
+def engine_for(url: str) -> Engine:
+    """An engine with the options every command and ``engage serve`` share (no schema check)."""
+    from engage.storage.db import make_engine
+
+    options: dict[str, Any] = dict(engine_options(url))  # keyword arguments for create_engine
+    return make_engine(url, **options)
 
 
 def shown_url(url: str) -> str:
@@ -25,12 +35,12 @@ def ensure_schema(url: str, *, migrate: bool = True) -> None:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    from engage.storage.db import alembic_config, make_engine, metadata, upgrade
+    from engage.storage.db import alembic_config, metadata, upgrade
 
     shown = shown_url(url)
     try:
         heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
-        engine = make_engine(url, **engine_options(url))
+        engine = engine_for(url)
         try:
             with engine.connect() as conn:
                 current = set(MigrationContext.configure(conn).get_current_heads())
@@ -55,8 +65,6 @@ def ensure_schema(url: str, *, migrate: bool = True) -> None:
 
 def open_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
     """The engine for ``url`` (default: the configured database), schema ready, or exit 1."""
-    from engage.storage.db import make_engine
-
     try:
         settings = get_settings()
         settings.check_production()
@@ -65,6 +73,6 @@ def open_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
     target = url or settings.effective_database_url
     ensure_schema(target, migrate=migrate)
     try:
-        return make_engine(target, **engine_options(target))
+        return engine_for(target)
     except sa.exc.ArgumentError as exc:
         fail(f"invalid database URL: {exc}")
