@@ -58,7 +58,7 @@ def verify_command(
     from sqlmodel import Session
 
     from engage import audit, audit_checkpoints
-    from engage.commands.database import open_engine
+    from engage.commands.db.connect import open_engine
 
     try:
         settings = get_settings()
@@ -103,7 +103,7 @@ def checkpoint_command(url: str | None = URL_OPTION) -> None:
     """Sign the chain's current head into ENGAGE_DATA_DIR/audit/checkpoints.jsonl (and the
     log) and print the line (keep a copy elsewhere, too)."""
     from engage import audit_checkpoints
-    from engage.commands.database import open_engine
+    from engage.commands.db.connect import open_engine
     from engage.scheduling.clock import utcnow
 
     try:
@@ -117,7 +117,7 @@ def checkpoint_command(url: str | None = URL_OPTION) -> None:
 @audit_app.command("seal")
 def seal_command(url: str | None = URL_OPTION) -> None:
     """Seal a chain written before entries were keyed (``engage db upgrade`` does it too)."""
-    from engage.commands.database import open_engine
+    from engage.commands.db.connect import open_engine
 
     try:
         sealed = seal_chain(open_engine(url))

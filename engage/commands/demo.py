@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy.exc import SQLAlchemyError
 
 from engage.commands.common import console, fail
-from engage.commands.dbproblems import database_problem
+from engage.commands.db.problems import database_problem
 from engage.config import ConfigError, get_settings
 from engage.errors import EngageError
 
@@ -34,7 +34,7 @@ def demo(
     target = out or settings.data_dir / "demo"
     database_url = None
     if out is None:
-        from engage.commands.database import open_engine
+        from engage.commands.db.connect import open_engine
 
         open_engine().dispose()  # the configured database, schema ready, or a clear error
         database_url = settings.effective_database_url
@@ -65,7 +65,7 @@ def demo(
     console.print(f"summary export ({result.period}): {result.export}", markup=False)
     console.print(f"mediator briefing: {result.briefing}", markup=False)
     console.print(f"public report: {result.report}", markup=False)
-    from engage.commands.database import shown_url
+    from engage.commands.db.connect import shown_url
 
     where = ("the configured database: `engage export` and `engage report` read it"
              if database_url else "its own database; the configured one is unchanged")

@@ -10,13 +10,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from engage.commands.common import console, err_console, fail
-from engage.commands.dbproblems import database_problem
+from engage.commands.db.problems import database_problem
 from engage.config import ConfigError, get_settings
 from engage.errors import EngageError
 
 
 def _engine() -> Engine:
-    from engage.commands.database import open_engine
+    from engage.commands.db.connect import open_engine
 
     return open_engine()
 
@@ -53,7 +53,7 @@ def summary(
 
 def no_data(period: str) -> None:
     """Say plainly that a period has no answers, and where the command looked."""
-    from engage.commands.database import shown_url
+    from engage.commands.db.connect import shown_url
 
     url = shown_url(get_settings().effective_database_url)
     err_console.print(f"no data for {period}: nobody answered the survey in that period in "

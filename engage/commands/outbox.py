@@ -80,7 +80,7 @@ def outbox(
 
     if ctx.invoked_subcommand is not None:
         return
-    from engage.commands.database import open_engine
+    from engage.commands.db.connect import open_engine
 
     try:
         settings = get_settings()
@@ -209,7 +209,7 @@ def requeue(
     older than ENGAGE_REPLY_MAX_AGE are left alone: they would make no sense now."""
     import sqlalchemy as sa
 
-    from engage.commands.database import open_engine
+    from engage.commands.db.connect import open_engine
     from engage.storage.models import utcnow
 
     if failed_since is None and not ids:

@@ -9,7 +9,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from engage.commands.common import console, fail
-from engage.commands.dbproblems import database_problem
+from engage.commands.db.problems import database_problem
 from engage.config import ConfigError, get_settings
 from engage.errors import EngageError
 
@@ -20,7 +20,7 @@ def report(
 ) -> None:
     """Write a self-contained HTML page (charts, plain-language method) and its CSV."""
     from engage.analytics.report import build_report
-    from engage.commands.database import open_engine
+    from engage.commands.db.connect import open_engine
 
     settings = get_settings()
     try:

@@ -36,7 +36,7 @@ class Context:
 
 def open_context(url: str | None = None) -> Context:
     """Settings, engine (schema ready) and runtime, or one clear error line."""
-    from engage.commands.database import open_engine
+    from engage.commands.db.connect import open_engine
     from engage.flows_catalog import FlowCatalog
     from engage.runtime import Runtime
 

@@ -37,11 +37,11 @@ def check_bind(settings: Settings, host: str, dev_on_network: bool) -> None:
 
 
 def _schema_ready(settings: Settings, migrate: bool) -> None:
-    """SQLite: migrate now; other databases: check only (see commands/database.py)."""
-    from engage.commands.database import ensure_schema
+    """SQLite: migrate now; other databases: check only (see commands/db/connect.py)."""
+    from engage.commands.db.connect import ensure_schema
 
     ensure_schema(settings.effective_database_url, migrate=migrate)
-    from engage.commands.db import seal_audit_chain
+    from engage.commands.db.upgrade import seal_audit_chain
 
     try:
         seal_audit_chain(settings.effective_database_url)

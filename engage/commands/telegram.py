@@ -134,7 +134,7 @@ def _link_target(kind: str, target: int, now: datetime) -> tuple[datetime | None
     residents to the plain survey): when it stops taking people, and notes for the operator."""
     from sqlmodel import Session
 
-    from engage.commands.database import open_engine
+    from engage.commands.db.connect import open_engine
     from engage.scheduling.clock import aware
     from engage.storage.scheduling_models import Campaign, DialogueSession
 
@@ -274,7 +274,7 @@ def _leader(settings: Settings, engine: Any, runtime: Any) -> Any:
 
 
 def _make_runtime(settings: Settings) -> tuple[Any, Any]:
-    from engage.commands.database import open_engine
+    from engage.commands.db.connect import open_engine
     from engage.flows_catalog import FlowCatalog
     from engage.runtime import Runtime
 

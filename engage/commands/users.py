@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
 
 def in_session(url: str | None, action: Callable[[Any], T]) -> T:
     """Run ``action(session)`` in one transaction; account errors become one line, exit 1."""
-    from engage.commands.database import open_engine
+    from engage.commands.db.connect import open_engine
     from engage.storage.db import session_scope
 
     engine = open_engine(url)
