@@ -84,8 +84,10 @@ def worker_command(
     """Run an outbox worker: claims due rows and sends them (several may run on PostgreSQL)."""
     from engage.channels.registry import build_senders
     from engage.outbox import Dispatcher
+    from engage.runtime import Runtime
 
     ctx = open_context(url)
+    assert isinstance(ctx.runtime, Runtime)
     try:
         senders = build_senders(ctx.settings)
     except ConfigError as exc:
