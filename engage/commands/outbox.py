@@ -137,8 +137,9 @@ def _waiting(engine: Any, secret: bytes, limit: int) -> tuple[int, list[dict[str
     from sqlmodel import col, func, select
 
     from engage.privacy import decrypt_address, mask
+    from engage.scheduling.clock import utcnow
     from engage.storage.db import session_scope
-    from engage.storage.models import Outbox, Participant, utcnow
+    from engage.storage.models import Outbox, Participant
 
     now = utcnow()
     with session_scope(engine) as session:
@@ -210,7 +211,7 @@ def requeue(
     import sqlalchemy as sa
 
     from engage.commands.db.connect import open_engine
-    from engage.storage.models import utcnow
+    from engage.scheduling.clock import utcnow
 
     if failed_since is None and not ids:
         fail("say which rows: --failed-since 2h (or an ISO time) and/or --id N")

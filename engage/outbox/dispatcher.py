@@ -37,7 +37,7 @@ from engage.outbox.queue import OutboxRow
 from engage.outbox.recording import Recorder
 from engage.outbox.retries import ChannelPause, RetryPolicy
 from engage.outbox.sending import Sending
-from engage.storage.models import utcnow
+from engage.scheduling.clock import utcnow
 from engage.storage.sql import transaction
 
 log = logging.getLogger("engage.dispatcher")

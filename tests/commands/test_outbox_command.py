@@ -80,7 +80,7 @@ def test_waiting_rows_are_listed_with_their_state_and_masked_numbers(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import timedelta
 
-    from engage.storage.models import utcnow
+    from engage.scheduling.clock import utcnow
 
     _rows(db_engine, settings)
     with session_scope(db_engine) as session:
@@ -106,7 +106,7 @@ def test_requeue_puts_failed_rows_back_but_not_stale_replies(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import timedelta
 
-    from engage.storage.models import utcnow
+    from engage.scheduling.clock import utcnow
 
     now = utcnow()
     with session_scope(db_engine) as session:

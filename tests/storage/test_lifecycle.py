@@ -72,7 +72,7 @@ def test_sizes_and_due_rows(db_engine: Engine, clock: Any) -> None:
 
 def test_db_stats_command(db_engine: Engine, db_url: str, settings: Settings,
                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from engage.storage.models import utcnow
+    from engage.scheduling.clock import utcnow
 
     _fill(db_engine, utcnow(), days=90)
     monkeypatch.setenv("ENGAGE_DATABASE_URL", db_url)

@@ -16,8 +16,8 @@ def stats_command(
     import sqlalchemy as sa
 
     from engage.commands.db.connect import open_engine
+    from engage.scheduling.clock import utcnow
     from engage.storage.lifecycle import database_bytes, table_sizes
-    from engage.storage.models import utcnow
 
     try:
         settings = get_settings()
