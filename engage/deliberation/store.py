@@ -245,7 +245,7 @@ def erase_resident(session: Session, participant_id: int) -> dict[str, int]:
             "deliberation_statements": len(unpublished)}
 
 
-def statement_table(session: Session, conversation_id: int, min_cell: int) -> dict[str, object]:
+def statement_table(session: Session, conversation_id: int, min_cell: int) -> dict[str, Any]:
     """The staff's statements table: status, reason and vote counts (latest vote each).
 
     Counts below ``min_cell`` are shown as "<N" so a pending statement voted on by one or two
