@@ -85,7 +85,6 @@ class MessageContext:
     default_kind: str
     active: RunRow | None = None
     fresh: bool = False  # the participant was created by this message: it has no runs
-    defer: bool = False  # in a batch: outbox rows are queued, found by key afterwards
     outbox_ids: list[int] = field(default_factory=list)
     outbox_keys: list[str] = field(default_factory=list)
     counter: int = 0

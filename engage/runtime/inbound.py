@@ -124,8 +124,6 @@ def _transact(services: Services, kept: KeptConnection,
     try:
         with transaction(services.engine, pipelined=True, keep=kept) as tx:
             repo.lock_participants(session=tx, keys=[job.key for job in jobs])
-            if len(jobs) == 1:
-                return [_handle(services, tx, jobs[0], None)[0]]
             outcomes = _handle_batch(services, tx, jobs)
         return outcomes()  # the outbox ids came back with the COMMIT
     except IntegrityError as exc:
@@ -137,7 +135,8 @@ def _transact(services: Services, kept: KeptConnection,
 
 def _handle_batch(services: Services, tx: Tx,
                   jobs: Sequence[Job]) -> Callable[[], list[InboundOutcome]]:
-    """Several messages in one transaction with statements per batch, not per message:
+    """The messages of one transaction (a single message is a batch of one), with
+    statements per batch, not per message:
     one round trip reads every participant with their waiting run and the provider ids
     already stored; the writes nobody reads back are queued (``Tx.defer``) and sent as one
     ``executemany`` per statement; the new outbox rows' ids are read alongside the COMMIT
@@ -166,17 +165,18 @@ def _handle_batch(services: Services, tx: Tx,
 
 
 def _handle(services: Services, tx: Tx, job: Job,
-            batch: _Batch | None) -> tuple[InboundOutcome, list[str]]:
-    """One message. Returns its outcome and, in a batch, the dedupe keys of outbox rows
-    still queued (their ids are read once for the whole batch)."""
+            batch: _Batch) -> tuple[InboundOutcome, list[str]]:
+    """One message. Returns its outcome and the dedupe keys of its outbox rows still queued
+    (their ids are read once for the whole batch)."""
     inbound, channel, key, text, now = job.inbound, job.channel, job.key, job.text, job.now
     secret = services.secret
+    place = (channel, inbound.provider_id)
     prefix = f"in:{channel}:{inbound.provider_id}:"
-    if batch is not None and (channel, inbound.provider_id) in batch.stored:
+    if place in batch.stored:
         return _duplicate(tx, prefix, key), []
     created = False
-    found = batch.known.pop((channel, key), None) if batch is not None else None
-    if found is None and (batch is None or (channel, key) not in batch.unknown):
+    found = batch.known.pop((channel, key), None)
+    if found is None and (channel, key) not in batch.unknown:
         found = repo.participant_and_active_run(session=tx, channel=channel, key=key)
     participant: ParticipantRow
     active: RunRow | None
@@ -187,8 +187,12 @@ def _handle(services: Services, tx: Tx, job: Job,
         participant, active, created = repo.ensure_participant(
             session=tx, channel=channel, key=key, now=now, language=hint or "en",
             address_enc=privacy.encrypt_address(secret, job.normalized))
-        if batch is not None:
-            batch.unknown.discard((channel, key))
+        batch.unknown.discard((channel, key))
+        if not created and repo.find_inbound_message(
+                session=tx, channel=channel, provider_id=inbound.provider_id) is not None:
+            # a concurrent first message from this person committed since the batch read
+            # the stored ids, and ensure_participant waited for it: it may be this one
+            return _duplicate(tx, prefix, key), []
     keyword = compliance.classify(text)
     if keyword is None and not participant.opted_out:
         participant_id = participant.id or 0
@@ -201,33 +205,23 @@ def _handle(services: Services, tx: Tx, job: Job,
             repo.delete_participant(session=tx, participant_id=participant.id)
             return _duplicate(tx, f"in:{channel}:{erased_id}:", key), []
     run_id = active.id if active is not None and keyword is None else None
-    scrubbed = privacy.scrub(text)  # the inbound row keeps only the scrubbed text
-    message_id: int | None = None
-    if batch is not None:  # known new (the batch read every stored id): queue the row
-        repo.queue_inbound_message(session=tx, participant_id=participant.id,
-                                   channel=channel, provider_id=inbound.provider_id,
-                                   body=scrubbed, now=now, run_id=run_id)
-        batch.stored.add((channel, inbound.provider_id))
-    else:
-        # The participant row is locked (PostgreSQL) / the database is (SQLite), so this
-        # insert is the dedupe: a retried or concurrent delivery finds its row.
-        message_id = repo.add_inbound_message(
-            session=tx, participant_id=participant.id, channel=channel,
-            provider_id=inbound.provider_id, body=scrubbed, now=now, run_id=run_id)
-        if message_id is None:
-            if created:  # a participant row made for a duplicate is dropped again
-                repo.delete_participant(session=tx, participant_id=participant.id)
-            return _duplicate(tx, prefix, key), []
+    # known new (the batch read every stored id): the row is queued; a concurrent delivery
+    # of the same id fails the transaction on the unique index (see queue_inbound_message)
+    repo.queue_inbound_message(session=tx, participant_id=participant.id, channel=channel,
+                               provider_id=inbound.provider_id,
+                               body=privacy.scrub(text),  # only the scrubbed text is kept
+                               now=now, run_id=run_id)
+    batch.stored.add(place)
     if participant.address_enc is None:
         repo.update_participant(session=tx, participant=participant,
                                 address_enc=privacy.encrypt_address(secret, job.normalized))
     ctx = MessageContext(services=services, tx=tx, participant=participant, now=now,
                          prefix=prefix, channel=channel, default_kind="reply", active=active,
-                         fresh=created, defer=batch is not None)
+                         fresh=created)
     status: Status = "handled"
     run: RunRow | None = None
     if keyword is not None:
-        status, run = handle_keyword(ctx, keyword, job, message_id)
+        status, run = handle_keyword(ctx, keyword, job)
     elif participant.opted_out:
         status = "ignored"
     elif inbound.media_count > 0 and not text.strip():
@@ -239,12 +233,9 @@ def _handle(services: Services, tx: Tx, job: Job,
     else:
         run = converse(ctx, text)
         if run is not None and (active is None or run.id != active.id):
-            if message_id is not None:
-                repo.set_message_run(session=tx, run_id=run.id, message_id=message_id)
-            else:
-                repo.set_inbound_message_run(session=tx, channel=channel,
-                                             provider_id=inbound.provider_id, run_id=run.id)
-        elif batch is not None and run is not None and run.status == repo.ACTIVE_RUN:
+            repo.set_inbound_message_run(session=tx, channel=channel,
+                                         provider_id=inbound.provider_id, run_id=run.id)
+        elif run is not None and run.status == repo.ACTIVE_RUN:
             # the same resident's next message in this batch goes on from here
             batch.known[(channel, key)] = (participant, run)
     outcome = InboundOutcome(status=status, participant_key=key,

@@ -23,21 +23,18 @@ from engage.storage.rows import RunRow
 from engage.storage.sql import Tx
 
 Handled = tuple[Status, RunRow | None]
-# (context, keyword, language to answer in, the message, its inbound row id: None while
-# it is still queued in a batch, read only by DELETE)
-KeywordHandler = Callable[[MessageContext, Keyword, str, Job, "int | None"], Handled]
+# (context, keyword, language to answer in, the message)
+KeywordHandler = Callable[[MessageContext, Keyword, str, Job], Handled]
 
 
-def handle_keyword(ctx: MessageContext, keyword: Keyword, job: Job,
-                   message_id: int | None) -> Handled:
+def handle_keyword(ctx: MessageContext, keyword: Keyword, job: Job) -> Handled:
     """Answer the keyword; returns the status and the run the message went to."""
     p = ctx.participant
     language = keyword.language if keyword.language == "es" else p.language
-    return _HANDLERS[keyword.kind](ctx, keyword, language, job, message_id)
+    return _HANDLERS[keyword.kind](ctx, keyword, language, job)
 
 
-def on_opt_out(ctx: MessageContext, keyword: Keyword, language: str, job: Job,
-               message_id: int | None) -> Handled:
+def on_opt_out(ctx: MessageContext, keyword: Keyword, language: str, job: Job) -> Handled:
     p = ctx.participant
     if p.opted_out:
         return "ignored", None  # confirmed once already; say nothing more
@@ -47,8 +44,7 @@ def on_opt_out(ctx: MessageContext, keyword: Keyword, language: str, job: Job,
     return "handled", None
 
 
-def on_opt_in(ctx: MessageContext, keyword: Keyword, language: str, job: Job,
-              message_id: int | None) -> Handled:
+def on_opt_in(ctx: MessageContext, keyword: Keyword, language: str, job: Job) -> Handled:
     p = ctx.participant
     if p.opted_out:
         repo.record_consent(session=ctx.tx, participant=p, scope="all",
@@ -63,29 +59,25 @@ def on_opt_in(ctx: MessageContext, keyword: Keyword, language: str, job: Job,
     return "handled", start_default(ctx)
 
 
-def on_help(ctx: MessageContext, keyword: Keyword, language: str, job: Job,
-            message_id: int | None) -> Handled:
+def on_help(ctx: MessageContext, keyword: Keyword, language: str, job: Job) -> Handled:
     say_fixed(ctx, "help", language, kind="confirmation")
     say_pending(ctx)
     return "handled", None
 
 
-def on_clarify(ctx: MessageContext, keyword: Keyword, language: str, job: Job,
-               message_id: int | None) -> Handled:
+def on_clarify(ctx: MessageContext, keyword: Keyword, language: str, job: Job) -> Handled:
     """Stopping messages mentioned in a longer text: ask once, hold everything else."""
     opt_outs.hold(ctx)
     say_fixed(ctx, "opt_out_ask", language, kind="confirmation")
     return "handled", ctx.active
 
 
-def on_delete(ctx: MessageContext, keyword: Keyword, language: str, job: Job,
-              message_id: int | None) -> Handled:
+def on_delete(ctx: MessageContext, keyword: Keyword, language: str, job: Job) -> Handled:
     """Erase, then confirm. The participant's address is gone after erasure, so the one
     confirmation carries its own encrypted copy (dropped when the row is sent)."""
     tx = ctx.tx
     secret = ctx.services.secret
-    if message_id is None:
-        message_id = _message_id(tx, job)
+    message_id = _message_id(tx, job)
     # keep this message's row, anonymous, so a retried delivery of DELETE is a duplicate;
     # it and the confirmation's key carry a keyed digest, never the provider's id
     repo.anonymize_message(session=tx, message_id=message_id)
@@ -102,8 +94,7 @@ def on_delete(ctx: MessageContext, keyword: Keyword, language: str, job: Job,
     return "handled", None
 
 
-def on_language(ctx: MessageContext, keyword: Keyword, language: str, job: Job,
-                message_id: int | None) -> Handled:
+def on_language(ctx: MessageContext, keyword: Keyword, language: str, job: Job) -> Handled:
     """ENGLISH / ESPAÑOL: without a target, ask which; with one, switch the resident and
     their waiting run (a closed question is asked again in the new language)."""
     p = ctx.participant
@@ -123,16 +114,16 @@ def on_language(ctx: MessageContext, keyword: Keyword, language: str, job: Job,
             step = engine.resume(flow, state, job.text, now=ctx.now)
             apply_step(ctx, active, step)
             return "handled", active
-        if keyword.target in flow.languages:
-            state["language"] = keyword.target
-            active.state = json.dumps(state, separators=(",", ":"))
+        switched = engine.set_language(flow, state, keyword.target)
+        if switched is not None:
+            active.state = json.dumps(switched, separators=(",", ":"))
             repo.save_run(session=ctx.tx, run=active)
     say_fixed(ctx, "language_set", keyword.target, kind="confirmation")
     return "handled", active
 
 
 def _message_id(tx: Tx, job: Job) -> int:
-    """A queued inbound row's id, when a rare path needs it (the read sends the queue)."""
+    """The inbound row's id (DELETE only: the read sends the queued INSERT first)."""
     found = repo.find_inbound_message(session=tx, channel=job.channel,
                                       provider_id=job.inbound.provider_id)
     assert found is not None

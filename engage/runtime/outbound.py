@@ -17,7 +17,7 @@ from engage.storage.rows import RunRow
 
 def enqueue(ctx: MessageContext, body: str, kind: str, *, buttons: Iterable[Any] = (),
             run_id: int | None = None, address_enc: bytes | None = None) -> None:
-    """One outbox row; its id goes to the outcome (in a batch: its key, read back later)."""
+    """One outbox row; its id goes to the outcome (inbound: its key, the id read back later)."""
     key = f"{ctx.prefix}{ctx.counter}"
     ctx.counter += 1
     settings = ctx.services.settings
@@ -26,10 +26,10 @@ def enqueue(ctx: MessageContext, body: str, kind: str, *, buttons: Iterable[Any]
                                 now=ctx.now, buttons=buttons or None, run_id=run_id,
                                 quiet_window=settings.quiet_window,
                                 timezone=settings.timezone,
-                                address_enc=address_enc, defer=ctx.defer)
+                                address_enc=address_enc, defer=True)
     if new_id is not None:
         ctx.outbox_ids.append(new_id)
-    elif ctx.defer:
+    elif ctx.tx.deferring:  # queued (inbound): its id is read by key with the commit
         ctx.outbox_keys.append(key)
 
 
