@@ -34,11 +34,11 @@ from sqlmodel import Session
 
 from engage.analytics import sentiment
 from engage.config import Settings
+from engage.flow.engine import HOLD
 from engage.flows_catalog import FlowCatalog
 from engage.logging import log_event
 from engage.runtime import campaign_starts, inbound, opt_outs, wakeups
 from engage.runtime.context import InboundOutcome, Job, Services, log
-from engage.runtime.opt_outs import HOLD
 from engage.storage.db import is_sqlite
 from engage.storage.group_commit import GroupCommit
 from engage.storage.models import Participant

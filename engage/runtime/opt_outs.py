@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from engage import opt_out_intent
 from engage.compliance import Keyword
+from engage.flow import engine
 from engage.logging import log_event
 from engage.runtime.context import MessageContext, Services, log
 from engage.runtime.texts import opt_out_questions
@@ -21,12 +22,10 @@ from engage.storage.models import Outbox
 from engage.storage.rows import RunRow
 from engage.storage.sql import Tx, transaction
 
-HOLD = "opt_out_asked"  # run state: asked "Reply STOP to stop all messages", no answer yet
-
 
 def held(run: Any) -> bool:
-    """The run waits for an answer to the clarification (see ``HOLD``)."""
-    return bool(json.loads(run.state).get(HOLD)) if HOLD in run.state else False
+    """The run waits for an answer to the clarification (``engine.hold``)."""
+    return engine.HOLD in run.state and engine.is_held(json.loads(run.state))
 
 
 def own_words(text: str, active: RunRow | None,
@@ -43,9 +42,8 @@ def own_words(text: str, active: RunRow | None,
     if intent == "opt_out":
         return Keyword("opt_out", "own_words", language)
     if is_held and active is not None:  # answered with something else: carry on
-        state = json.loads(active.state)
-        state.pop(HOLD, None)
-        active.state = json.dumps(state, separators=(",", ":"))
+        active.state = json.dumps(engine.release(json.loads(active.state)),
+                                  separators=(",", ":"))
         return None
     return Keyword("clarify", "own_words", language) if intent == "ask" else None
 
@@ -65,9 +63,7 @@ def hold(ctx: MessageContext) -> None:
                                keep_confirmations=True, reason="asked whether to stop")
     active = ctx.active
     if active is not None:
-        state = json.loads(active.state)
-        state[HOLD] = True
-        active.state = json.dumps(state, separators=(",", ":"))
+        active.state = json.dumps(engine.hold(json.loads(active.state)), separators=(",", ":"))
         active.wake_at = None
         repo.save_run(session=ctx.tx, run=active)
 

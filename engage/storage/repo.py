@@ -28,6 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from engage.compliance import next_allowed_send
+from engage.flow import engine
 from engage.storage.models import ConsentEntry, Message, Outbox, Participant, Response, Run
 from engage.storage.rows import (
     N_PARTICIPANT,
@@ -424,10 +425,7 @@ def save_run(*, session: Store, run: Any) -> None:
 def end_run(*, run: Any, status: str, now: datetime) -> None:
     """Close a run without the engine (opt-out, superseded); keeps the state for the record.
     Changes the object only: ORM callers add it to their session, others ``save_run`` it."""
-    state = json.loads(run.state)
-    state["status"] = status if status in ("completed", "declined", "expired") else "expired"
-    state["wake_at"] = None
-    run.state = json.dumps(state, separators=(",", ":"))
+    run.state = json.dumps(engine.end(json.loads(run.state), status), separators=(",", ":"))
     run.status = status
     run.wake_at = None
     run.ended_at = now
@@ -652,8 +650,6 @@ def _response_upsert(dialect_name: str) -> Any:
 
 
 _UPSERT_RESPONSE = Statement(_response_upsert)
-_SET_MESSAGE_RUN = Statement(sa_update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"))
-                             .values(run_id=bindparam("run_id")))
 _SET_INBOUND_RUN = Statement(sa_update(_MESSAGES).where(
     _MESSAGES.c.channel == bindparam("channel"), _MESSAGES.c.direction == "in",
     _MESSAGES.c.provider_id == bindparam("provider_id")).values(run_id=bindparam("run_id")))
@@ -675,14 +671,10 @@ def upsert_response(*, session: Store, values: dict[str, Any]) -> None:
     as_tx(session).defer(_UPSERT_RESPONSE, values)
 
 
-def set_message_run(*, session: Store, message_id: int, run_id: int) -> None:
-    as_tx(session).send(_SET_MESSAGE_RUN, {"message_id": message_id, "run_id": run_id})
-
-
 def set_inbound_message_run(*, session: Store, channel: str, provider_id: str,
                             run_id: int) -> None:
-    """``set_message_run`` for an inbound row known by its provider id (unique per channel),
-    so a batch need not read back the id of a row it queued. Deferred in a batch: it is
+    """Link an inbound row, known by its provider id (unique per channel), to the run it
+    started, so the runtime need not read back the id of a row it queued. Deferred: it is
     queued after the row's INSERT, which the read of the new run's id already sent."""
     as_tx(session).defer(_SET_INBOUND_RUN, {"channel": channel, "provider_id": provider_id,
                                             "run_id": run_id})
