@@ -601,41 +601,6 @@ def outbox_ids_for_prefix(*, session: Store, prefix: str) -> tuple[int, ...]:
     return tuple(int(row[0]) for row in as_tx(session).all(_OUTBOX_BY_PREFIX, {"like": like}))
 
 
-def outbox_recipient(*, session: Session, outbox: Outbox, secret: bytes) -> str | None:
-    """The decrypted address to send ``outbox`` to: the row's own copy (erasure confirmation)
-    or the participant's. None when there is nowhere to send it (erased, no copy)."""
-    from engage.privacy import decrypt_address
-
-    blob = outbox.address_enc
-    if blob is None and outbox.participant_id is not None:
-        participant = session.get(Participant, outbox.participant_id)
-        blob = participant.address_enc if participant is not None else None
-    return decrypt_address(secret, blob) if blob is not None else None
-
-
-def mark_outbox_sent(
-    *, session: Session, outbox: Outbox, provider_id: str | None, now: datetime,
-    segments: int | None = None, encoding: str | None = None, status: str = "sent",
-) -> Message:
-    """Record a successful send: an outbound Message row, the outbox row marked sent, and any
-    address copy on the row dropped (it was only kept to make this one send possible)."""
-    _require_aware(now)
-    message = Message(participant_id=outbox.participant_id, run_id=outbox.run_id,
-                      channel=outbox.channel, direction="out", provider_id=provider_id,
-                      body=outbox.body, status=status, segments=segments, encoding=encoding,
-                      created_at=now)
-    session.add(message)
-    session.flush()
-    outbox.status = "sent"
-    outbox.sent_at = now
-    outbox.provider_id = provider_id
-    outbox.message_id = message.id
-    outbox.address_enc = None
-    outbox.lease_until = None
-    session.add(outbox)
-    return message
-
-
 # --- responses, message bookkeeping, wake-ups (the runtime's other statements) ------------
 
 _RESPONSES = Response.__table__  # type: ignore[attr-defined]
