@@ -27,7 +27,7 @@ def dialogue_checkin(tx: Tx, participant: Any, text: str,
 
     if checkin_code(text) is None:  # most replies: no query, no ORM session
         return None
-    result = handle_checkin(session=tx.session, participant=participant, text=text, now=now)
+    result = handle_checkin(session=tx.orm_session(), participant=participant, text=text, now=now)
     tx.flush()
     return result
 
@@ -39,7 +39,7 @@ def dialogue_seat(tx: Tx, run: RunRow, state: dict[str, Any]) -> None:
 
     if run.flow_id != RSVP_FLOW or run.session_id is None or run.participant_id is None:
         return
-    seat = rsvp_seat(session=tx.session, session_id=run.session_id,
+    seat = rsvp_seat(session=tx.orm_session(), session_id=run.session_id,
                      participant_id=run.participant_id)
     state["context"] = {**(state.get("context") or {}), "seat": seat}
 
@@ -54,7 +54,7 @@ def dialogue_rsvp(tx: Tx, run: RunRow, step: engine.Step, now: datetime) -> None
     for event in step.events:
         if isinstance(event, ResultRecorded) and event.name == "rsvp" and event.value:
             tx.flush()
-            rsvp_from_flow(session=tx.session, session_id=run.session_id,
+            rsvp_from_flow(session=tx.orm_session(), session_id=run.session_id,
                            participant_id=run.participant_id, answer=str(event.value),
                            now=now)
             tx.flush()

@@ -82,12 +82,13 @@ def on_delete(ctx: MessageContext, keyword: Keyword, language: str, job: Job) ->
     # it and the confirmation's key carry a keyed digest, never the provider's id
     repo.anonymize_message(session=tx, message_id=message_id)
     erased_id = privacy.erased_provider_id(secret, ctx.channel, job.inbound.provider_id)
-    tx.session.execute(sa_update(Message).where(col(Message.id) == message_id)
+    session = tx.orm_session()
+    session.execute(sa_update(Message).where(col(Message.id) == message_id)
                        .values(provider_id=erased_id))
     ctx.prefix = f"in:{ctx.channel}:{erased_id}:"
-    stored = tx.session.get(Participant, ctx.participant.id, populate_existing=True)
+    stored = session.get(Participant, ctx.participant.id, populate_existing=True)
     assert stored is not None
-    privacy.erase_participant(session=tx.session, participant=stored, now=ctx.now)
+    privacy.erase_participant(session=session, participant=stored, now=ctx.now)
     ctx.participant = stored
     say_fixed(ctx, "delete", language, kind="confirmation",
               address_enc=privacy.encrypt_address(secret, job.normalized))

@@ -50,7 +50,7 @@ def own_words(text: str, active: RunRow | None,
 
 def asked_to_stop(services: Services, tx: Tx, participant_id: int) -> bool:
     """The participant's newest outbox row is the clarification ("Reply STOP ...")."""
-    last = tx.session.execute(
+    last = tx.orm_session().execute(
         sa_select(col(Outbox.body)).where(col(Outbox.participant_id) == participant_id)
         .order_by(col(Outbox.id).desc()).limit(1)).scalar()
     return last in opt_out_questions(services.settings)

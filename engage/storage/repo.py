@@ -325,8 +325,9 @@ def record_consent(
     if participant.id is None:  # an ORM object not stored yet: the unit of work inserts it
         for name, value in changes.items():
             setattr(participant, name, value)
-        tx.session.add(participant)
-        tx.session.flush()
+        session = tx.orm_session()
+        session.add(participant)
+        session.flush()
     else:
         update_participant(session=tx, participant=participant, **changes)
     entry_id = int(tx.scalar(_CONSENT_INSERT, {
@@ -349,7 +350,7 @@ def update_participant(*, session: Store, participant: Any, **values: Any) -> No
     if participant.id is None or (orm and not sa_inspect(participant).persistent):
         for name, value in values.items():
             setattr(participant, name, value)
-        as_tx(session).session.add(participant)
+        as_tx(session).orm_session().add(participant)
         return
     changed = {name: value for name, value in values.items()
                if getattr(participant, name) != value}
