@@ -140,8 +140,10 @@ def _handle_batch(services: Services, tx: Tx,
     one round trip reads every participant with their waiting run and the provider ids
     already stored; the writes nobody reads back are queued (``Tx.defer``) and sent as one
     ``executemany`` per statement; the new outbox rows' ids are read alongside the COMMIT
-    (so the outcomes are made once it has committed: call the result)."""
-    tx.deferring = True
+    (so the outcomes are made once it has committed: call the result). A message alone
+    writes at once: queueing pays only when a statement has several rows to carry, and its
+    outbox ids then come back with their INSERTs, not with one more read."""
+    tx.deferring = len(jobs) > 1
     stored = [(channel, repo.known_inbound_later(
         session=tx, channel=channel,
         provider_ids=[j.inbound.provider_id for j in jobs if j.channel == channel]))
