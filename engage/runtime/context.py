@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy.engine import Engine
 
@@ -17,7 +17,8 @@ from engage.channels.base import Inbound
 from engage.config import Settings
 from engage.flow import Flow
 from engage.flows_catalog import FlowCatalog
-from engage.storage.rows import RunRow
+from engage.storage.models import Participant
+from engage.storage.rows import ParticipantRow, RunRow
 from engage.storage.sql import Tx
 
 # every runtime module logs under one name: operators filter on it
@@ -78,7 +79,7 @@ class MessageContext:
 
     services: Services
     tx: Tx
-    participant: Any
+    participant: ParticipantRow | Participant
     now: datetime
     prefix: str
     channel: str
@@ -88,3 +89,11 @@ class MessageContext:
     outbox_ids: list[int] = field(default_factory=list)
     outbox_keys: list[str] = field(default_factory=list)
     counter: int = 0
+
+    @property
+    def participant_id(self) -> int:
+        """The participant's id: every context is made for a stored participant."""
+        participant_id = self.participant.id
+        if participant_id is None:
+            raise ValueError("participant is not stored")
+        return participant_id

@@ -59,9 +59,10 @@ def converse(ctx: MessageContext, text: str) -> RunRow | None:
         if active.session_id is not None:
             hooks.dialogue_rsvp(ctx.tx, active, step, ctx.now)
         return active
-    if not ctx.fresh and repo.has_runs(session=ctx.tx, participant_id=p.id):
+    if not ctx.fresh and repo.has_runs(session=ctx.tx, participant_id=ctx.participant_id):
+        declined = (settings.default_flow, "declined")
         if answers.parse_yes_no(text) and repo.latest_run(
-                session=ctx.tx, participant_id=p.id) == (settings.default_flow, "declined"):
+                session=ctx.tx, participant_id=ctx.participant_id) == declined:
             return start_default(ctx)  # changed their mind: as START would
         say_fixed(ctx, "idle", p.language)
         return None
@@ -84,7 +85,7 @@ def start_flow(ctx: MessageContext, flow: Flow, *, context: dict[str, Any] | Non
     """A new run of ``flow`` for the context's participant, its first step applied."""
     version_id = ctx.services.catalog.version_id(ctx.tx, flow, now=ctx.now)
     step = engine.start(flow, now=ctx.now, language=ctx.participant.language, context=context)
-    run = repo.insert_run(session=ctx.tx, participant_id=ctx.participant.id,
+    run = repo.insert_run(session=ctx.tx, participant_id=ctx.participant_id,
                           flow_id=flow.id, flow_version_id=version_id, status=step.status,
                           now=ctx.now, campaign_id=campaign_id, session_id=session_id)
     apply_step(ctx, run, step)
