@@ -216,6 +216,7 @@ def erase_participant(
     carries its own encrypted address because the participant's is gone).
     """
     from engage import audit
+    from engage.storage import repo
 
     if participant.id is None:
         raise ValueError("participant is not stored")
@@ -232,11 +233,8 @@ def erase_participant(
             session,
             delete(Message).where(col(Message.participant_id) == pid)),
     }
-    session.execute(
-        update(Outbox)
-        .where(col(Outbox.participant_id) == pid, col(Outbox.status).in_(("pending", "claimed")))
-        .values(status="cancelled", body=None, buttons=None, error="erased")
-    )
+    repo.cancel_pending_outbox(session=session, participant_id=pid, keep_confirmations=False,
+                               reason="erased")
     session.execute(
         update(Outbox).where(col(Outbox.participant_id) == pid).values(body=None, buttons=None)
     )

@@ -643,3 +643,35 @@ def timeout(flow: Flow, state: Mapping[str, Any], *, now: datetime) -> Step:
         st["question_due"] = None
     _set_wake(st)
     return Step(st, events)
+
+
+# --- state changes made outside a step (keywords, opt-out, supersession) -----------------
+
+HOLD = "opt_out_asked"  # asked "Reply STOP to stop all messages", no answer yet
+
+
+def set_language(flow: Flow, state: Mapping[str, Any], language: str) -> dict[str, Any] | None:
+    """The state speaking ``language`` from now on; None when the flow lacks that language."""
+    if language not in flow.languages:
+        return None
+    return {**state, "language": language}
+
+
+def end(state: Mapping[str, Any], status: str) -> dict[str, Any]:
+    """The state of a run closed without a step (opt-out, superseded, unreachable): nothing
+    more is due. A run status the engine does not know ("ended") is stored as expired."""
+    return {**state, "status": status if status in STATUSES[1:] else "expired", "wake_at": None}
+
+
+def hold(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The state held while the resident is asked whether they want to stop."""
+    return {**state, HOLD: True}
+
+
+def release(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The state no longer held (the resident answered with something else)."""
+    return {name: value for name, value in state.items() if name != HOLD}
+
+
+def is_held(state: Mapping[str, Any]) -> bool:
+    return bool(state.get(HOLD))

@@ -22,7 +22,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -43,7 +43,8 @@ def statement_log() -> Iterator[list[str]]:
     """Collect the SQL text every ``Tx`` runs in this thread (tests, debugging): these
     statements bypass SQLAlchemy's ``before_cursor_execute`` event."""
     previous = getattr(_trace, "log", None)
-    _trace.log = collected = []
+    collected: list[str] = []
+    _trace.log = collected
     try:
         yield collected
     finally:
@@ -96,7 +97,8 @@ class Prepared:
     __slots__ = ("binds", "defaults", "names", "positional", "results", "sql")
 
     def __init__(self, clause: ClauseElement, dialect: Dialect) -> None:
-        compiled = clause.compile(dialect=dialect)
+        # the SQL compiler's attributes (binds, positiontup) are not on the ``Compiled`` stub
+        compiled: Any = clause.compile(dialect=dialect)
         if compiled.post_compile_params:  # e.g. col.in_([...]): its SQL changes per call
             raise ValueError(f"cannot prepare {clause}: an IN list's SQL changes per call; "
                              "write it as ORs, or as ANY(array) on PostgreSQL")
@@ -165,7 +167,7 @@ class Statement:
 class Tx:
     """The DBAPI connection of one open transaction (see the module docstring).
 
-    Rare paths that need the ORM get ``session``: a Session joined to this same transaction
+    Rare paths that need the ORM get ``orm_session()``: a Session joined to this same transaction
     (created on first use; it never commits or rolls back the transaction itself)."""
 
     __slots__ = ("_caller_session", "_cursor", "_deferred", "_on_commit", "_on_rollback",
@@ -225,8 +227,12 @@ class Tx:
             except self.dialect.loaded_dbapi.Error as exc:
                 self._raise(exc, "(pipeline sync)")
 
-    @property
-    def session(self) -> Session:
+    def orm_session(self) -> Session:
+        """An ORM Session joined to this transaction, for the rare paths that need the ORM.
+
+        Getting it first writes the deferred statements and leaves pipeline mode (the ORM
+        reads row counts and results at once), so the statements after it each wait for the
+        server: call it only where the ORM is needed, never on the hot path."""
         self.flush_deferred()
         self.end_pipeline()
         if self._session is None:
@@ -234,6 +240,12 @@ class Tx:
                                     autoflush=False)
             self._session.info[_TX_KEY] = self  # repo calls through it find this Tx
         return self._session
+
+    @property
+    def session(self) -> Session:
+        """``orm_session()`` under its former name (callers outside storage and the runtime
+        still use it)."""
+        return self.orm_session()
 
     def flush(self) -> None:
         """Write everything pending: deferred statements, then the joined session's changes."""
@@ -328,7 +340,8 @@ class Tx:
         prepared = statement.prepared(self.dialect)
         return self._execute(prepared, prepared.parameters(params)), prepared
 
-    def _raise(self, exc: Exception, sql: str) -> None:
+    def _raise(self, exc: Any, sql: str) -> NoReturn:  # exc: the driver's DBAPI error
+        """Re-raise a DBAPI error as SQLAlchemy would (a lost connection invalidated)."""
         invalidated = self.dialect.is_disconnect(exc, self.raw, self._cursor)
         if invalidated:
             self.connection.invalidate(exc)
@@ -373,8 +386,8 @@ class Tx:
         result for the rows (after the commit, if it was the last statement). Elsewhere it
         runs now."""
         if self._pipeline is None:
-            rows = self.all(statement, params)
-            return lambda: rows
+            ready = self.all(statement, params)
+            return lambda: ready
         if self._deferred:
             self.flush_deferred()
         prepared = statement.prepared(self.dialect)

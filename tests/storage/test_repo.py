@@ -96,15 +96,3 @@ def test_consent_ledger_updates_cache_and_audits(db_engine: sa.Engine) -> None:
         actions = [a.action for a in session.exec(select(AuditEntry).order_by(AuditEntry.seq))]
         assert actions == ["consent.granted", "consent.opted_out"]
         assert audit.verify(session).ok
-
-
-def test_mark_sent_drops_the_address_copy(db_engine: sa.Engine) -> None:
-    with session_scope(db_engine) as session:
-        p = _participant(session)
-        row = repo.enqueue_outbox(session=session, participant=p, channel="sms", body="bye",
-                                  kind="confirmation", dedupe_key="c", now=NOON_NY,
-                                  address_enc=b"blob")
-        assert row is not None
-        message = repo.mark_outbox_sent(session=session, outbox=row, provider_id="SM1",
-                                        now=NOON_NY)
-        assert row.address_enc is None and row.status == "sent" and row.message_id == message.id

@@ -103,8 +103,8 @@ def test_raw_and_orm_work_share_one_transaction(db_engine: sa.Engine) -> None:
     with pytest.raises(RuntimeError), transaction(db_engine) as tx:
         repo.create_participant(session=tx, channel="sms", key="a" * 64, address_enc=b"x",
                                 now=NOW)
-        orm = tx.session.execute(select(Participant)).scalars().one()
-        tx.session.add(Run(participant_id=orm.id, flow_id="f", state="{}", started_at=NOW,
+        orm = tx.orm_session().execute(select(Participant)).scalars().one()
+        tx.orm_session().add(Run(participant_id=orm.id, flow_id="f", state="{}", started_at=NOW,
                            updated_at=NOW))
         tx.flush()
         assert repo.active_run(session=tx, participant_id=orm.id or 0) is not None
