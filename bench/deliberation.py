@@ -84,7 +84,7 @@ def votes_vs_answers(residents: int, statements: int) -> tuple[float, float]:
     from engage.flows_catalog import FlowCatalog
     from engage.runtime import Runtime
     from engage.storage.db import create_schema, make_engine, session_scope
-    from engage.storage.models import Participant
+    from engage.storage.tables import Participant
 
     settings = get_settings()
     folder = tempfile.mkdtemp(prefix="engage-delib-")

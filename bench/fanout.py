@@ -61,7 +61,7 @@ def bench_env(url: str, api_url: str | None, data_dir: str) -> dict[str, str]:
 
 def insert_residents(engine: sa.Engine, secret: bytes, count: int) -> float:
     from engage.privacy import encrypt_address, participant_key
-    from engage.storage.models import Participant
+    from engage.storage.tables import Participant
 
     started = time.perf_counter()
     now = datetime.now(UTC)
@@ -112,7 +112,7 @@ def fan_out(engine: sa.Engine, settings: Any, count: int, threads: int) -> tuple
 def drain(url: str, env: dict[str, str], workers: int, expected: int) -> dict[str, float]:
     from sqlmodel import col
 
-    from engage.storage.models import Outbox
+    from engage.storage.tables import Outbox
 
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     procs = [subprocess.Popen([str(ROOT / ".venv/bin/engage"), "worker", "--batch", "200"],

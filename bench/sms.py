@@ -280,7 +280,7 @@ def bench_dispatcher(sends: int, batch: int, pipelines: int = 2) -> None:
     from engage.privacy import encrypt_address
     from engage.runtime import Runtime
     from engage.storage.db import create_schema, make_engine, session_scope
-    from engage.storage.models import Outbox, Participant
+    from engage.storage.tables import Outbox, Participant
 
     api_port = _free_port()
     api = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fakes" / "twilio_api.py"),

@@ -31,8 +31,8 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from engage.storage.models import AuditEntry
 from engage.storage.sql import Statement, Tx, as_tx
+from engage.storage.tables import AuditEntry
 
 GENESIS = "0" * 64
 SEALED_ACTION = "audit.chain_keyed"  # the first keyed entry after a legacy (unkeyed) chain

@@ -31,7 +31,7 @@ from sqlmodel import Session, col, select
 
 from engage.audit import GENESIS, checkpoint_key
 from engage.config import Settings
-from engage.storage.models import AuditEntry
+from engage.storage.tables import AuditEntry
 
 log = logging.getLogger("engage.audit")
 

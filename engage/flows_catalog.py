@@ -17,9 +17,9 @@ from sqlmodel import Session, col, select
 
 from engage.errors import UserError
 from engage.flow import Flow, flow_from_dict, load_flows
-from engage.storage.models import FlowVersion
 from engage.storage.repo import dialect_insert
 from engage.storage.sql import Tx, as_tx
+from engage.storage.tables import FlowVersion
 
 # Tx.info key: (flow id, digest) -> id of the versions this transaction inserted, not committed
 _PENDING = "engage.flow_versions_pending"

@@ -31,7 +31,7 @@ from sqlmodel import Session, col, select
 
 from engage import identity_scrub
 from engage.errors import UserError
-from engage.storage.models import ConsentEntry, Message, Outbox, Participant, Response, Run
+from engage.storage.tables import ConsentEntry, Message, Outbox, Participant, Response, Run
 
 DEFAULT_REGION = "US"
 TOMBSTONE_PREFIX = "erased:"

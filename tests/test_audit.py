@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from engage import audit
 from engage.cli import app
 from engage.storage.db import session_scope
-from engage.storage.models import AuditEntry
+from engage.storage.tables import AuditEntry
 
 NOW = datetime(2026, 7, 1, 16, 0, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ from engage import audit, audit_checkpoints
 from engage.cli import app
 from engage.config import Settings
 from engage.storage.db import session_scope
-from engage.storage.models import AuditEntry
+from engage.storage.tables import AuditEntry
 
 NOW = datetime(2026, 7, 1, 16, 0, tzinfo=UTC)
 

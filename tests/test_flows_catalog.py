@@ -11,7 +11,7 @@ from sqlmodel import func, select
 
 from engage.flows_catalog import FlowCatalog
 from engage.storage.db import new_session
-from engage.storage.models import FlowVersion
+from engage.storage.tables import FlowVersion
 
 NOW = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from sqlmodel import select
 from engage import privacy
 from engage.errors import UserError
 from engage.storage.db import session_scope
-from engage.storage.models import ConsentEntry, Message, Outbox, Participant, Response, Run
+from engage.storage.tables import ConsentEntry, Message, Outbox, Participant, Response, Run
 
 SECRET = b"s" * 40
 NOW = datetime(2026, 7, 1, 16, 0, tzinfo=UTC)

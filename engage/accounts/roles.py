@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from engage.storage.accounts_models import User
+from engage.storage.tables.accounts import User
 
 
 class Role(StrEnum):

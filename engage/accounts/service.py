@@ -42,8 +42,8 @@ from engage.accounts.passwords import (
 )
 from engage.accounts.roles import parse_role
 from engage.privacy import decrypt_address, encrypt_address
-from engage.storage.accounts_models import ApiToken, LoginThrottle, SetupLink, User
 from engage.storage.db import session_scope
+from engage.storage.tables.accounts import ApiToken, LoginThrottle, SetupLink, User
 
 SETUP_LINK_TTL = timedelta(hours=24)
 LOCK_AFTER = 5  # failed attempts before the first lock

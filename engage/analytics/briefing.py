@@ -38,7 +38,7 @@ from engage.analytics.session_briefing import (
 from engage.config import Settings
 from engage.errors import UserError
 from engage.flow.answers import is_skip
-from engage.storage.models import Participant, Response
+from engage.storage.tables import Participant, Response
 
 QUOTES = 3
 THEMES = 5
@@ -132,7 +132,7 @@ def resolve_area(engine: Engine, settings: Settings, name: str) -> tuple[str, st
 def area_for_session(engine: Engine, session_id: int) -> str:
     """The area a dialogue session is held for (neighbourhood or district name)."""
     try:
-        from engage.storage.scheduling_models import DialogueSession
+        from engage.storage.tables.scheduling import DialogueSession
     except ImportError as exc:
         raise UserError("dialogue sessions are not available in this build") from exc
     with engine.connect() as conn:

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
 from engage.analytics.suppression import ALL, suppress
-from engage.storage.models import Response, Run
+from engage.storage.tables import Response, Run
 
 FEEDBACK_FLOW = "session_feedback"
 # what the mediator reads, in the order they read it; "invited" means no reply yet
@@ -59,7 +59,7 @@ def _single(n: int, k: int) -> int | None:
 
 def build_session_section(engine: Engine, session_id: int, k: int) -> SessionSection:
     """Read and suppress the session's own figures (no addresses, no answers' text)."""
-    from engage.storage.scheduling_models import DialogueSession, SessionRsvp
+    from engage.storage.tables.scheduling import DialogueSession, SessionRsvp
 
     with engine.connect() as conn:
         title = conn.execute(select(col(DialogueSession.title)).where(

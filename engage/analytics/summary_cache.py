@@ -29,7 +29,7 @@ from sqlmodel import col
 
 from engage.analytics.metrics import SURVEY_FLOW, Summary, summarize
 from engage.analytics.periods import Period
-from engage.storage.models import AuditEntry, Response, Run
+from engage.storage.tables import AuditEntry, Response, Run
 
 MAX_ENTRIES = 128
 MAX_AGE_S = 300.0

@@ -103,8 +103,8 @@ def checkpoint_command(url: str | None = URL_OPTION) -> None:
     """Sign the chain's current head into ENGAGE_DATA_DIR/audit/checkpoints.jsonl (and the
     log) and print the line (keep a copy elsewhere, too)."""
     from engage import audit_checkpoints
+    from engage.clock import utcnow
     from engage.commands.db.connect import open_engine
-    from engage.scheduling.clock import utcnow
 
     try:
         settings = get_settings()
@@ -133,7 +133,7 @@ def seal_chain(engine: Engine) -> int:
     from sqlmodel import Session
 
     from engage import audit
-    from engage.scheduling.clock import utcnow
+    from engage.clock import utcnow
 
     with Session(engine) as session:
         sealed = audit.seal_legacy(session, now=utcnow())

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from engage.runtime import Runtime
-    from engage.storage.scheduling_models import Campaign
+    from engage.storage.tables.scheduling import Campaign
 
 T = TypeVar("T")
 
@@ -88,8 +88,8 @@ def create(
     url: UrlOption = None,
 ) -> None:
     """Create a campaign; prints its id alone on stdout."""
+    from engage.clock import utcnow
     from engage.scheduling.campaigns import create_campaign
-    from engage.scheduling.clock import utcnow
 
     ctx = open_context(url)
     now = utcnow()
@@ -122,7 +122,7 @@ def _audience_now(session: Session, spec: str) -> int | None:
     from sqlalchemy import func, select
 
     from engage.scheduling.audience import audience_filter, parse_audience
-    from engage.storage.models import Participant
+    from engage.storage.tables import Participant
 
     audience = parse_audience(spec)
     if audience.kind == "csv":
@@ -132,8 +132,8 @@ def _audience_now(session: Session, spec: str) -> int | None:
 
 
 def _transition(action_name: str, campaign_id: int, url: str | None) -> None:
+    from engage.clock import utcnow
     from engage.scheduling import campaigns
-    from engage.scheduling.clock import utcnow
 
     action = {"start": campaigns.start_campaign, "pause": campaigns.pause_campaign,
               "cancel": campaigns.cancel_campaign}[action_name]

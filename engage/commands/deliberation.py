@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _now() -> Any:
-    from engage.scheduling.clock import utcnow
+    from engage.clock import utcnow
 
     return utcnow()
 

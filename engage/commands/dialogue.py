@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from engage.runtime import Runtime
     from engage.scheduling.dialogue import InviteReport
-    from engage.storage.scheduling_models import DialogueSession
+    from engage.storage.tables.scheduling import DialogueSession
 
 dialogue_app = typer.Typer(help="Dialogue sessions: invitations, RSVPs, check-in, feedback.",
                            no_args_is_help=True)
@@ -63,7 +63,7 @@ def create(
     url: UrlOption = None,
 ) -> None:
     """Create a session; prints its id alone on stdout."""
-    from engage.scheduling.clock import utcnow
+    from engage.clock import utcnow
     from engage.scheduling.dialogue import audience_size, create_session, format_when
 
     ctx = open_context(url)
@@ -129,7 +129,7 @@ def show_command(
 ) -> None:
     """Details, RSVP, attendance and feedback counts; ``--contacts --as ME`` for the
     session's own mediator while it is open."""
-    from engage.scheduling.clock import utcnow
+    from engage.clock import utcnow
     from engage.scheduling.dialogue import get_session, mediator_contacts, session_stats
 
     ctx = open_context(url)
@@ -170,7 +170,7 @@ def show_command(
 @dialogue_app.command("invite")
 def invite_command(session_id: int, url: UrlOption = None) -> None:
     """Invite every opted-in resident of the area not invited yet (both channels)."""
-    from engage.scheduling.clock import utcnow
+    from engage.clock import utcnow
     from engage.scheduling.dialogue import invite_report
 
     ctx = open_context(url)
@@ -211,7 +211,7 @@ def checkin_command(
     url: UrlOption = None,
 ) -> None:
     """Show the check-in code residents text at the session, or check someone in by hand."""
-    from engage.scheduling.clock import utcnow
+    from engage.clock import utcnow
     from engage.scheduling.dialogue import check_in_number, get_session, session_stats
 
     ctx = open_context(url)
@@ -245,8 +245,8 @@ def cancel_command(session_id: int, url: UrlOption = None) -> None:
 
 
 def _transition(action_name: str, session_id: int, url: str | None) -> None:
+    from engage.clock import utcnow
     from engage.scheduling import dialogue
-    from engage.scheduling.clock import utcnow
 
     action = {"close": dialogue.close_session, "cancel": dialogue.cancel_session}[action_name]
     ctx = open_context(url)

@@ -34,7 +34,7 @@ def _rows(engine: Any, secret: bytes, after: int, limit: int) -> list[dict[str, 
 
     from engage.privacy import decrypt_address, mask
     from engage.storage.db import session_scope
-    from engage.storage.models import Message, Outbox, Participant
+    from engage.storage.tables import Message, Outbox, Participant
 
     with session_scope(engine) as session:
         query = select(Outbox).where(col(Outbox.id) > after, col(Outbox.status).in_(FINISHED))
@@ -124,7 +124,7 @@ def _unfinished_floor(engine: Any, newest: int) -> int:
     from sqlmodel import col, func, select
 
     from engage.storage.db import session_scope
-    from engage.storage.models import Outbox
+    from engage.storage.tables import Outbox
 
     with session_scope(engine) as session:
         oldest = session.exec(select(func.min(Outbox.id)).where(
@@ -136,10 +136,10 @@ def _waiting(engine: Any, secret: bytes, limit: int) -> tuple[int, list[dict[str
     """How many rows are not finished, and the oldest ``limit`` of them, described."""
     from sqlmodel import col, func, select
 
+    from engage.clock import utcnow
     from engage.privacy import decrypt_address, mask
-    from engage.scheduling.clock import utcnow
     from engage.storage.db import session_scope
-    from engage.storage.models import Outbox, Participant
+    from engage.storage.tables import Outbox, Participant
 
     now = utcnow()
     with session_scope(engine) as session:
@@ -210,8 +210,8 @@ def requeue(
     older than ENGAGE_REPLY_MAX_AGE are left alone: they would make no sense now."""
     import sqlalchemy as sa
 
+    from engage.clock import utcnow
     from engage.commands.db.connect import open_engine
-    from engage.scheduling.clock import utcnow
 
     if failed_since is None and not ids:
         fail("say which rows: --failed-since 2h (or an ISO time) and/or --id N")
@@ -242,7 +242,7 @@ def requeue_rows(engine: Any, *, since: datetime | None, ids: list[int], now: da
 
     from engage import audit
     from engage.storage.db import session_scope
-    from engage.storage.models import Outbox
+    from engage.storage.tables import Outbox
 
     with session_scope(engine) as session:
         query = select(Outbox).where(col(Outbox.status) == "failed")

@@ -136,7 +136,7 @@ def _link_target(kind: str, target: int, now: datetime) -> tuple[datetime | None
 
     from engage.commands.db.connect import open_engine
     from engage.scheduling.clock import aware
-    from engage.storage.scheduling_models import Campaign, DialogueSession
+    from engage.storage.tables.scheduling import Campaign, DialogueSession
 
     engine = open_engine()
     try:

@@ -42,7 +42,7 @@ def in_session(url: str | None, action: Callable[[Any], T]) -> T:
 
 
 def _now() -> Any:
-    from engage.scheduling.clock import utcnow
+    from engage.clock import utcnow
 
     return utcnow()
 
@@ -98,7 +98,7 @@ def list_command(as_json: Annotated[bool, typer.Option("--json")] = False,
 
 
 def _row(user: Any) -> dict[str, Any]:
-    from engage.scheduling.clock import utcnow
+    from engage.clock import utcnow
 
     locked = user.locked_until is not None and user.locked_until > utcnow()
     status = ("disabled" if user.disabled else "locked" if locked

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, or_, select
 from engage.deliberation.analysis import analyze
 from engage.deliberation.report import published
 from engage.deliberation.store import texts, vote_matrix
-from engage.storage.deliberation_models import DelibConversation
+from engage.storage.tables.deliberation import DelibConversation
 
 
 def deliberation_sections(engine: Engine, *, min_cell: int, area: str,

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from engage.deliberation.analysis import analyze
 from engage.deliberation.report import published
 from engage.deliberation.store import texts, vote_matrix
-from engage.storage.deliberation_models import DelibConversation, DelibStatement
+from engage.storage.tables.deliberation import DelibConversation, DelibStatement
 
 MAX_CONVERSATIONS = 5
 

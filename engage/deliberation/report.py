@@ -21,7 +21,7 @@ import numpy.typing as npt
 from engage.deliberation.analysis import Analysis
 from engage.deliberation.repness import StatementStance, group_rates
 from engage.deliberation.votes import FloatMatrix
-from engage.storage.deliberation_models import DelibStatement
+from engage.storage.tables.deliberation import DelibStatement
 
 
 def _label(index: int) -> str:

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from engage.deliberation.polis_format import MODERATION, PolisComment, PolisExport
 from engage.deliberation.votes import Vote, VoteMatrix, build_matrix
 from engage.errors import UserError
-from engage.storage.deliberation_models import (
+from engage.storage.tables.deliberation import (
     DelibConversation,
     DelibMember,
     DelibStatement,

@@ -33,13 +33,13 @@ from engage.compliance import fold
 from engage.errors import UserError
 from engage.flow.events import Option
 from engage.storage import repo
-from engage.storage.deliberation_models import (
+from engage.storage.sql import Statement, Tx
+from engage.storage.tables.deliberation import (
     DelibConversation,
     DelibMember,
     DelibStatement,
     DelibVote,
 )
-from engage.storage.sql import Statement, Tx
 
 VOTE_REPLIES = {"1": 1, "2": -1, "3": 0}
 MORE = {"more", "mas", "next", "siguiente"}
@@ -294,7 +294,7 @@ def invite(session: Session, conversation_id: int, *, now: datetime, tz: str, pr
            limit: int | None = None) -> int:
     """Invite residents who agreed to dialogue invitations (in the conversation's area and
     languages, not opted out); each resident once. Returns how many were invited."""
-    from engage.storage.models import Participant
+    from engage.storage.tables import Participant
 
     conv = session.get(DelibConversation, conversation_id)
     assert conv is not None and conv.id is not None
@@ -333,7 +333,7 @@ def invite(session: Session, conversation_id: int, *, now: datetime, tz: str, pr
 def notify_published(session: Session, statement: DelibStatement, *, now: datetime, tz: str,
                      program: str) -> bool:
     """Tell a resident author that their statement is now shown to neighbours (once)."""
-    from engage.storage.models import Participant
+    from engage.storage.tables import Participant
 
     if statement.status != "approved" or statement.author_told or not statement.author_member_id:
         return False

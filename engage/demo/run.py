@@ -41,7 +41,7 @@ from engage.analytics.report import build_report
 from engage.config import Settings
 from engage.demo.community import Replier, Resident, build_residents
 from engage.errors import UserError
-from engage.storage.models import Outbox, Participant, Response, Run
+from engage.storage.tables import Outbox, Participant, Response, Run
 
 DEMO_NUMBER = "+14105550100"  # the programme's (fictional) number residents text
 MAX_TURNS = 40
@@ -369,7 +369,7 @@ def _clear_earlier_demo(engine: Engine) -> None:
     """The configured database may hold only an earlier demo (its exports are audited with
     actor "demo"), which is removed; anything else is real data and is never touched."""
     from engage.storage.db import metadata
-    from engage.storage.models import AuditEntry
+    from engage.storage.tables import AuditEntry
 
     with engine.connect() as conn:
         people = int(conn.execute(select(func.count()).select_from(Participant)).scalar_one())

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 
 from engage.channels.base import Sender
+from engage.clock import utcnow
 from engage.config import Settings
 from engage.outbox import queue
 from engage.outbox.claiming import Claimer
@@ -37,7 +38,6 @@ from engage.outbox.queue import OutboxRow
 from engage.outbox.recording import Recorder
 from engage.outbox.retries import ChannelPause, RetryPolicy
 from engage.outbox.sending import Sending
-from engage.scheduling.clock import utcnow
 from engage.storage.sql import transaction
 
 log = logging.getLogger("engage.dispatcher")

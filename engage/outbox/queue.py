@@ -23,9 +23,9 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 
-from engage.storage.models import Message, Outbox, Participant
 from engage.storage.repo import in_list, list_param
 from engage.storage.sql import Statement, Tx
+from engage.storage.tables import Message, Outbox, Participant
 
 _OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
 _PARTICIPANTS = Participant.__table__  # type: ignore[attr-defined]

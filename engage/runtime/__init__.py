@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from engage.analytics import sentiment
+from engage.clock import Clock, utcnow
 from engage.config import Settings
 from engage.flow.engine import HOLD
 from engage.flows_catalog import FlowCatalog
@@ -41,9 +42,9 @@ from engage.runtime import campaign_starts, inbound, opt_outs, wakeups
 from engage.runtime.context import InboundOutcome, Job, Services, log
 from engage.storage.db import is_sqlite
 from engage.storage.group_commit import GroupCommit
-from engage.storage.models import Participant
 from engage.storage.rows import RunRow
 from engage.storage.sql import KeptConnection
+from engage.storage.tables import Participant
 
 __all__ = ["HOLD", "InboundOutcome", "Runtime"]
 
@@ -53,9 +54,6 @@ __all__ = ["HOLD", "InboundOutcome", "Runtime"]
 # parallel.
 MAX_BATCH = 64
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Runtime:
@@ -67,7 +65,7 @@ class Runtime:
         engine: Engine,
         settings: Settings,
         catalog: FlowCatalog,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self.engine = engine
         self.settings = settings

@@ -17,9 +17,9 @@ from engage.channels.base import Inbound
 from engage.config import Settings
 from engage.flow import Flow
 from engage.flows_catalog import FlowCatalog
-from engage.storage.models import Participant
 from engage.storage.rows import ParticipantRow, RunRow
 from engage.storage.sql import Tx
+from engage.storage.tables import Participant
 
 # every runtime module logs under one name: operators filter on it
 log = logging.getLogger("engage.runtime")

@@ -18,8 +18,8 @@ from sqlmodel import Session, col
 
 from engage.errors import UserError
 from engage.privacy import normalize_address
-from engage.storage.models import Participant, Run
-from engage.storage.scheduling_models import CampaignRecipient
+from engage.storage.tables import Participant, Run
+from engage.storage.tables.scheduling import CampaignRecipient
 
 KINDS = ("all", "area", "district", "language", "participated", "csv")
 REFUSED_CONSENT = ("declined", "withdrawn")

@@ -5,20 +5,15 @@ across a DST change or midnight in any zone without sleeping.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engage import compliance
 
-Clock = Callable[[], datetime]
 QuietWindow = tuple[time, time]
 THROTTLE_WINDOW = timedelta(minutes=1)
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 _DAYS_ES = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")

@@ -27,7 +27,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 from sqlalchemy.engine import Connection, Engine
 
-from engage.scheduling.clock import Clock, utcnow
+from engage.clock import Clock, utcnow
 from engage.scheduling.ticks import TICK_INTERVALS, Ticks
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from sqlmodel import Session
 
-from engage.storage.models import Participant
+from engage.storage.tables import Participant
 
 
 class StartedRun(Protocol):

@@ -191,7 +191,7 @@ def make_engine(
 
 def metadata() -> sa.MetaData:
     """The shared metadata with every table module imported (see ``all_models``)."""
-    import engage.storage.all_models  # noqa: F401  (registers every table)
+    import engage.storage.tables  # noqa: F401  (registers every table)
 
     return SQLModel.metadata
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engage.storage.models import Participant, Run
+from engage.storage.tables import Participant, Run
 
 
 @dataclass(slots=True)

@@ -67,7 +67,7 @@ _SHARED_PROCESSORS: dict[tuple[type, str], Callable[[Any], Any] | None] = {}
 
 
 def _bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
-    from engage.storage.models import UTCDateTime  # stateless: one processor per dialect
+    from engage.storage.tables import UTCDateTime  # stateless: one processor per dialect
 
     if not isinstance(type_, UTCDateTime):
         return type_._cached_bind_processor(dialect)  # type: ignore[no-any-return]

@@ -27,8 +27,8 @@ from engage.channels.deeplinks import DeepLink, read_code
 from engage.errors import RetryableError
 from engage.storage import repo
 from engage.storage.db import session_scope
-from engage.storage.models import Participant
 from engage.storage.rows import RunRow
+from engage.storage.tables import Participant
 from engage.telegram import store
 from engage.telegram.ports import TelegramRuntime
 

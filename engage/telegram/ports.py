@@ -15,8 +15,8 @@ from sqlmodel import Session
 
 from engage.channels.base import Inbound
 from engage.config import Settings
-from engage.storage.models import Participant
 from engage.storage.rows import RunRow
+from engage.storage.tables import Participant
 
 
 class TelegramRuntime(Protocol):

@@ -19,8 +19,8 @@ from sqlmodel import Session, col, select
 
 from engage.errors import RetryableError
 from engage.privacy import normalize_address, participant_key
-from engage.storage.models import Message, Outbox, Participant, Run
-from engage.storage.scheduling_models import (
+from engage.storage.tables import Message, Outbox, Participant, Run
+from engage.storage.tables.scheduling import (
     Campaign,
     CampaignRecipient,
     DialogueSession,

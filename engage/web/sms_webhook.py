@@ -31,8 +31,8 @@ from engage.channels.sms import (
     MalformedWebhook,
     parse_inbound,
 )
+from engage.clock import utcnow
 from engage.errors import RetryableError, UserError
-from engage.scheduling.clock import utcnow
 from engage.web.health import Metrics
 from engage.web.twilio_signed import Refused, verified_params
 

@@ -18,10 +18,10 @@ from sqlmodel import Session, col
 from starlette.concurrency import run_in_threadpool
 
 from engage.channels.sms import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, STATUS_WEBHOOK_PATH
+from engage.clock import utcnow
 from engage.errors import RetryableError, UserError
-from engage.scheduling.clock import utcnow
 from engage.storage.db import session_scope
-from engage.storage.models import Message, Participant
+from engage.storage.tables import Message, Participant
 from engage.web.health import Metrics
 from engage.web.loopback import is_local_request
 from engage.web.sms_webhook import RETRY_AFTER_SECONDS, read_body
@@ -124,7 +124,7 @@ def _dev_messages(request: Request, to: str, after: int,
     from sqlalchemy import or_
     from sqlmodel import select
 
-    from engage.storage.models import Outbox
+    from engage.storage.tables import Outbox
 
     with session_scope(request.app.state.engine) as session:
         participant = _dev_participant(request, session, to)

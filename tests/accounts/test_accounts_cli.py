@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from engage.accounts import service
 from engage.cli import app
+from engage.clock import utcnow
 from engage.config import Settings, get_settings
-from engage.scheduling.clock import utcnow
 from engage.storage.db import session_scope
 
 

@@ -7,7 +7,7 @@ import pytest
 from engage.accounts.areas import load_known_areas
 from engage.accounts.roles import PERMISSIONS, Permission, Role, can, in_areas, parse_role
 from engage.config import DEFAULT_FLOWS_DIR
-from engage.storage.accounts_models import User
+from engage.storage.tables.accounts import User
 
 
 def _user(role: str, **kw: object) -> User:

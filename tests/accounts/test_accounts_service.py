@@ -22,9 +22,9 @@ from engage.accounts.errors import (
     TokenInvalid,
 )
 from engage.accounts.passwords import WeakPassword
-from engage.storage.accounts_models import ApiToken, SetupLink, User
 from engage.storage.db import session_scope
-from engage.storage.models import AuditEntry
+from engage.storage.tables import AuditEntry
+from engage.storage.tables.accounts import ApiToken, SetupLink, User
 
 SECRET = b"test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 PASSWORD = "violet kettle harbour 42"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from engage.storage.models import Participant, Response, Run
+from engage.storage.tables import Participant, Response, Run
 
 Q3 = datetime(2026, 8, 10, 15, 0, tzinfo=UTC)
 _keys = itertools.count(1)

@@ -12,7 +12,7 @@ from engage.demo.community import Replier, build_residents
 from engage.demo.run import run_demo
 from engage.flow.areas import load_gazetteer
 from engage.storage.db import make_engine
-from engage.storage.models import Message, Outbox, Participant, Response
+from engage.storage.tables import Message, Outbox, Participant, Response
 
 NOW = datetime(2026, 11, 2, 12, tzinfo=UTC)
 
@@ -113,7 +113,7 @@ def test_demo_fills_the_configured_database_the_tour_reads(
     and PostgreSQL); an earlier demo is replaced, real data is never touched."""
     from engage.cli import app
     from engage.config import get_settings
-    from engage.storage.models import Participant
+    from engage.storage.tables import Participant
 
     monkeypatch.setenv("ENGAGE_DATABASE_URL", db_url)
     monkeypatch.setenv("ENGAGE_MIN_CELL_SIZE", "3")

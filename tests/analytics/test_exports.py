@@ -19,7 +19,7 @@ from engage import audit
 from engage.analytics.briefing import build_briefing, export_briefing, pick_quotes
 from engage.analytics.exports import export_summary
 from engage.errors import UserError
-from engage.storage.models import AuditEntry, Participant
+from engage.storage.tables import AuditEntry, Participant
 
 NOW = datetime(2026, 10, 2, 9, 30, tzinfo=UTC)
 LATER = datetime(2026, 10, 3, 17, 45, 12, tzinfo=UTC)
@@ -252,7 +252,7 @@ def test_cli_export_summary_and_errors(db_engine, settings, tmp_path, monkeypatc
 
 
 def test_briefing_for_a_dialogue_session_uses_its_area(db_engine, settings, tmp_path) -> None:
-    from engage.storage.scheduling_models import DialogueSession
+    from engage.storage.tables.scheduling import DialogueSession
 
     populate(db_engine, {("Eastern", "25-34"): 12})
     with Session(db_engine) as session:

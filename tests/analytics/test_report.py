@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from engage.analytics.report import build_report
-from engage.storage.models import AuditEntry
+from engage.storage.tables import AuditEntry
 
 NOW = datetime(2026, 10, 2, 9, 30, tzinfo=UTC)
 

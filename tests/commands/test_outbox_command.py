@@ -11,7 +11,7 @@ from engage.cli import app as cli_app
 from engage.config import Settings, get_settings
 from engage.privacy import encrypt_address
 from engage.storage.db import session_scope
-from engage.storage.models import Outbox, Participant
+from engage.storage.tables import Outbox, Participant
 
 
 def _rows(engine: Engine, settings: Settings) -> list[int]:
@@ -80,7 +80,7 @@ def test_waiting_rows_are_listed_with_their_state_and_masked_numbers(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import timedelta
 
-    from engage.scheduling.clock import utcnow
+    from engage.clock import utcnow
 
     _rows(db_engine, settings)
     with session_scope(db_engine) as session:
@@ -106,7 +106,7 @@ def test_requeue_puts_failed_rows_back_but_not_stale_replies(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import timedelta
 
-    from engage.scheduling.clock import utcnow
+    from engage.clock import utcnow
 
     now = utcnow()
     with session_scope(db_engine) as session:

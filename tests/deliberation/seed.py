@@ -9,8 +9,8 @@ from sqlalchemy.engine import Engine
 
 from engage.deliberation import store
 from engage.storage.db import session_scope
-from engage.storage.deliberation_models import DelibMember, DelibVote
-from engage.storage.models import Participant
+from engage.storage.tables import Participant
+from engage.storage.tables.deliberation import DelibMember, DelibVote
 
 NOW = datetime(2026, 7, 1, 16, 0, tzinfo=UTC)
 

@@ -17,8 +17,8 @@ from engage.deliberation.report import analysis_json, published
 from engage.deliberation.votes import Vote, build_matrix
 from engage.privacy import erase_participant
 from engage.storage.db import session_scope
-from engage.storage.deliberation_models import DelibMember, DelibStatement, DelibVote
-from engage.storage.models import Participant
+from engage.storage.tables import Participant
+from engage.storage.tables.deliberation import DelibMember, DelibStatement, DelibVote
 from tests.deliberation.seed import two_camps
 
 NOW = datetime(2026, 7, 1, 16, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ from engage.channels.base import Inbound
 from engage.deliberation import store, texting
 from engage.privacy import encrypt_address, participant_key
 from engage.storage.db import session_scope
-from engage.storage.deliberation_models import DelibVote
-from engage.storage.models import Outbox, Participant
+from engage.storage.tables import Outbox, Participant
+from engage.storage.tables.deliberation import DelibVote
 
 CHAT = "424242"
 _ids = itertools.count(1)
@@ -87,7 +87,7 @@ def test_next_statement_has_fewest_votes(db_engine: Engine, runtime: Any, clock:
     conv = _conversation(db_engine, clock, settings, ["Well voted one.", "Fresh one."])
     with session_scope(db_engine) as session:
         well = store.statements(session, conv)[0]
-        from engage.storage.deliberation_models import DelibMember
+        from engage.storage.tables.deliberation import DelibMember
 
         other = DelibMember(conversation_id=conv, source_id="x")
         session.add(other)

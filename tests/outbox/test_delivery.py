@@ -24,7 +24,7 @@ from engage.config import Settings
 from engage.outbox import STALE_REPLY, Dispatcher
 from engage.privacy import encrypt_address
 from engage.storage.db import session_scope
-from engage.storage.models import Message, Outbox, Participant
+from engage.storage.tables import Message, Outbox, Participant
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioAPI
 from tests.outbox.test_dispatcher import _row, provider_opt_out
 

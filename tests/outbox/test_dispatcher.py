@@ -20,7 +20,7 @@ from engage.outbox import Dispatcher, ProviderOptOut
 from engage.privacy import encrypt_address
 from engage.runtime import Runtime
 from engage.storage.db import session_scope
-from engage.storage.models import AuditEntry, ConsentEntry, Message, Outbox, Participant
+from engage.storage.tables import AuditEntry, ConsentEntry, Message, Outbox, Participant
 
 NUMBER = "+14105550123"
 

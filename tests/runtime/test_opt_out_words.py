@@ -18,7 +18,7 @@ from engage.channels.base import Inbound
 from engage.config import Settings
 from engage.runtime import HOLD, Runtime
 from engage.storage.db import session_scope
-from engage.storage.models import ConsentEntry, Outbox, Participant, Response, Run
+from engage.storage.tables import ConsentEntry, Outbox, Participant, Response, Run
 from tests.test_opt_out_intent import PROBE
 
 _ids = itertools.count(1)

@@ -32,7 +32,7 @@ from engage.flows_catalog import FlowCatalog
 from engage.runtime import Runtime
 from engage.storage import repo
 from engage.storage.db import make_engine, session_scope
-from engage.storage.models import (
+from engage.storage.tables import (
     AuditEntry,
     ConsentEntry,
     FlowVersion,

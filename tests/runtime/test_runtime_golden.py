@@ -30,7 +30,7 @@ from engage.config import Settings
 from engage.flows_catalog import FlowCatalog
 from engage.runtime import InboundOutcome, Runtime
 from engage.storage.db import session_scope
-from engage.storage.models import (
+from engage.storage.tables import (
     AuditEntry,
     ConsentEntry,
     Message,

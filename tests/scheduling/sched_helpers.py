@@ -16,7 +16,7 @@ from engage.flows_catalog import FlowCatalog
 from engage.runtime import Runtime
 from engage.scheduling.ticks import Ticks
 from engage.storage.db import session_scope
-from engage.storage.models import Outbox, Participant
+from engage.storage.tables import Outbox, Participant
 
 POLL_FLOW = """\
 id: poll

@@ -124,7 +124,7 @@ def test_checkin_by_an_unknown_number_is_refused_and_creates_nobody(
     from sqlmodel import func, select
 
     from engage.storage.db import session_scope
-    from engage.storage.models import Participant
+    from engage.storage.tables import Participant
 
     _dialogue_residents(db_engine, settings, 1)
     sid = _session_soon(cli, 30)

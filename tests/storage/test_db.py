@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from engage.storage.db import session_scope
-from engage.storage.models import Participant
+from engage.storage.tables import Participant
 
 
 def test_schema_round_trips_aware_datetimes(db_engine: sa.Engine) -> None:

@@ -16,7 +16,7 @@ from engage.cli import app as cli_app
 from engage.config import Settings, get_settings
 from engage.storage.db import session_scope
 from engage.storage.lifecycle import purge_old_rows, table_sizes
-from engage.storage.models import ConsentEntry, Message, Outbox, Participant
+from engage.storage.tables import ConsentEntry, Message, Outbox, Participant
 
 
 def _fill(engine: Engine, now: datetime, days: int) -> None:
@@ -72,7 +72,7 @@ def test_sizes_and_due_rows(db_engine: Engine, clock: Any) -> None:
 
 def test_db_stats_command(db_engine: Engine, db_url: str, settings: Settings,
                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from engage.scheduling.clock import utcnow
+    from engage.clock import utcnow
 
     _fill(db_engine, utcnow(), days=90)
     monkeypatch.setenv("ENGAGE_DATABASE_URL", db_url)

@@ -12,7 +12,7 @@ from sqlmodel import select
 from engage import audit
 from engage.storage import repo
 from engage.storage.db import session_scope
-from engage.storage.models import AuditEntry, ConsentEntry, Outbox, Participant
+from engage.storage.tables import AuditEntry, ConsentEntry, Outbox, Participant
 
 QUIET = (time(21, 0), time(8, 0))
 NOON_NY = datetime(2026, 7, 1, 16, 0, tzinfo=UTC)

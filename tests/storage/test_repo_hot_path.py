@@ -11,8 +11,8 @@ from sqlmodel import select
 from engage import audit
 from engage.storage import repo
 from engage.storage.db import session_scope
-from engage.storage.models import ConsentEntry, Participant, Run
 from engage.storage.sql import statement_log
+from engage.storage.tables import ConsentEntry, Participant, Run
 
 NOW = datetime(2026, 7, 1, 16, 0, tzinfo=UTC)
 

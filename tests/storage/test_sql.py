@@ -16,9 +16,9 @@ from engage.errors import RetryableError
 from engage.outbox.queue import OutboxRow
 from engage.storage import repo
 from engage.storage.db import session_scope
-from engage.storage.models import Message, Outbox, Participant, Run
 from engage.storage.rows import ParticipantRow, RunRow
 from engage.storage.sql import Statement, Tx, as_tx, statement_log, transaction
+from engage.storage.tables import Message, Outbox, Participant, Run
 
 NOW = datetime(2026, 7, 1, 16, 0, 0, 123456, tzinfo=UTC)
 _OUTBOX = Outbox.__table__

@@ -20,7 +20,7 @@ from engage.config import Settings
 from engage.outbox import Dispatcher
 from engage.privacy import participant_key
 from engage.runtime import Runtime
-from engage.storage.models import Participant, Response, Run
+from engage.storage.tables import Participant, Response, Run
 from engage.web.app import create_app
 from engage.web.telegram_routes import SECRET_HEADER
 from tests.fakes.telegram_api import FakeTelegramAPI, Updates

@@ -9,8 +9,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from engage.channels.deeplinks import make_code
-from engage.storage.models import ConsentEntry, Run
-from engage.storage.scheduling_models import (
+from engage.storage.tables import ConsentEntry, Run
+from engage.storage.tables.scheduling import (
     Campaign,
     CampaignRecipient,
     DialogueSession,

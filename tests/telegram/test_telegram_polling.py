@@ -18,8 +18,8 @@ from engage.commands.telegram import route_library_logs, run_polling
 from engage.logging import ScrubFilter
 from engage.runtime import Runtime
 from engage.storage.db import make_engine
-from engage.storage.models import Run
-from engage.storage.scheduling_models import DialogueSession
+from engage.storage.tables import Run
+from engage.storage.tables.scheduling import DialogueSession
 from engage.telegram.multi_select import TICK
 from engage.telegram.texts import ALREADY_ANSWERED
 from tests.fakes.telegram_api import FakeTelegramAPI, Updates

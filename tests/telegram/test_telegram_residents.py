@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from engage.channels.telegram_updates import UpdateContextMiddleware
 from engage.runtime import Runtime
-from engage.storage.models import Participant, Run
+from engage.storage.tables import Participant, Run
 from engage.telegram.chat_order import ChatLocks
 from engage.telegram.multi_select import TICK
 from engage.telegram.texts import ALREADY_ANSWERED, CHOOSE_FIRST, ONLY_TEXT, UNKNOWN_COMMAND
@@ -357,7 +357,7 @@ async def test_long_free_text_is_kept_trimmed_with_a_note(tg: Harness) -> None:
     assert any("kept its first 480 characters" in t for t in texts[-3:])
     participant = tg.participant()
     assert participant is not None
-    from engage.storage.models import Response
+    from engage.storage.tables import Response
 
     with Session(tg.engine) as session:
         kept = session.exec(select(Response).where(Response.name == "safer")).one()

@@ -16,7 +16,7 @@ from engage.channels.telegram import decode_callback
 from engage.config import Settings
 from engage.runtime import Runtime
 from engage.storage.db import make_engine
-from engage.storage.models import ConsentEntry, Message, Run
+from engage.storage.tables import ConsentEntry, Message, Run
 from engage.telegram.texts import ALREADY_ANSWERED, ONLY_TEXT
 from engage.web.app import create_app
 from engage.web.telegram_routes import SECRET_HEADER

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from engage.scheduling.ticks import Ticks
 from engage.storage.db import make_engine
-from engage.storage.models import Message, Outbox
+from engage.storage.tables import Message, Outbox
 from tests.web.conftest import SmsHarness
 from tests.web.stored_text import everything_stored
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from engage.storage.db import session_scope
-from engage.storage.models import Response
+from engage.storage.tables import Response
 from tests.web.conftest import SmsHarness
 
 

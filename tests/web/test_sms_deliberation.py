@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from engage.deliberation import store, texting
 from engage.storage.db import session_scope
-from engage.storage.deliberation_models import DelibMember, DelibStatement, DelibVote
+from engage.storage.tables.deliberation import DelibMember, DelibStatement, DelibVote
 from tests.web.conftest import SmsHarness
 from tests.web.test_sms_survey import EN_REPLIES
 

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from engage.errors import RetryableError
 from engage.storage.db import session_scope
-from engage.storage.models import ConsentEntry, Message, Outbox, Participant
+from engage.storage.tables import ConsentEntry, Message, Outbox, Participant
 from tests.web.conftest import RESIDENT, SmsHarness
 
 STATUS_PATH = "/webhooks/twilio/status"

@@ -14,8 +14,8 @@ from engage.errors import UserError
 from engage.scheduling import dialogue
 from engage.scheduling.ticks import Ticks
 from engage.storage.db import session_scope
-from engage.storage.models import Outbox, Participant
-from engage.storage.scheduling_models import DialogueSession, SessionRsvp
+from engage.storage.tables import Outbox, Participant
+from engage.storage.tables.scheduling import DialogueSession, SessionRsvp
 from tests.web.conftest import SmsHarness
 
 # the whole survey, agreeing to dialogue invitations at the end

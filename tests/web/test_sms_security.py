@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from engage.channels.sms import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, sign
 from engage.storage.db import session_scope
-from engage.storage.models import Message
+from engage.storage.tables import Message
 from tests.fakes.twilio_api import AUTH_TOKEN
 from tests.web.conftest import PUBLIC_URL, SmsHarness
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from engage.storage.db import session_scope
-from engage.storage.models import Message, Participant, Response
+from engage.storage.tables import Message, Participant, Response
 from tests.web.conftest import SmsHarness
 
 EN_REPLIES = ["YES", "1", "Hampden", "4", "2", "3", "4", "5", "More street lights", "yes", "2",

@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from engage.channels.sms import SIGNATURE_HEADER, sign
 from engage.storage.db import session_scope
-from engage.storage.models import Message
+from engage.storage.tables import Message
 from tests.fakes.twilio_api import AUTH_TOKEN
 from tests.telegram.telegram_harness import (  # noqa: F401  (registers ``api`` and ``tg``)
     PATH,

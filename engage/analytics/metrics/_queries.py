@@ -36,7 +36,7 @@ from engage.analytics.metrics._dimensions import (
     UNKNOWN,
 )
 from engage.analytics.periods import Period
-from engage.storage.models import Participant, Response, Run
+from engage.storage.tables import Participant, Response, Run
 
 
 def _answer(name: str) -> ColumnElement[Any]:

@@ -15,8 +15,8 @@ def stats_command(
     """Table sizes, and what the daily retention purge will remove (ENGAGE_RETENTION_DAYS)."""
     import sqlalchemy as sa
 
+    from engage.clock import utcnow
     from engage.commands.db.connect import open_engine
-    from engage.scheduling.clock import utcnow
     from engage.storage.lifecycle import database_bytes, table_sizes
 
     try:

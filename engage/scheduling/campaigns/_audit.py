@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import Session
 
 from engage.scheduling.clock import aware
-from engage.storage.scheduling_models import Campaign
+from engage.storage.tables.scheduling import Campaign
 
 
 def audit_campaign(session: Session, actor: str, action: str, campaign: Campaign,

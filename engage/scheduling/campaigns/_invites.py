@@ -21,8 +21,8 @@ from engage.scheduling.campaigns.lifecycle import get_campaign
 from engage.scheduling.clock import throttle_budget
 from engage.scheduling.starter import RunStarter
 from engage.storage.db import session_scope
-from engage.storage.models import Outbox, Participant
-from engage.storage.scheduling_models import Campaign, CampaignRecipient
+from engage.storage.tables import Outbox, Participant
+from engage.storage.tables.scheduling import Campaign, CampaignRecipient
 
 
 def invite_all(engine: Engine, campaign_id: int, starter: RunStarter, settings: Settings,

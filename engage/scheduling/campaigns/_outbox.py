@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, Update, update
 from sqlmodel import col
 
-from engage.storage.models import Outbox
+from engage.storage.tables import Outbox
 
 CAMPAIGN_KINDS = ("campaign", "reminder")
 

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from engage.config import Settings
 from engage.scheduling.clock import THROTTLE_WINDOW, is_quiet
-from engage.storage.scheduling_models import CampaignRecipient
+from engage.storage.tables.scheduling import CampaignRecipient
 
 
 def allowed_zones(session: Session, campaign_id: int, statuses: tuple[str, ...],

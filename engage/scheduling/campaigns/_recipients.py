@@ -10,8 +10,8 @@ from sqlalchemy import ColumnElement, Exists, func, or_, update
 from sqlmodel import Session, col, select
 
 from engage.storage import repo
-from engage.storage.models import Message, Participant, Response, Run
-from engage.storage.scheduling_models import Campaign, CampaignRecipient
+from engage.storage.tables import Message, Participant, Response, Run
+from engage.storage.tables.scheduling import Campaign, CampaignRecipient
 
 OPEN_RECIPIENT = ("pending", "invited", "started")
 RUN_TO_RECIPIENT = {"completed": "completed", "declined": "declined", "expired": "expired"}

@@ -13,8 +13,8 @@ from engage.scheduling.campaigns._outbox import reminder_key
 from engage.scheduling.campaigns._pacing import allowed_zones, sent_last_minute
 from engage.scheduling.clock import throttle_budget
 from engage.storage import repo
-from engage.storage.models import Participant
-from engage.storage.scheduling_models import Campaign, CampaignRecipient
+from engage.storage.tables import Participant
+from engage.storage.tables.scheduling import Campaign, CampaignRecipient
 
 REMINDER_TEXT = {
     "en": "Reminder from {program}: we'd still like to hear from you. Reply to the last "

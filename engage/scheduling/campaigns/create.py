@@ -21,7 +21,7 @@ from engage.scheduling.audience import (
 )
 from engage.scheduling.campaigns._audit import audit_campaign
 from engage.scheduling.clock import aware
-from engage.storage.scheduling_models import Campaign
+from engage.storage.tables.scheduling import Campaign
 
 log = logging.getLogger(__name__)
 

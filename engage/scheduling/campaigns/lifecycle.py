@@ -14,7 +14,7 @@ from engage.errors import UserError
 from engage.scheduling.campaigns._audit import audit_campaign
 from engage.scheduling.campaigns._outbox import campaign_outbox_update
 from engage.scheduling.clock import aware
-from engage.storage.scheduling_models import Campaign, CampaignRecipient
+from engage.storage.tables.scheduling import Campaign, CampaignRecipient
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from engage.scheduling.campaigns._outbox import campaign_outbox_conditions
 from engage.scheduling.campaigns._recipients import sync_recipients
 from engage.scheduling.campaigns.lifecycle import get_campaign
 from engage.scheduling.clock import aware
-from engage.storage.models import Outbox
-from engage.storage.scheduling_models import CampaignRecipient
+from engage.storage.tables import Outbox
+from engage.storage.tables.scheduling import CampaignRecipient
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from engage.scheduling.campaigns.lifecycle import ACTIVE, close_campaign, get_ca
 from engage.scheduling.clock import aware
 from engage.scheduling.starter import RunStarter
 from engage.storage.db import session_scope
-from engage.storage.scheduling_models import Campaign
+from engage.storage.tables.scheduling import Campaign
 
 log = logging.getLogger(__name__)
 

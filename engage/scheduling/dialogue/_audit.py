@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import Session
 
 from engage.scheduling.clock import aware
-from engage.storage.scheduling_models import DialogueSession
+from engage.storage.tables.scheduling import DialogueSession
 
 
 def audit_session(session: Session, actor: str, action: str, ds: DialogueSession,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from engage.storage.models import Outbox
-from engage.storage.scheduling_models import DialogueSession
+from engage.storage.tables import Outbox
+from engage.storage.tables.scheduling import DialogueSession
 
 
 def dedupe_key(ds: DialogueSession, participant_id: int, what: str) -> str:

@@ -6,8 +6,8 @@ from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from engage.storage.models import Participant
-from engage.storage.scheduling_models import DialogueSession, SessionRsvp
+from engage.storage.tables import Participant
+from engage.storage.tables.scheduling import DialogueSession, SessionRsvp
 
 
 def audience_query(ds: DialogueSession) -> SelectOfScalar[Participant]:

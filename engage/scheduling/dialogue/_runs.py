@@ -10,8 +10,8 @@ from typing import Any
 from sqlmodel import Session, select
 
 from engage.storage import repo
-from engage.storage.models import Run
-from engage.storage.scheduling_models import DialogueSession
+from engage.storage.tables import Run
+from engage.storage.tables.scheduling import DialogueSession
 
 RSVP_FLOW = "dialogue_rsvp"
 FEEDBACK_FLOW = "session_feedback"

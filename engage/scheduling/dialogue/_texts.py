@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engage.flow.templating import fill
 from engage.scheduling.clock import WHEN_LANGUAGES, when_text, zone
-from engage.storage.scheduling_models import DialogueSession
+from engage.storage.tables.scheduling import DialogueSession
 
 TEXTS: dict[str, dict[str, str]] = {
     "reminder": {

@@ -15,8 +15,8 @@ from engage.scheduling.clock import aware
 from engage.scheduling.dialogue._outbox import dedupe_key
 from engage.scheduling.dialogue._texts import session_text
 from engage.storage import repo
-from engage.storage.models import Participant
-from engage.storage.scheduling_models import DialogueSession, SessionRsvp
+from engage.storage.tables import Participant
+from engage.storage.tables.scheduling import DialogueSession, SessionRsvp
 
 CHECKIN_EARLY = timedelta(hours=1)
 CHECKIN_LATE = timedelta(hours=1)

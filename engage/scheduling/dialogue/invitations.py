@@ -19,8 +19,8 @@ from engage.scheduling.dialogue._runs import RSVP_FLOW
 from engage.scheduling.dialogue._texts import when_context
 from engage.scheduling.dialogue.sessions import get_session
 from engage.scheduling.starter import RunStarter
-from engage.storage.models import Outbox
-from engage.storage.scheduling_models import DialogueSession, SessionRsvp
+from engage.storage.tables import Outbox
+from engage.storage.tables.scheduling import DialogueSession, SessionRsvp
 
 
 def audience_size(*, session: Session, ds: DialogueSession) -> int:

@@ -12,8 +12,8 @@ from sqlmodel import Session, col, select
 from engage.scheduling.dialogue._audit import audit_session
 from engage.scheduling.dialogue._runs import end_invitation_runs
 from engage.storage import repo
-from engage.storage.models import Outbox, Run
-from engage.storage.scheduling_models import DialogueSession, SessionRsvp
+from engage.storage.tables import Outbox, Run
+from engage.storage.tables.scheduling import DialogueSession, SessionRsvp
 
 LATE_REASON = "too late: would arrive after the session starts"
 

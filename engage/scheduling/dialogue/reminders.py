@@ -13,7 +13,7 @@ from engage.scheduling.dialogue._outbox import dedupe_key, drop_queued
 from engage.scheduling.dialogue._queries import rsvps_with_participants
 from engage.scheduling.dialogue._texts import session_text
 from engage.storage import repo
-from engage.storage.scheduling_models import DialogueSession, SessionRsvp
+from engage.storage.tables.scheduling import DialogueSession, SessionRsvp
 
 REMINDED = ("yes", "maybe")
 

@@ -15,8 +15,8 @@ from engage.scheduling.dialogue._runs import run_results
 from engage.scheduling.dialogue._texts import session_text
 from engage.scheduling.dialogue.sessions import get_session
 from engage.storage import repo
-from engage.storage.models import Participant, Run
-from engage.storage.scheduling_models import DialogueSession, SessionRsvp
+from engage.storage.tables import Participant, Run
+from engage.storage.tables.scheduling import DialogueSession, SessionRsvp
 
 SEATED = ("yes",)
 

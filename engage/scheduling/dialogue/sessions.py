@@ -18,7 +18,7 @@ from engage.scheduling.dialogue._texts import session_text
 from engage.scheduling.dialogue.checkin import new_checkin_code
 from engage.scheduling.places import known_place
 from engage.storage import repo
-from engage.storage.scheduling_models import DialogueSession
+from engage.storage.tables.scheduling import DialogueSession
 
 
 def create_session(*, session: Session, settings: Settings, title: str, area: str, place: str,

@@ -8,8 +8,8 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from engage.scheduling.dialogue.sessions import get_session
-from engage.storage.models import Run
-from engage.storage.scheduling_models import SessionRsvp
+from engage.storage.tables import Run
+from engage.storage.tables.scheduling import SessionRsvp
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from engage.scheduling.dialogue.rsvp import sync_rsvps
 from engage.scheduling.dialogue.sessions import close_session, get_session
 from engage.scheduling.starter import RunStarter
 from engage.storage.db import session_scope
-from engage.storage.scheduling_models import DialogueSession
+from engage.storage.tables.scheduling import DialogueSession
 
 AUTO_CLOSE_AFTER = timedelta(hours=24)  # contact details stay visible this long after the end
 

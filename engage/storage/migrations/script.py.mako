@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes  # autogenerate renders sqlmodel.sql.sqltypes.AutoString
 from alembic import op
 
-import engage.storage.models  # custom column types such as UTCDateTime
+import engage.storage.tables  # custom column types such as UTCDateTime
 ${imports if imports else ""}
 
 revision: str = ${repr(up_revision)}

@@ -13,8 +13,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
-from engage.storage.models import ConsentEntry, Message, Outbox, Participant, Run
 from engage.storage.sql import Tx
+from engage.storage.tables import ConsentEntry, Message, Outbox, Participant, Run
 
 Store = Session | Tx
 

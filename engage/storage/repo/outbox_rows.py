@@ -14,7 +14,6 @@ from sqlalchemy import update as sa_update
 from sqlmodel import Session
 
 from engage.compliance import next_allowed_send
-from engage.storage.models import Outbox, Participant
 from engage.storage.repo._common import (
     _OUTBOX,
     HELD_KINDS,
@@ -27,6 +26,7 @@ from engage.storage.repo._common import (
     list_param,
 )
 from engage.storage.sql import Statement, as_tx
+from engage.storage.tables import Outbox, Participant
 
 _OUTBOX_INSERT = Statement(lambda d: insert_for(d, _OUTBOX).values(_values(_OUTBOX))
                            .on_conflict_do_nothing(index_elements=["dedupe_key"])

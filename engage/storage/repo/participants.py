@@ -13,7 +13,6 @@ from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 from sqlmodel import Session, select
 
-from engage.storage.models import Participant
 from engage.storage.repo._common import (
     _PARTICIPANTS,
     _RUNS,
@@ -36,6 +35,7 @@ from engage.storage.rows import (
     run_row,
 )
 from engage.storage.sql import Statement, as_tx
+from engage.storage.tables import Participant
 
 _SELECT_PARTICIPANT = sa_select(*PARTICIPANT_COLUMNS)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from engage.storage.models import Response
 from engage.storage.repo._common import (
     Store,
     _values,
     insert_for,
 )
 from engage.storage.sql import Statement, as_tx
+from engage.storage.tables import Response
 
 _RESPONSES = Response.__table__  # type: ignore[attr-defined]
 

@@ -18,7 +18,7 @@ from engage.errors import UserError
 from engage.scheduling import campaigns as ops
 from engage.scheduling.audience import parse_audience
 from engage.scheduling.clock import aware, zone
-from engage.storage.scheduling_models import Campaign
+from engage.storage.tables.scheduling import Campaign
 from engage.web.api.common import ID_MAX, TEXT, Limit, Offset, Page, iso, page, read, write
 from engage.web.api.problems import ApiProblem, invalid
 from engage.web.api.security import Caller, CallerDep, clock_now, permissions

@@ -23,9 +23,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from engage.accounts import service
 from engage.accounts.errors import TokenInvalid
 from engage.accounts.roles import Permission, can
-from engage.scheduling.clock import utcnow
-from engage.storage.accounts_models import User
+from engage.clock import utcnow
 from engage.storage.db import new_session, read_only, session_scope
+from engage.storage.tables.accounts import User
 from engage.web.api.problems import ApiProblem
 
 PERMISSIONS_KEY = "x-permissions"

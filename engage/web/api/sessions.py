@@ -24,7 +24,7 @@ from engage.analytics.exports import sha256_hex as digest_of
 from engage.errors import UserError
 from engage.scheduling import dialogue as ops
 from engage.scheduling.clock import zone, zone_name_ok
-from engage.storage.scheduling_models import DialogueSession
+from engage.storage.tables.scheduling import DialogueSession
 from engage.web.api.common import (
     ID_MAX,
     TEXT,

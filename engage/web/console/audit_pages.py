@@ -8,7 +8,7 @@ from sqlmodel import Session, col, select
 
 from engage import audit
 from engage.accounts.roles import Permission
-from engage.storage.models import AuditEntry
+from engage.storage.tables import AuditEntry
 from engage.web.console.guard import Viewer, need
 from engage.web.console.render import render
 

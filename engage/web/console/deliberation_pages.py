@@ -24,8 +24,8 @@ from engage.deliberation.store import get_conversation, moderate, statements, te
 from engage.deliberation.texting import notify_published
 from engage.errors import UserError
 from engage.storage.db import session_scope
-from engage.storage.deliberation_models import DelibConversation
-from engage.storage.scheduling_models import DialogueSession
+from engage.storage.tables.deliberation import DelibConversation
+from engage.storage.tables.scheduling import DialogueSession
 from engage.web.console.guard import NotFound, Viewer, checked_form, need
 from engage.web.console.render import render
 

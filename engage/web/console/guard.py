@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 
 from engage.accounts.roles import Permission, can, mediator_name
 from engage.config import Settings
-from engage.storage.accounts_models import User
+from engage.storage.tables.accounts import User
 from engage.web.console.cookies import ConsoleSession
 from engage.web.console.middleware import STATE_KEY
 

@@ -26,8 +26,8 @@ from engage.errors import UserError
 from engage.privacy import mask
 from engage.scheduling import dialogue
 from engage.storage.db import session_scope
-from engage.storage.models import Participant
-from engage.storage.scheduling_models import DialogueSession, SessionRsvp
+from engage.storage.tables import Participant
+from engage.storage.tables.scheduling import DialogueSession, SessionRsvp
 from engage.web.console.choices import area_choices, known_areas
 from engage.web.console.guard import Forbidden, NotFound, Viewer, checked_form, need
 from engage.web.console.render import render

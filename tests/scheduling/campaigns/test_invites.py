@@ -22,8 +22,8 @@ from engage.scheduling import campaigns
 from engage.scheduling.audience import materialize, parse_audience
 from engage.scheduling.clock import is_quiet
 from engage.storage.db import make_engine, session_scope
-from engage.storage.models import Participant, Run
-from engage.storage.scheduling_models import CampaignRecipient
+from engage.storage.tables import Participant, Run
+from engage.storage.tables.scheduling import CampaignRecipient
 from tests.scheduling.campaigns.helpers import create, invited_ids, progress
 
 

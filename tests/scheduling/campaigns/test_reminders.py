@@ -12,7 +12,7 @@ from sqlmodel import select
 from engage.config import Settings
 from engage.runtime import Runtime
 from engage.storage.db import session_scope
-from engage.storage.models import Run
+from engage.storage.tables import Run
 from tests.scheduling.campaigns.helpers import create, progress
 
 

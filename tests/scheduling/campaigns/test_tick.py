@@ -13,8 +13,8 @@ from sqlmodel import col, select
 from engage.config import Settings
 from engage.runtime import Runtime
 from engage.storage.db import session_scope
-from engage.storage.models import Run
-from engage.storage.scheduling_models import CampaignRecipient
+from engage.storage.tables import Run
+from engage.storage.tables.scheduling import CampaignRecipient
 from tests.scheduling.campaigns.helpers import create, invited_ids, progress
 
 

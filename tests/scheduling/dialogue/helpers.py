@@ -13,7 +13,7 @@ from engage.config import Settings
 from engage.runtime import Runtime
 from engage.scheduling import dialogue
 from engage.storage.db import session_scope
-from engage.storage.scheduling_models import SessionRsvp
+from engage.storage.tables.scheduling import SessionRsvp
 
 START = datetime(2026, 7, 3, 22, 0, tzinfo=UTC)  # 18:00 EDT
 

@@ -13,8 +13,8 @@ from engage.config import Settings
 from engage.runtime import Runtime
 from engage.scheduling import dialogue
 from engage.storage.db import session_scope
-from engage.storage.models import Participant
-from engage.storage.scheduling_models import DialogueSession
+from engage.storage.tables import Participant
+from engage.storage.tables.scheduling import DialogueSession
 from tests.scheduling.dialogue.helpers import START, invite, make_session, residents, rsvps
 
 

@@ -14,7 +14,7 @@ from engage.errors import UserError
 from engage.runtime import Runtime
 from engage.scheduling import dialogue
 from engage.storage.db import session_scope
-from engage.storage.models import AuditEntry
+from engage.storage.tables import AuditEntry
 from tests.scheduling.dialogue.helpers import invite, make_session, residents
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from engage.config import Settings
 from engage.runtime import Runtime
 from engage.storage.db import session_scope
-from engage.storage.scheduling_models import DialogueSession
+from engage.storage.tables.scheduling import DialogueSession
 from tests.scheduling.dialogue.helpers import START, invite, make_session, residents
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from engage.storage.models import AuditEntry
+from engage.storage.tables import AuditEntry
 from tests.web.api.conftest import Account
 
 

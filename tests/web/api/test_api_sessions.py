@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from engage.storage.db import session_scope
-from engage.storage.models import AuditEntry, Outbox, Participant
+from engage.storage.tables import AuditEntry, Outbox, Participant
 from tests.web.api.conftest import Account
 
 SESSION = {"title": "Northern district listening session", "area": "hampden",

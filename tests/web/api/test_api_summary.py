@@ -17,7 +17,7 @@ from engage import audit
 from engage.analytics import summary_cache
 from engage.analytics.exports import export_summary
 from engage.config import Settings
-from engage.storage.models import AuditEntry
+from engage.storage.tables import AuditEntry
 from tests.analytics.analytics_helpers import add_respondent, populate
 from tests.web.api.conftest import Account
 
@@ -159,7 +159,7 @@ def test_an_erased_resident_leaves_the_next_summary(
         client: TestClient, accounts: dict[str, Account], db_engine: Engine, clock: Any) -> None:
     """DELETE must show at once, not after the cache ages: erasure changes the version."""
     from engage.privacy import erase_participant
-    from engage.storage.models import Participant
+    from engage.storage.tables import Participant
 
     populate(db_engine, {("Eastern", "25-34"): 12})
     url, headers = "/api/v1/summary?period=2026Q3", accounts["staff"].headers

@@ -12,7 +12,7 @@ from engage.storage.db import session_scope
 def residents_said_yes(app: Any, session_id: int, numbers: list[str]) -> None:
     """Residents who were invited and answered yes (their RSVP as the tick records it)."""
     from engage.scheduling.dialogue import get_session, promote
-    from engage.storage.scheduling_models import SessionRsvp
+    from engage.storage.tables.scheduling import SessionRsvp
 
     now = datetime.now(UTC)
     with session_scope(app.state.engine) as db:

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from engage.deliberation import store
 from engage.storage.db import session_scope
-from engage.storage.deliberation_models import DelibStatement
+from engage.storage.tables.deliberation import DelibStatement
 from tests.deliberation.seed import two_camps
 from tests.web.console.conftest import Console, csrf_of
 

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from engage.analytics.metrics import summarize
 from engage.analytics.periods import period_containing
-from engage.storage.models import AuditEntry
+from engage.storage.tables import AuditEntry
 from tests.web.console.conftest import Console
 from tests.web.console.test_security import _hostile_answers
 

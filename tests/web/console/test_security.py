@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 
 from engage.storage.db import session_scope
-from engage.storage.models import Participant, Response, Run
+from engage.storage.tables import Participant, Response, Run
 from engage.web.console.cookies import COOKIE_NAME, SessionCodec, fresh
 from tests.web.console.conftest import PASSWORD, Console, csrf_of, login
 from tests.web.console.test_role_matrix import _all_routes, _fill
@@ -116,7 +116,7 @@ def test_contact_details_only_for_the_sessions_own_mediator_while_open(console: 
     from sqlmodel import Session, select
 
     from engage import audit  # noqa: F401
-    from engage.storage.models import AuditEntry
+    from engage.storage.tables import AuditEntry
 
     with Session(console.engine) as db:
         actions = [e.action for e in db.exec(select(AuditEntry))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from engage.storage.models import AuditEntry
+from engage.storage.tables import AuditEntry
 from tests.web.console.conftest import Console, csrf_of, login, make_user
 from tests.web.console.seed import residents_said_yes
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes  # autogenerate renders sqlmodel.sql.sqltypes.AutoString
 from alembic import op
 
-import engage.storage.models  # custom column types such as UTCDateTime
+import engage.storage.tables  # custom column types such as UTCDateTime
 
 
 revision: str = '0001'
@@ -28,7 +28,7 @@ def upgrade() -> None:
     op.create_table('audit_log',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
-    sa.Column('at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
     sa.Column('action', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
     sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
@@ -47,8 +47,8 @@ def upgrade() -> None:
     sa.Column('flow_id', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('audience', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
-    sa.Column('start_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('cutoff_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('start_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('cutoff_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('throttle_per_minute', sa.Integer(), nullable=True),
     sa.Column('reminders', sa.Integer(), nullable=False),
     sa.Column('reminder_after_hours', sa.Float(), nullable=False),
@@ -56,11 +56,11 @@ def upgrade() -> None:
     sa.Column('quota', sa.Integer(), nullable=True),
     sa.Column('quota_per_area', sa.Boolean(), nullable=False),
     sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
-    sa.Column('materialized_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('materialized_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('finish_reason', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
-    sa.Column('created_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('campaign', schema=None) as batch_op:
@@ -72,17 +72,17 @@ def upgrade() -> None:
     sa.Column('description', sa.Text(), nullable=False),
     sa.Column('area', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
     sa.Column('place', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('starts_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ends_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('starts_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('timezone', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('capacity', sa.Integer(), nullable=False),
     sa.Column('mediator', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('checkin_code', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
-    sa.Column('invited_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('cancelled_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('closed_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('invited_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('cancelled_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('dialogue_session', schema=None) as batch_op:
@@ -97,7 +97,7 @@ def upgrade() -> None:
     sa.Column('version', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('digest', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('definition', sa.Text(), nullable=False),
-    sa.Column('published_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('published_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('flow_id', 'digest', name='uq_flow_version_digest')
     )
@@ -117,8 +117,8 @@ def upgrade() -> None:
     sa.Column('consent_surveys', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
     sa.Column('consent_dialogue', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
     sa.Column('consent_quotes', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
-    sa.Column('created_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('erased_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('erased_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('channel', 'key', name='uq_participant_channel_key')
     )
@@ -136,11 +136,11 @@ def upgrade() -> None:
     sa.Column('timezone', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('area', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
     sa.Column('run_id', sa.Integer(), nullable=True),
-    sa.Column('invited_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('invited_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('invite_messages', sa.Integer(), nullable=False),
     sa.Column('reminders_sent', sa.Integer(), nullable=False),
-    sa.Column('last_reminder_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_reminder_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ),
     sa.ForeignKeyConstraint(['participant_id'], ['participant.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -158,7 +158,7 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('text_version', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-    sa.Column('at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['participant_id'], ['participant.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -177,8 +177,8 @@ def upgrade() -> None:
     sa.Column('segments', sa.Integer(), nullable=True),
     sa.Column('encoding', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
     sa.Column('error_code', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
-    sa.Column('created_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('purged_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('purged_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['participant_id'], ['participant.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('channel', 'direction', 'provider_id', name='uq_message_provider')
@@ -199,15 +199,15 @@ def upgrade() -> None:
     sa.Column('address_enc', sa.LargeBinary(), nullable=True),
     sa.Column('dedupe_key', sqlmodel.sql.sqltypes.AutoString(length=160), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('not_before', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('not_before', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('lease_until', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_until', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('claimed_by', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
     sa.Column('message_id', sa.Integer(), nullable=True),
     sa.Column('provider_id', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
     sa.Column('error', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
-    sa.Column('created_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['participant_id'], ['participant.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('dedupe_key')
@@ -227,10 +227,10 @@ def upgrade() -> None:
     sa.Column('state', sa.Text(), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=True),
     sa.Column('session_id', sa.Integer(), nullable=True),
-    sa.Column('wake_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('started_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ended_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('wake_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['flow_version_id'], ['flow_version.id'], ),
     sa.ForeignKeyConstraint(['participant_id'], ['participant.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -250,12 +250,12 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('run_id', sa.Integer(), nullable=True),
     sa.Column('needs', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
-    sa.Column('invited_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('responded_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('promoted_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('reminder_24h_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('reminder_2h_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('checked_in_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('invited_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('responded_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('promoted_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reminder_24h_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reminder_2h_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('checked_in_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('feedback_run_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['participant_id'], ['participant.id'], ),
     sa.ForeignKeyConstraint(['session_id'], ['dialogue_session.id'], ),
@@ -282,7 +282,7 @@ def upgrade() -> None:
     sa.Column('sentiment_version', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
     sa.Column('area', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
     sa.Column('district', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True),
-    sa.Column('answered_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('answered_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['participant_id'], ['participant.id'], ),
     sa.ForeignKeyConstraint(['run_id'], ['run.id'], ),
     sa.PrimaryKeyConstraint('id'),

@@ -13,14 +13,14 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes  # autogenerate renders sqlmodel.sql.sqltypes.AutoString
 from alembic import op
 
-import engage.storage.models  # custom column types such as UTCDateTime
+import engage.storage.tables  # custom column types such as UTCDateTime
 
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_UTC = engage.storage.models.UTCDateTime
+_UTC = engage.storage.tables.UTCDateTime
 
 
 def _str(length: int) -> sqlmodel.sql.sqltypes.AutoString:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes  # autogenerate renders sqlmodel.sql.sqltypes.AutoString
 from alembic import op
 
-import engage.storage.models  # custom column types such as UTCDateTime
+import engage.storage.tables  # custom column types such as UTCDateTime
 
 
 revision: str = '0004'
@@ -30,12 +30,12 @@ def upgrade() -> None:
     sa.Column('topic', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
     sa.Column('area', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
     sa.Column('languages', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('opens_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('closes_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('opens_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closes_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('dialogue_session_id', sa.Integer(), nullable=True),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('daily_cap', sa.Integer(), nullable=False),
-    sa.Column('created_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('delib_conversation', schema=None) as batch_op:
@@ -51,8 +51,8 @@ def upgrade() -> None:
     sa.Column('paused', sa.Boolean(), nullable=False),
     sa.Column('day', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
     sa.Column('sent_today', sa.Integer(), nullable=False),
-    sa.Column('invited_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('invited_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['conversation_id'], ['delib_conversation.id'], ),
     sa.ForeignKeyConstraint(['participant_id'], ['participant.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -73,10 +73,10 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
     sa.Column('moderated_by', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
-    sa.Column('moderated_at', engage.storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('moderated_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('author_told', sa.Boolean(), nullable=False),
     sa.Column('votes', sa.Integer(), nullable=False),
-    sa.Column('created_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['conversation_id'], ['delib_conversation.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -89,7 +89,7 @@ def upgrade() -> None:
     sa.Column('statement_id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
     sa.Column('value', sa.Integer(), nullable=False),
-    sa.Column('cast_at', engage.storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('cast_at', engage.storage.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['conversation_id'], ['delib_conversation.id'], ),
     sa.ForeignKeyConstraint(['member_id'], ['delib_member.id'], ),
     sa.ForeignKeyConstraint(['statement_id'], ['delib_statement.id'], ),

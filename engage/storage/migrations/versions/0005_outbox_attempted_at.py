@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import engage.storage.models
+import engage.storage.tables
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -43,7 +43,7 @@ VACUUM = ("autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_facto
 def upgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("attempted_at",
-                                      engage.storage.models.UTCDateTime(timezone=True),
+                                      engage.storage.tables.UTCDateTime(timezone=True),
                                       nullable=True))
         batch_op.create_index("ix_outbox_unfinished", ["participant_id", "id"], unique=False,
                               postgresql_where=sa.text(UNFINISHED),

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from engage.storage.models import ts
+from engage.storage.tables.columns import ts
 
 STATUSES = ("pending", "approved", "rejected")
 

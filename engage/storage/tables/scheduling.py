@@ -12,7 +12,8 @@ from datetime import datetime
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel, col
 
-from engage.storage.models import Outbox, ts
+from engage.storage.tables.columns import ts
+from engage.storage.tables.outbox import Outbox
 
 CAMPAIGN_STATUSES = ("draft", "scheduled", "running", "paused", "cancelled", "finished")
 RECIPIENT_STATUSES = (
