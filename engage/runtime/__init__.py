@@ -25,8 +25,8 @@ path, and SQLAlchemy's per-call overhead was most of its cost.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
