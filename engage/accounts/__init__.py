@@ -1,5 +1,5 @@
 """Accounts: console and API users, roles, password hashing, TOTP and API tokens.
 
-The tables live in ``engage/storage/accounts_models.py`` (where every table is registered);
+The tables live in ``engage/storage/tables/accounts.py`` (every table is in ``engage/storage/tables/``);
 ``service`` holds the operations the CLI, the console and the API all call.
 """

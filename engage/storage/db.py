@@ -190,7 +190,7 @@ def make_engine(
 
 
 def metadata() -> sa.MetaData:
-    """The shared metadata with every table module imported (see ``all_models``)."""
+    """The shared metadata with every table module imported (see ``engage.storage.tables``)."""
     import engage.storage.tables  # noqa: F401  (registers every table)
 
     return SQLModel.metadata

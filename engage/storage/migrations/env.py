@@ -1,4 +1,4 @@
-"""Alembic environment: the metadata is every table engage knows (``all_models``).
+"""Alembic environment: the metadata is every table engage knows (``engage.storage.tables``).
 
 Regenerating the initial migration (lead, before release) -- see docs/OPERATIONS-storage.md:
     .venv/bin/python -m engage.storage.regenerate
