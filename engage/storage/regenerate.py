@@ -3,9 +3,9 @@
     .venv/bin/python -m engage.storage.regenerate [--message "initial schema"]
 
 Deletes engage/storage/migrations/versions/*.py, autogenerates one revision against an empty
-temporary SQLite database (so it contains every table in ``engage.storage.tables``), and checks that an
-upgrade from scratch leaves nothing for autogenerate to add. Only for pre-release schemas: once
-a database in production has been upgraded, add new revisions instead
+temporary SQLite database (so it contains every table in ``engage.storage.tables``), and checks
+that an upgrade from scratch leaves nothing for autogenerate to add. Only for pre-release
+schemas: once a database in production has been upgraded, add new revisions instead
 (``alembic -c engage/storage/alembic.ini revision --autogenerate``).
 """
 

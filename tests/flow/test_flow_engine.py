@@ -159,7 +159,7 @@ def test_every_option_value_is_accepted_by_the_parser() -> None:
             assert options or node.question.type in ("text", "area", "number"), node.id  # type: ignore[union-attr]
             for option in options:
                 if option.value == MULTI_DONE:
-                    continue  # Telegram turns Done into the ticked numbers (engage/telegram/multi_select.py)
+                    continue  # Telegram turns Done into the ticked numbers (multi_select.py)
                 after = resume(flow, state, option.value, now=LATER)
                 assert not any(isinstance(e, Say) and e.kind == "reprompt" for e in after.events), (
                     flow_id, node.id, option)

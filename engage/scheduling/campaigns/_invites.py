@@ -15,10 +15,9 @@ from sqlmodel import Session, col, select
 from engage.config import Settings
 from engage.scheduling.audience import REFUSED_CONSENT
 from engage.scheduling.campaigns._outbox import invite_key
-from engage.scheduling.campaigns._pacing import allowed_zones, sent_last_minute
+from engage.scheduling.campaigns._pacing import sending_window
 from engage.scheduling.campaigns._recipients import finish_recipient, lock_participants
 from engage.scheduling.campaigns.lifecycle import get_campaign
-from engage.scheduling.clock import throttle_budget
 from engage.scheduling.starter import RunStarter
 from engage.storage.db import session_scope
 from engage.storage.tables import Outbox, Participant
@@ -62,12 +61,7 @@ def invite_batch(session: Session, campaign: Campaign, starter: RunStarter, sett
     """Invite up to ``limit`` pending recipients. Returns (invited, more may be due now)."""
     assert campaign.id is not None
     throttled = campaign.throttle_per_minute is not None
-    budget = throttle_budget(campaign.throttle_per_minute,
-                             sent_last_minute(session, campaign.id, now) if throttled else 0,
-                             limit)
-    if budget <= 0:
-        return 0, False
-    zones = allowed_zones(session, campaign.id, ("pending",), settings, now)
+    budget, zones = sending_window(session, campaign, ("pending",), settings, now, limit)
     if not zones:
         return 0, False
     stmt = (

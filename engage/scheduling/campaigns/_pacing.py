@@ -9,8 +9,8 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from engage.config import Settings
-from engage.scheduling.clock import THROTTLE_WINDOW, is_quiet
-from engage.storage.tables.scheduling import CampaignRecipient
+from engage.scheduling.clock import THROTTLE_WINDOW, is_quiet, throttle_budget
+from engage.storage.tables.scheduling import Campaign, CampaignRecipient
 
 
 def allowed_zones(session: Session, campaign_id: int, statuses: tuple[str, ...],
@@ -40,3 +40,18 @@ def sent_last_minute(session: Session, campaign_id: int, now: datetime) -> int:
         )
     ).scalar_one()
     return int(invites) + int(reminders)
+
+
+def sending_window(session: Session, campaign: Campaign, statuses: tuple[str, ...],
+                   settings: Settings, now: datetime, limit: int) -> tuple[int, list[str]]:
+    """How many of ``statuses``' recipients may get a message now (the throttle's budget, at
+    most ``limit``) and in which time zones it is not quiet hours: (0, []) when none."""
+    assert campaign.id is not None
+    throttled = campaign.throttle_per_minute is not None
+    budget = throttle_budget(campaign.throttle_per_minute,
+                             sent_last_minute(session, campaign.id, now) if throttled else 0,
+                             limit)
+    if budget <= 0:
+        return 0, []
+    zones = allowed_zones(session, campaign.id, statuses, settings, now)
+    return (budget, zones) if zones else (0, [])

@@ -10,8 +10,7 @@ from sqlmodel import Session, col, select
 
 from engage.config import Settings
 from engage.scheduling.campaigns._outbox import reminder_key
-from engage.scheduling.campaigns._pacing import allowed_zones, sent_last_minute
-from engage.scheduling.clock import throttle_budget
+from engage.scheduling.campaigns._pacing import sending_window
 from engage.storage import repo
 from engage.storage.tables import Participant
 from engage.storage.tables.scheduling import Campaign, CampaignRecipient
@@ -31,13 +30,7 @@ def remind_batch(session: Session, campaign: Campaign, settings: Settings, now: 
     assert campaign.id is not None
     if campaign.reminders <= 0:
         return 0, False
-    throttled = campaign.throttle_per_minute is not None
-    budget = throttle_budget(campaign.throttle_per_minute,
-                             sent_last_minute(session, campaign.id, now) if throttled else 0,
-                             limit)
-    if budget <= 0:
-        return 0, False
-    zones = allowed_zones(session, campaign.id, ("invited",), settings, now)
+    budget, zones = sending_window(session, campaign, ("invited",), settings, now, limit)
     if not zones:
         return 0, False
     due = now - timedelta(hours=campaign.reminder_after_hours)

@@ -28,7 +28,8 @@ class Outbox(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_due", "status", "not_before"),
-        # a resident's unfinished rows, for per-resident order in the claim (engage/outbox/queue.py):
+        # a resident's unfinished rows, for per-resident order in the claim
+        # (engage/outbox/queue.py):
         # tiny, since rows leave it once sent, and the outbox keeps months of history
         Index("ix_outbox_unfinished", "participant_id", "id",
               postgresql_where=text("status IN ('pending', 'claimed')"),
