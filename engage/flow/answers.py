@@ -163,16 +163,24 @@ def parse_int_in(text: str, lo: int, hi: int) -> int | None:
     return value if lo <= value <= hi else None
 
 
+SHORT_KEY = 3
+"""Keys this short ("es", "en", "no", "si", "eng") match only as typed, never by spelling:
+one letter away from a short key is another word ("yes" is not "es", "not" is not "no")."""
+
+
 def _within_length(f: str, keys: Mapping[str, int], cutoff: float) -> list[str]:
-    """The keys whose length alone does not rule them out: the very test difflib applies
-    first (``real_quick_ratio``, 2 * shorter / total), done without building a matcher for
-    each key. A gazetteer has hundreds of keys; most fail on length."""
+    """The keys a close spelling may reach: longer than ``SHORT_KEY``, and not ruled out by
+    length alone, the very test difflib applies first (``real_quick_ratio``, 2 * shorter /
+    total), done without building a matcher for each key. A gazetteer has hundreds of keys;
+    most fail on length."""
     n = len(f)
-    return [key for key in keys if 2.0 * min(n, len(key)) / (n + len(key)) >= cutoff]
+    return [key for key in keys
+            if len(key) > SHORT_KEY and 2.0 * min(n, len(key)) / (n + len(key)) >= cutoff]
 
 
 def match_key(f: str, keys: Mapping[str, int], cutoff: float = 0.8) -> int | None:
-    """Match folded text to one entry of ``keys`` (folded key -> index): exact, phrase, typo."""
+    """Match folded text to one entry of ``keys`` (folded key -> index): exact, a whole key
+    inside a phrase, or a typo of a key longer than ``SHORT_KEY``."""
     if not f:
         return None
     hit = keys.get(f)
