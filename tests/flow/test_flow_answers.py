@@ -105,6 +105,14 @@ def test_short_keys_match_exactly_or_as_a_whole_word() -> None:
     assert answers.match_key("none of thse", keys) == 0  # a typo of a long key still matches
 
 
+@pytest.mark.parametrize(("text", "expected"), [("noo", 0), ("NOOO!", 0), ("siii", 1),
+                                                ("yesss", 2), ("nn", 0), ("yess", 2)])
+def test_a_short_key_with_a_letter_held_down_is_the_same_word(text: str, expected: int) -> None:
+    keys = {"no": 0, "n": 0, "si": 1, "yes": 2, "y": 2}
+    assert answers.parse_choice(text, keys, 3) == expected
+    assert answers.parse_choice("yees", {"yes": 0, "yees": 1}, 2) == 1  # as typed comes first
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("1 3", [0, 2]), ("1,3", [0, 2]), ("3, 1", [0, 2]), ("childcare and ride", [0, 2]),
