@@ -6,7 +6,9 @@ a stop-sign emoji must end the messages exactly like STOP. The same words inside
 answer are not always a revocation ("police should stop harassing kids" is an answer), so:
 
 - ``opt_out``: the *whole* message, once courtesy words ("please", "thanks", "por favor") are
-  set aside, is an opt-out phrase: honoured at once, with the usual confirmation.
+  set aside, is an opt-out phrase, maybe asked ("can you stop texting me", "pueden dejar de
+  enviarme mensajes"), or two in a row ("I don't want these texts, can you stop?"): honoured
+  at once, with the usual confirmation.
 - ``ask``: a longer message that talks about stopping *messages* ("... so stop texting me"):
   one clarification ("Reply STOP to stop all messages"), and nothing else until answered.
 - ``None``: anything else, including "stop" about anything but messages: an answer.
@@ -33,7 +35,16 @@ _COURTESY = (
     r"hi|hello|hey|sir|maam|just|already|immediately|anymore|any more|again|for good|lol|"
     r"por favor|porfa|porfavor|gracias|muchas gracias|ya|ahora|hola|senor|senora|de una vez"
 )
-_TEXTS = r"(?:texts?|txts?|messages?|msgs?|sms|these|those|them|this|it)"
+_NOUN = r"(?:texts?|txts?|messages?|msgs?|sms)"
+# the messages themselves, named: "texts", "these messages", "all of your texts"
+_NAMED = rf"(?:(?:these|those|the|your|ur|all|any|all of|all the|all these|all of these|" \
+         rf"all your|all of your|any more|anymore|more|of these|of your) )?{_NOUN}"
+_TEXTS = rf"(?:{_NAMED}|these|those|them|this|it)"
+_TEXTOS = r"(?:(?:estos|esos|los|sus|tus|todos los|todos estos|todos sus|mas) )?" \
+          r"(?:mensajes|textos|sms)"
+# a request put as a question: "can you stop ...", "pueden dejar de ..."
+_ASKING = (r"(?:(?:can|could|will|would) (?:you|u|you all|y all|you guys)|i need you to|"
+           r"i want you to|pueden|puede|puedes|podrian|podria|podrias)(?: please| por favor)?")
 _SHORT = [
     # en
     r"sto+p+(?: sto+p+)*(?: (?:it|this|that|all|everything|me|us|the texts|the messages))?",
@@ -49,7 +60,8 @@ _SHORT = [
     r"(?:remove|take|delete) me(?: (?:off|from)(?: (?:the|this|your|ur) "
     r"(?:list|survey|program|texts|messages))?)?",
     r"i (?:want|would like|d like|wish|need) to (?:unsubscribe|opt ?out|stop(?: (?:getting|"
-    r"receiving) (?:texts|messages|these|them))?)",
+    rf"receiving) (?:{_NAMED}|these|them))?)",
+    rf"i (?:dont|do not|don t) want (?:to (?:get|receive) )?{_NAMED}(?: (?:anymore|any more))?",
     r"leave me alone",
     # es
     r"(?:alto|basta|ya basta|pare|paren|parar|detener|cancelar|baja)",
@@ -57,29 +69,35 @@ _SHORT = [
     r"(?:no|ya no) (?:me )?(?:envien|manden|escriban|envie|mande|escriba|contacten)"
     r"(?: mas)?(?: (?:mensajes|textos|sms))?",
     r"(?:no|ya no|nada) mas (?:mensajes|textos|sms)",
-    r"dejen de (?:enviarme|mandarme|escribirme|enviar|mandar|escribir)"
-    r"(?: (?:mensajes|textos|sms))?",
+    r"(?:dejen|deje|dejar|dejes) de (?:enviarme|mandarme|escribirme|enviar|mandar|escribir)"
+    rf"(?: {_TEXTOS})?",
     r"(?:quitenme|quitame|saquenme|sacame|borrenme|borrame) de (?:la|esta|su|tu) lista",
-    r"no quiero (?:recibir )?(?:mas )?(?:mensajes|textos|sms)",
+    rf"(?:no|ya no) quiero (?:recibir )?{_TEXTOS}(?: mas)?",
 ]
 _MENTION = [
     r"\b(?:stop|quit|cease) (?:texting|txting|messaging|spamming)\b",
     r"\b(?:stop|quit|cease) (?:sending|contacting|bothering|writing to) (?:me|us)\b",
+    rf"\b(?:stop|quit|cease) sending {_NAMED}\b",
     r"\b(?:stop|quit|cease|no more) (?:the |these |those |your |ur |all )?(?:texts|messages|sms)\b",
     r"\b(?:dont|do not|don t) (?:text|message|contact|send) (?:me|us)\b",
-    r"\b(?:dont|do not|don t) want (?:any )?(?:more )?(?:texts|messages)\b",
+    rf"\b(?:dont|do not|don t) want {_NAMED}\b(?!.* to (?:stop|end)\b)",  # not "... to stop"
     r"\bunsubscribe\b|\bopt ?out\b|\b(?:remove|take) me (?:off|from)\b",
     r"\bdejen de (?:enviar|mandar|escribir)",
+    rf"\b(?:deje|dejar|dejes) de (?:enviarme|mandarme|escribirme|(?:enviar|mandar) {_TEXTOS})\b",
     r"\bno (?:me )?(?:envien|manden|escriban) (?:mas )?(?:mensajes|textos)\b",
-    r"\bno quiero (?:recibir )?(?:mas )?(?:mensajes|textos)\b",
+    rf"\bno quiero (?:recibir )?{_TEXTOS}\b",
     r"\b(?:darme|dar|denme) de baja\b",
 ]
 _COURTESY_SET = frozenset(_COURTESY.split("|"))
 # a mention needs one of these words (a cheap test before the search)
 _MENTION_WORDS = frozenset({
     "stop", "quit", "cease", "more", "dont", "don", "do", "unsubscribe", "opt", "optout",
-    "remove", "take", "dejen", "envien", "manden", "escriban", "quiero", "baja"})
-_SHORT_RE = re.compile("|".join(f"(?:{p})" for p in _SHORT))
+    "remove", "take", "dejen", "deje", "dejar", "dejes", "envien", "manden", "escriban",
+    "quiero", "baja"})
+_ONE_SHORT = "|".join(f"(?:{p})" for p in _SHORT)
+# one phrase, or two in a row ("I don't want these texts, can you stop?"), each maybe asked
+_SHORT_RE = re.compile(rf"(?:{_ASKING} )?(?:{_ONE_SHORT})"
+                       rf"(?: (?:and |so |just )?(?:{_ASKING} )?(?:{_ONE_SHORT}))?")
 _MENTION_RE = re.compile("|".join(f"(?:{p})" for p in _MENTION))
 _STRETCHED = re.compile(r"([a-z])\1{2,}")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")  # "pleeease" -> "pleease"; "stoppp" keeps matching

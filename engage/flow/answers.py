@@ -101,6 +101,7 @@ NUMBER_WORDS: Mapping[str, int] = {
 _LEADING_NUMBER = re.compile(r"^[#(\[]?\s*(-?\d{1,9}(?:[.,]\d{1,6})?)(?![\d])")
 _ANY_NUMBER = re.compile(r"(?<![\d.,])-?\d{1,9}(?:[.,]\d{1,6})?(?![\d])")
 _LETTER = re.compile(r"^[a-z]$")
+_STRETCHED = re.compile(r"([^\W\d_])\1+")  # a letter typed more than once: "yesss", "noo"
 
 
 def parse_yes_no(text: str) -> bool | None:
@@ -163,16 +164,35 @@ def parse_int_in(text: str, lo: int, hi: int) -> int | None:
     return value if lo <= value <= hi else None
 
 
+SHORT_KEY = 3
+"""Keys this short ("es", "en", "no", "si", "eng") match only as typed, never by spelling:
+one letter away from a short key is another word ("yes" is not "es", "not" is not "no")."""
+
+
 def _within_length(f: str, keys: Mapping[str, int], cutoff: float) -> list[str]:
-    """The keys whose length alone does not rule them out: the very test difflib applies
-    first (``real_quick_ratio``, 2 * shorter / total), done without building a matcher for
-    each key. A gazetteer has hundreds of keys; most fail on length."""
+    """The keys a close spelling may reach: longer than ``SHORT_KEY``, and not ruled out by
+    length alone, the very test difflib applies first (``real_quick_ratio``, 2 * shorter /
+    total), done without building a matcher for each key. A gazetteer has hundreds of keys;
+    most fail on length."""
     n = len(f)
-    return [key for key in keys if 2.0 * min(n, len(key)) / (n + len(key)) >= cutoff]
+    return [key for key in keys
+            if len(key) > SHORT_KEY and 2.0 * min(n, len(key)) / (n + len(key)) >= cutoff]
+
+
+def _stretched_short_key(f: str, keys: Mapping[str, int]) -> int | None:
+    """The short key ``f`` spells with a letter held down ("noo", "yesss", "sii"): the same
+    word, where a different letter would be another one."""
+    squeezed = _STRETCHED.sub(r"\1", f)
+    if squeezed == f or len(squeezed) > SHORT_KEY:
+        return None
+    found = {index for key, index in keys.items()
+             if len(key) <= SHORT_KEY and _STRETCHED.sub(r"\1", key) == squeezed}
+    return found.pop() if len(found) == 1 else None
 
 
 def match_key(f: str, keys: Mapping[str, int], cutoff: float = 0.8) -> int | None:
-    """Match folded text to one entry of ``keys`` (folded key -> index): exact, phrase, typo."""
+    """Match folded text to one entry of ``keys`` (folded key -> index): exact, a whole key
+    inside a phrase, a short key with a letter stretched, or a typo of a longer key."""
     if not f:
         return None
     hit = keys.get(f)
@@ -189,6 +209,9 @@ def match_key(f: str, keys: Mapping[str, int], cutoff: float = 0.8) -> int | Non
                 ambiguous = True
     if best is not None and not ambiguous:
         return best[1]
+    stretched = _stretched_short_key(f, keys)
+    if stretched is not None:
+        return stretched
     if len(f) < 3 or len(f) > 60:
         return None
     close = difflib.get_close_matches(f, _within_length(f, keys, cutoff), n=2, cutoff=cutoff)

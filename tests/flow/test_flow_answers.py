@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from flow_helpers import shipped
 
 from engage.flow import answers
 
@@ -68,6 +69,48 @@ def test_choice(text: str, expected: int) -> None:
 @pytest.mark.parametrize("text", ["", "9", "0", "z", "banana", "🙂🙂", "\x1b[31m"])
 def test_choice_invalid(text: str) -> None:
     assert answers.parse_choice(text, KEYS, 4) is None
+
+
+LANGUAGE = shipped("satisfaction").nodes["language"].question  # 1 English 2 Español
+assert LANGUAGE is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("es", 1), ("ES", 1), ("español", 1), ("espanol", 1), ("Spanish", 1), ("espanl", 1),
+     ("english", 0), ("Englsh", 0), ("en", 0), ("eng", 0), ("1", 0), ("2", 1), (" 2 ", 1),
+     ("2 Español", 1)],
+)
+def test_language_choice(text: str, expected: int) -> None:
+    assert LANGUAGE is not None
+    assert answers.parse_choice(text, LANGUAGE.keys, len(LANGUAGE.options)) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["yes", "Yes!", "YES.", "si", "sí", "no", "ok", "yeah", "ens", "esa", "engl", "is"]
+)
+def test_language_choice_is_not_a_typo_of_a_short_synonym(text: str) -> None:
+    """"yes" is one letter from "es": short synonyms match only as typed."""
+    assert LANGUAGE is not None
+    assert answers.parse_choice(text, LANGUAGE.keys, len(LANGUAGE.options)) is None
+
+
+def test_short_keys_match_exactly_or_as_a_whole_word() -> None:
+    keys = {"no": 0, "si": 1, "eng": 2, "none of these": 0}
+    assert answers.match_key("no", keys) == 0
+    assert answers.match_key("not", keys) is None
+    assert answers.match_key("sin", keys) is None
+    assert answers.match_key("engl", keys) is None
+    assert answers.match_key("in eng please", keys) == 2
+    assert answers.match_key("none of thse", keys) == 0  # a typo of a long key still matches
+
+
+@pytest.mark.parametrize(("text", "expected"), [("noo", 0), ("NOOO!", 0), ("siii", 1),
+                                                ("yesss", 2), ("nn", 0), ("yess", 2)])
+def test_a_short_key_with_a_letter_held_down_is_the_same_word(text: str, expected: int) -> None:
+    keys = {"no": 0, "n": 0, "si": 1, "yes": 2, "y": 2}
+    assert answers.parse_choice(text, keys, 3) == expected
+    assert answers.parse_choice("yees", {"yes": 0, "yees": 1}, 2) == 1  # as typed comes first
 
 
 @pytest.mark.parametrize(

@@ -77,6 +77,15 @@ def test_language_question_switches_language() -> None:
     assert says(last)[-1].startswith("¿En qué barrio vive?")
 
 
+def test_yes_at_the_language_question_is_reprompted_not_spanish() -> None:
+    last = feed(SAT, ["yes", "yes"])[-1]
+    (reprompt,) = last.events
+    assert isinstance(reprompt, Say) and reprompt.kind == "reprompt"
+    assert reprompt.text == "Sorry, please reply with a number from 1 to 2."
+    assert last.state["language"] == "en" and last.state["node"] == "language"
+    assert last.state["tries"] == 1
+
+
 def test_language_keyword_at_any_question_re_asks_in_that_language() -> None:
     last = feed(SAT, ["Español"])[-1]
     assert last.events[0] == LanguageChanged("es")

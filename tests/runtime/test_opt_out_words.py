@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from engage import privacy
 from engage.channels.base import Inbound
 from engage.config import Settings
+from engage.opt_out_intent import language_of
 from engage.runtime import HOLD, Runtime
 from engage.storage.db import session_scope
 from engage.storage.tables import ConsentEntry, Outbox, Participant, Response, Run
@@ -48,7 +49,10 @@ def _bodies(engine: sa.Engine, ids: tuple[int, ...]) -> list[str]:
         return [session.get(Outbox, i).body or "" for i in ids]  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("text", [*PROBE, "No más mensajes por favor"])
+@pytest.mark.parametrize("text", [*PROBE, "No más mensajes por favor",
+                                  "can you stop sending these messages",
+                                  "I don't want these texts, can you stop?",
+                                  "pueden dejar de enviarme estos mensajes"])
 def test_own_words_opt_out_like_stop(runtime: Runtime, db_engine: sa.Engine,
                                      settings: Settings, text: str) -> None:
     address = _address()
@@ -58,7 +62,7 @@ def test_own_words_opt_out_like_stop(runtime: Runtime, db_engine: sa.Engine,
     assert outcome.keyword == "opt_out" and outcome.status == "handled"
     [confirmation] = _bodies(db_engine, outcome.outbox_ids)
     assert "START" in confirmation
-    if text.startswith("No más"):
+    if language_of(text) == "es":
         assert "baja" in confirmation  # answered in the resident's language
     p = _participant(db_engine, settings, address)
     assert p.opted_out
