@@ -675,3 +675,22 @@ def release(state: Mapping[str, Any]) -> dict[str, Any]:
 
 def is_held(state: Mapping[str, Any]) -> bool:
     return bool(state.get(HOLD))
+
+
+def with_context(state: Mapping[str, Any], **values: Value) -> dict[str, Any]:
+    """The state with ``values`` added to the run's context, where conditions read them
+    (``context.seat`` for a dialogue RSVP: what a "yes" gets right now)."""
+    return {**state, "context": {**(state.get("context") or {}), **values}}
+
+
+def with_results(state: Mapping[str, Any], replaced: Mapping[str, str]) -> dict[str, Any]:
+    """The state with some recorded results replaced (free text kept only scrubbed)."""
+    results = dict(state.get("results") or {})
+    results.update({name: value for name, value in replaced.items() if name in results})
+    return {**state, "results": results}
+
+
+def results(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's recorded results by question name (empty for a state without any)."""
+    found = state.get("results")
+    return dict(found) if isinstance(found, dict) else {}

@@ -36,3 +36,20 @@ def test_set_language_only_to_a_language_of_the_flow() -> None:
     assert "es" in flow.languages and switched is not None and switched["language"] == "es"
     assert engine.set_language(flow, state, "xx") is None
     assert state["language"] == "en"
+
+
+def test_with_context_adds_values_a_condition_can_read() -> None:
+    state = engine.start(shipped("satisfaction"), now=T0, context={"area": "Hampden"}).state
+    seated = engine.with_context(state, seat="waitlist")
+    assert seated["context"] == {"area": "Hampden", "seat": "waitlist"}
+    assert state["context"] == {"area": "Hampden"}  # the input is not changed
+    assert engine.with_context({}, seat="seat")["context"] == {"seat": "seat"}
+
+
+def test_with_results_replaces_only_recorded_results() -> None:
+    state = {"status": "waiting", "results": {"comment": "call me on 410 555 0100", "age": "34"}}
+    scrubbed = engine.with_results(state, {"comment": "call me on [phone]", "missing": "x"})
+    assert scrubbed["results"] == {"comment": "call me on [phone]", "age": "34"}
+    assert state["results"]["comment"] == "call me on 410 555 0100"
+    assert engine.results(scrubbed) == scrubbed["results"]
+    assert engine.results({}) == {} and engine.results({"results": "garbled"}) == {}

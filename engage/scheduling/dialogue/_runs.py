@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from engage.flow import engine
 from engage.storage import repo
 from engage.storage.tables import Run
 from engage.storage.tables.scheduling import DialogueSession
@@ -22,8 +23,7 @@ def run_results(run: Run) -> dict[str, Any]:
         state = json.loads(run.state)
     except (TypeError, ValueError):
         return {}
-    results = state.get("results") if isinstance(state, dict) else None
-    return results if isinstance(results, dict) else {}
+    return engine.results(state) if isinstance(state, dict) else {}
 
 
 def end_invitation_runs(session: Session, ds: DialogueSession, now: datetime) -> None:
