@@ -131,7 +131,7 @@ def test_of_session_is_one_tx_per_transaction(db_engine: sa.Engine) -> None:
     with session_scope(db_engine) as session:
         first = Tx.of_session(session)
         assert Tx.of_session(session) is first
-        assert as_tx(first.session) is first  # the joined session leads back to it
+        assert as_tx(first.orm_session()) is first  # the joined session leads back to it
     with session_scope(db_engine) as session:
         assert Tx.of_session(session) is not first
 
