@@ -21,7 +21,7 @@ def enqueue(ctx: MessageContext, body: str, kind: str, *, buttons: Iterable[Any]
     key = f"{ctx.prefix}{ctx.counter}"
     ctx.counter += 1
     settings = ctx.services.settings
-    new_id = repo.insert_outbox(session=ctx.tx, participant=ctx.participant,
+    new_id = repo.insert_outbox(tx=ctx.tx, participant=ctx.participant,
                                 channel=ctx.channel, body=body, kind=kind, dedupe_key=key,
                                 now=ctx.now, buttons=buttons or None, run_id=run_id,
                                 quiet_window=settings.quiet_window,

@@ -19,7 +19,6 @@ from engage.storage.repo._common import (
     CONSENT_STATUSES,
     HELD_KINDS,
     OUTBOX_KINDS,
-    Store,
     dialect_insert,
     in_list,
     insert_for,
@@ -29,7 +28,6 @@ from engage.storage.repo.consent import (
     record_consent,
 )
 from engage.storage.repo.messages import (
-    add_inbound_message,
     anonymize_message,
     find_inbound_message,
     known_inbound_later,
@@ -78,9 +76,7 @@ __all__ = [
     "CONSENT_STATUSES",
     "HELD_KINDS",
     "OUTBOX_KINDS",
-    "Store",
     "active_run",
-    "add_inbound_message",
     "anonymize_message",
     "cancel_pending_outbox",
     "create_participant",

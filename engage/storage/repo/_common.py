@@ -16,8 +16,6 @@ from sqlmodel import Session
 from engage.storage.sql import Tx
 from engage.storage.tables import ConsentEntry, Message, Outbox, Participant, Run
 
-Store = Session | Tx
-
 HELD_KINDS = frozenset({"campaign", "reminder", "invitation"})
 OUTBOX_KINDS = frozenset({"reply", "confirmation", "campaign", "reminder", "invitation", "system"})
 CONSENT_SCOPES = ("surveys", "dialogue", "quotes")
@@ -58,7 +56,7 @@ def _locked(dialect_name: str, stmt: Any) -> Any:
     return stmt.with_for_update() if dialect_name == "postgresql" else stmt
 
 
-def _set(obj: Any, name: str, value: Any) -> None:
+def _set(obj: object, name: str, value: object) -> None:
     """Keep an object in step with a row just written: no unit-of-work flush follows."""
     if hasattr(obj, "_sa_instance_state"):
         set_committed_value(obj, name, value)

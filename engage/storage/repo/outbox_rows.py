@@ -18,14 +18,14 @@ from engage.storage.repo._common import (
     _OUTBOX,
     HELD_KINDS,
     OUTBOX_KINDS,
-    Store,
     _require_aware,
     _values,
     in_list,
     insert_for,
     list_param,
 )
-from engage.storage.sql import Statement, as_tx
+from engage.storage.rows import ParticipantFields
+from engage.storage.sql import Statement, Tx
 from engage.storage.tables import Outbox, Participant
 
 _OUTBOX_INSERT = Statement(lambda d: insert_for(d, _OUTBOX).values(_values(_OUTBOX))
@@ -74,8 +74,8 @@ def _encode_buttons(buttons: Iterable[Any]) -> str | None:
 
 def insert_outbox(
     *,
-    session: Store,
-    participant: Any,
+    tx: Tx,
+    participant: ParticipantFields,
     channel: str,
     body: str,
     kind: str,
@@ -99,11 +99,7 @@ def insert_outbox(
     not_before = now
     if kind in HELD_KINDS:
         if quiet_window is None or timezone is None:
-            from engage.config import get_settings
-
-            settings = get_settings()
-            quiet_window = quiet_window or settings.quiet_window
-            timezone = timezone or settings.timezone
+            raise ValueError(f"a {kind} message needs the quiet window and the timezone")
         not_before = next_allowed_send(now, participant.timezone or timezone, quiet_window)
     values = {
         "participant_id": participant.id, "run_id": run_id, "channel": channel, "kind": kind,
@@ -112,7 +108,6 @@ def insert_outbox(
         "address_enc": address_enc, "lease_until": None, "claimed_by": None,
         "message_id": None, "provider_id": None, "error": None, "sent_at": None,
         "attempted_at": None}
-    tx = as_tx(session)
     if defer and tx.deferring:
         tx.defer(_OUTBOX_QUEUED, values)
         return None
@@ -140,11 +135,13 @@ def enqueue_outbox(
     "confirmation". Kinds campaign|reminder|invitation are held until the resident's quiet
     hours end (``not_before``); replies and confirmations are never held.
 
-    ``quiet_window``/``timezone`` default to the settings (ENGAGE_QUIET_HOURS, ENGAGE_TIMEZONE).
+    ``quiet_window``/``timezone`` (the settings' ENGAGE_QUIET_HOURS, ENGAGE_TIMEZONE) are
+    required for the held kinds; a participant's own timezone, when known, wins.
     ``address_enc`` is only for a message whose participant address is already gone (the
     erasure confirmation).
     """
-    new_id = insert_outbox(session=session, participant=participant, channel=channel, body=body,
+    new_id = insert_outbox(tx=Tx.of_session(session), participant=participant, channel=channel,
+                           body=body,
                            kind=kind, dedupe_key=dedupe_key, now=now, buttons=buttons,
                            run_id=run_id, quiet_window=quiet_window, timezone=timezone,
                            address_enc=address_enc)
@@ -152,10 +149,10 @@ def enqueue_outbox(
 
 
 def cancel_pending_outbox(
-    *, session: Store, participant_id: int, keep_confirmations: bool = True, reason: str
+    *, tx: Tx, participant_id: int, keep_confirmations: bool = True, reason: str
 ) -> int:
     """Cancel queued messages (opt-out): confirmations stay unless ``keep_confirmations``."""
-    return as_tx(session).execute(_CANCEL_PENDING[keep_confirmations],
+    return tx.execute(_CANCEL_PENDING[keep_confirmations],
                                   {"pid": participant_id, "reason": reason[:300]})
 
 
@@ -169,35 +166,33 @@ _RELEASE_RUN = Statement(sa_update(_OUTBOX).where(
     .values(not_before=bindparam("now"), kind="reply").returning(_OUTBOX.c.id))
 
 
-def release_unreached(*, session: Store, run_id: int, now: datetime) -> tuple[int, ...] | None:
+def release_unreached(*, tx: Tx, run_id: int, now: datetime) -> tuple[int, ...] | None:
     """A run we started (campaign, invitation) that the resident never received: nothing of
     it was sent and they never replied in it (its opening is still held by quiet hours or the
     send queue, or was dropped). Its queued messages are released to go now as replies to the
     resident's own message (quiet hours hold only what we send unasked), and their ids
     returned (empty: nothing is left to send). None when the run did reach the resident (the
     usual case)."""
-    tx = as_tx(session)
     if tx.first(_RUN_REACHED, {"run_id": run_id}) is not None:
         return None
     return tuple(int(row[0]) for row in tx.all(_RELEASE_RUN, {"run_id": run_id, "now": now}))
 
 
-def outbox_ids_for_prefix(*, session: Store, prefix: str) -> tuple[int, ...]:
+def outbox_ids_for_prefix(*, tx: Tx, prefix: str) -> tuple[int, ...]:
     """Outbox rows whose dedupe key starts with ``prefix`` (a duplicate inbound's outcome)."""
     like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return tuple(int(row[0]) for row in as_tx(session).all(_OUTBOX_BY_PREFIX, {"like": like}))
+    return tuple(int(row[0]) for row in tx.all(_OUTBOX_BY_PREFIX, {"like": like}))
 
 
 _OUTBOX_BY_KEYS = Statement(lambda d: sa_select(_OUTBOX.c.dedupe_key, _OUTBOX.c.id).where(
     in_list(d, _OUTBOX.c.dedupe_key, "keys")))
 
 
-def outbox_ids_for_keys(*, session: Store, keys: Sequence[str]) -> Callable[[], dict[str, int]]:
+def outbox_ids_for_keys(*, tx: Tx, keys: Sequence[str]) -> Callable[[], dict[str, int]]:
     """dedupe key -> outbox id for the stored rows among ``keys`` (one read per batch), sent
     now and answered with the next sync: a batch's last read, it shares the COMMIT's round
     trip (``Tx.all_later``)."""
     if not keys:
         return dict
-    tx = as_tx(session)
     rows = tx.all_later(_OUTBOX_BY_KEYS, {"keys": list_param(tx, keys)})
     return lambda: {str(key): int(row_id) for key, row_id in rows()}
