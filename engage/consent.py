@@ -11,7 +11,7 @@ from datetime import datetime
 
 from engage import audit
 from engage.storage import repo
-from engage.storage.rows import ParticipantFields
+from engage.storage.records import ParticipantFields
 from engage.storage.sql import Tx
 
 

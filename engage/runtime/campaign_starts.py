@@ -14,7 +14,7 @@ from engage.runtime.context import MessageContext, Services, log
 from engage.runtime.conversation import start_flow
 from engage.runtime.opt_outs import held
 from engage.storage import repo
-from engage.storage.rows import RunRow
+from engage.storage.records import RunRow
 from engage.storage.sql import as_tx
 from engage.storage.tables import Participant
 

@@ -15,7 +15,7 @@ from engage.runtime.context import MessageContext, log
 from engage.runtime.events import apply_step
 from engage.runtime.outbound import say_fixed, say_pending
 from engage.storage import repo
-from engage.storage.rows import RunRow
+from engage.storage.records import RunRow
 
 _WHO = frozenset({
     "whoisthis", "whosthis", "whoisit", "whoareyou", "whoru", "whoisthat", "whothis",

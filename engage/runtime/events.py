@@ -14,7 +14,7 @@ from engage.flow.events import ConsentChanged, LanguageChanged, ResultRecorded, 
 from engage.runtime.context import SUPPORTED_LANGUAGES, MessageContext
 from engage.runtime.outbound import enqueue
 from engage.storage import repo
-from engage.storage.rows import RunRow
+from engage.storage.records import RunRow
 
 
 def apply_step(ctx: MessageContext, run: RunRow, step: engine.Step) -> None:

@@ -39,7 +39,7 @@ from engage.runtime.keywords import handle_keyword
 from engage.runtime.outbound import say_fixed
 from engage.storage import repo
 from engage.storage.db import checkpoint_wal
-from engage.storage.rows import ParticipantRow, RunRow
+from engage.storage.records import ParticipantRow, RunRow
 from engage.storage.sql import KeptConnection, Tx, transaction
 
 CHANNELS = ("sms", "telegram")

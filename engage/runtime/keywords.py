@@ -19,7 +19,7 @@ from engage.runtime.conversation import start_default
 from engage.runtime.events import apply_step
 from engage.runtime.outbound import ask_again, say_fixed, say_pending
 from engage.storage import repo
-from engage.storage.rows import RunRow
+from engage.storage.records import RunRow
 from engage.storage.sql import Tx
 from engage.storage.tables import Message, Participant
 

@@ -19,7 +19,7 @@ from engage.logging import log_event
 from engage.runtime.context import MessageContext, Services, log
 from engage.runtime.texts import opt_out_questions
 from engage.storage import repo
-from engage.storage.rows import RunRow
+from engage.storage.records import RunRow
 from engage.storage.sql import Tx, transaction
 from engage.storage.tables import Outbox
 

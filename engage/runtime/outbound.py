@@ -12,7 +12,7 @@ from engage.flow import engine
 from engage.runtime.context import MessageContext
 from engage.runtime.texts import fixed_text
 from engage.storage import repo
-from engage.storage.rows import RunRow
+from engage.storage.records import RunRow
 
 
 def enqueue(ctx: MessageContext, body: str, kind: str, *, buttons: Iterable[Any] = (),

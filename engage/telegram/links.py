@@ -28,7 +28,7 @@ from engage.consent import record_consent
 from engage.errors import RetryableError
 from engage.storage import repo
 from engage.storage.db import session_scope
-from engage.storage.rows import RunRow
+from engage.storage.records import RunRow
 from engage.storage.sql import Tx
 from engage.storage.tables import Participant
 from engage.telegram import store

@@ -16,7 +16,7 @@ from engage.errors import RetryableError
 from engage.outbox.queue import OutboxRow
 from engage.storage import repo
 from engage.storage.db import session_scope
-from engage.storage.rows import ParticipantRow, RunRow
+from engage.storage.records import ParticipantRow, RunRow
 from engage.storage.sql import Statement, Tx, as_tx, statement_log, transaction
 from engage.storage.tables import Message, Outbox, Participant, Run
 

@@ -7,7 +7,7 @@ transaction boundary is always visible at the call site (the runtime's one-trans
 Each function takes ``session``: an ORM ``Session`` (staff actions, campaigns, tests) or a
 ``Tx`` (the inbound hot path, see ``storage.sql``). Either way one implementation runs, on the
 transaction's DBAPI connection with statements compiled once from the tables. The lookups the
-hot path needs return plain records (``storage.rows``); writes keep whatever object they are
+hot path needs return plain records (``storage.records``); writes keep whatever object they are
 given (record or ORM instance) in step with its row, so no unit-of-work flush is needed later.
 """
 

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 from sqlalchemy import insert as sa_insert
 
+from engage.storage.records import ParticipantFields
 from engage.storage.repo._common import (
     _CONSENTS,
     CONSENT_SCOPES,
@@ -15,7 +16,6 @@ from engage.storage.repo._common import (
     _values,
 )
 from engage.storage.repo.participants import update_participant
-from engage.storage.rows import ParticipantFields
 from engage.storage.sql import Statement, Tx
 
 _CONSENT_INSERT = Statement(sa_insert(_CONSENTS).values(_values(_CONSENTS))

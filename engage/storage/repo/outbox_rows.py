@@ -14,6 +14,7 @@ from sqlalchemy import update as sa_update
 from sqlmodel import Session
 
 from engage.compliance import next_allowed_send
+from engage.storage.records import ParticipantFields
 from engage.storage.repo._common import (
     _OUTBOX,
     HELD_KINDS,
@@ -24,7 +25,6 @@ from engage.storage.repo._common import (
     insert_for,
     list_param,
 )
-from engage.storage.rows import ParticipantFields
 from engage.storage.sql import Statement, Tx
 from engage.storage.tables import Outbox, Participant
 

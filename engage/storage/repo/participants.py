@@ -12,6 +12,16 @@ from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 from sqlmodel import Session, select
 
+from engage.storage.records import (
+    N_PARTICIPANT,
+    PARTICIPANT_COLUMNS,
+    RUN_COLUMNS,
+    ParticipantFields,
+    ParticipantRow,
+    RunRow,
+    participant_row,
+    run_row,
+)
 from engage.storage.repo._common import (
     _PARTICIPANTS,
     _RUNS,
@@ -22,16 +32,6 @@ from engage.storage.repo._common import (
     in_list,
     insert_for,
     list_param,
-)
-from engage.storage.rows import (
-    N_PARTICIPANT,
-    PARTICIPANT_COLUMNS,
-    RUN_COLUMNS,
-    ParticipantFields,
-    ParticipantRow,
-    RunRow,
-    participant_row,
-    run_row,
 )
 from engage.storage.sql import Statement, Tx
 from engage.storage.tables import Participant

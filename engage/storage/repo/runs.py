@@ -13,17 +13,17 @@ from sqlalchemy import update as sa_update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engage.flow import engine
+from engage.storage.records import (
+    RUN_COLUMNS,
+    RunFields,
+    RunRow,
+    run_row,
+)
 from engage.storage.repo._common import (
     _RUNS,
     ACTIVE_RUN,
     _require_aware,
     _values,
-)
-from engage.storage.rows import (
-    RUN_COLUMNS,
-    RunFields,
-    RunRow,
-    run_row,
 )
 from engage.storage.sql import Statement, Tx
 
