@@ -21,12 +21,11 @@ def enqueue(ctx: MessageContext, body: str, kind: str, *, buttons: Iterable[Any]
     key = f"{ctx.prefix}{ctx.counter}"
     ctx.counter += 1
     settings = ctx.services.settings
-    new_id = repo.insert_outbox(tx=ctx.tx, participant=ctx.participant,
-                                channel=ctx.channel, body=body, kind=kind, dedupe_key=key,
-                                now=ctx.now, buttons=buttons or None, run_id=run_id,
-                                quiet_window=settings.quiet_window,
-                                timezone=settings.timezone,
-                                address_enc=address_enc, defer=True)
+    new_id = repo.queue_outbox(tx=ctx.tx, participant=ctx.participant,
+                               channel=ctx.channel, body=body, kind=kind, dedupe_key=key,
+                               now=ctx.now, buttons=buttons or None, run_id=run_id,
+                               quiet_window=settings.quiet_window, timezone=settings.timezone,
+                               address_enc=address_enc)
     if new_id is not None:
         ctx.outbox_ids.append(new_id)
     elif ctx.tx.deferring:  # queued (inbound): its id is read by key with the commit

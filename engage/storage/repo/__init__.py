@@ -40,6 +40,7 @@ from engage.storage.repo.outbox_rows import (
     insert_outbox,
     outbox_ids_for_keys,
     outbox_ids_for_prefix,
+    queue_outbox,
     release_unreached,
 )
 from engage.storage.repo.participants import (
@@ -106,6 +107,7 @@ __all__ = [
     "participant_has_run",
     "prefetch_participants",
     "queue_inbound_message",
+    "queue_outbox",
     "record_consent",
     "release_unreached",
     "run_by_id",

@@ -72,6 +72,31 @@ def _encode_buttons(buttons: Iterable[Any]) -> str | None:
     return json.dumps(items, ensure_ascii=False, separators=(",", ":")) if items else None
 
 
+def _outbox_values(
+    *, participant: ParticipantFields, channel: str, body: str, kind: str, dedupe_key: str,
+    now: datetime, buttons: Iterable[Any] | None, run_id: int | None,
+    quiet_window: tuple[time, time] | None, timezone: str | None, address_enc: bytes | None,
+) -> dict[str, object] | None:
+    """The new row's columns; None when nothing may be sent (opted out, erased)."""
+    _require_aware(now)
+    if kind not in OUTBOX_KINDS:
+        raise ValueError(f"unknown outbox kind {kind!r}")
+    if kind != "confirmation" and (participant.opted_out or participant.erased_at is not None):
+        return None
+    not_before = now
+    if kind in HELD_KINDS:
+        if quiet_window is None or timezone is None:
+            raise ValueError(f"a {kind} message needs the quiet window and the timezone")
+        not_before = next_allowed_send(now, participant.timezone or timezone, quiet_window)
+    return {
+        "participant_id": participant.id, "run_id": run_id, "channel": channel, "kind": kind,
+        "body": body, "buttons": _buttons_json(buttons), "dedupe_key": dedupe_key,
+        "status": "pending", "not_before": not_before, "attempts": 0, "created_at": now,
+        "address_enc": address_enc, "lease_until": None, "claimed_by": None,
+        "message_id": None, "provider_id": None, "error": None, "sent_at": None,
+        "attempted_at": None}
+
+
 def insert_outbox(
     *,
     tx: Tx,
@@ -86,33 +111,51 @@ def insert_outbox(
     quiet_window: tuple[time, time] | None = None,
     timezone: str | None = None,
     address_enc: bytes | None = None,
-    defer: bool = False,
 ) -> int | None:
-    """``enqueue_outbox`` without loading the row back: returns the new id or None. With
-    ``defer`` (a batch, see ``Tx.defer``) the row is queued and None returned: the caller
-    finds the id by its dedupe key (``outbox_ids_for_keys``)."""
-    _require_aware(now)
-    if kind not in OUTBOX_KINDS:
-        raise ValueError(f"unknown outbox kind {kind!r}")
-    if kind != "confirmation" and (participant.opted_out or participant.erased_at is not None):
-        return None
-    not_before = now
-    if kind in HELD_KINDS:
-        if quiet_window is None or timezone is None:
-            raise ValueError(f"a {kind} message needs the quiet window and the timezone")
-        not_before = next_allowed_send(now, participant.timezone or timezone, quiet_window)
-    values = {
-        "participant_id": participant.id, "run_id": run_id, "channel": channel, "kind": kind,
-        "body": body, "buttons": _buttons_json(buttons), "dedupe_key": dedupe_key,
-        "status": "pending", "not_before": not_before, "attempts": 0, "created_at": now,
-        "address_enc": address_enc, "lease_until": None, "claimed_by": None,
-        "message_id": None, "provider_id": None, "error": None, "sent_at": None,
-        "attempted_at": None}
-    if defer and tx.deferring:
-        tx.defer(_OUTBOX_QUEUED, values)
+    """``enqueue_outbox`` without loading the row back: the new id, or None (dedupe key used
+    already, or nothing may be sent). Written now, its id read back with the INSERT: like
+    any read, it first sends the writes a batch queued (``Tx.defer``). Held kinds
+    (campaign, reminder, invitation) need ``quiet_window`` and ``timezone``."""
+    values = _outbox_values(
+        participant=participant, channel=channel, body=body, kind=kind,
+        dedupe_key=dedupe_key, now=now, buttons=buttons, run_id=run_id,
+        quiet_window=quiet_window, timezone=timezone, address_enc=address_enc)
+    if values is None:
         return None
     new_id = tx.scalar(_OUTBOX_INSERT, values)
     return int(new_id) if new_id is not None else None
+
+
+def queue_outbox(
+    *,
+    tx: Tx,
+    participant: ParticipantFields,
+    channel: str,
+    body: str,
+    kind: str,
+    dedupe_key: str,
+    now: datetime,
+    buttons: Iterable[Any] | None = None,
+    run_id: int | None = None,
+    quiet_window: tuple[time, time] | None = None,
+    timezone: str | None = None,
+    address_enc: bytes | None = None,
+) -> int | None:
+    """``insert_outbox`` for a transaction that may be a batch: while ``tx.deferring`` the
+    row is queued with the batch's other writes and None returned (the caller finds its id
+    by dedupe key, ``outbox_ids_for_keys``); otherwise it is ``insert_outbox``."""
+    if not tx.deferring:
+        return insert_outbox(
+            tx=tx, participant=participant, channel=channel, body=body, kind=kind,
+            dedupe_key=dedupe_key, now=now, buttons=buttons, run_id=run_id,
+            quiet_window=quiet_window, timezone=timezone, address_enc=address_enc)
+    values = _outbox_values(
+        participant=participant, channel=channel, body=body, kind=kind,
+        dedupe_key=dedupe_key, now=now, buttons=buttons, run_id=run_id,
+        quiet_window=quiet_window, timezone=timezone, address_enc=address_enc)
+    if values is not None:
+        tx.defer(_OUTBOX_QUEUED, values)
+    return None
 
 
 def enqueue_outbox(
