@@ -43,8 +43,8 @@ def on_say(ctx: MessageContext, run: RunRow, event: Say) -> None:
 
 def on_consent_changed(ctx: MessageContext, run: RunRow, event: ConsentChanged) -> None:
     record_consent(tx=ctx.tx, participant=ctx.participant, scope=event.scope,
-                        status=event.status, text_version=event.text_version,
-                        now=ctx.now, source=f"flow:{run.flow_id}")
+                   status=event.status, text_version=event.text_version,
+                   now=ctx.now, source=f"flow:{run.flow_id}")
 
 
 def on_result_recorded(ctx: MessageContext, run: RunRow, event: ResultRecorded) -> None:

@@ -49,8 +49,8 @@ def on_opt_in(ctx: MessageContext, keyword: Keyword, language: str, job: Job) ->
     p = ctx.participant
     if p.opted_out:
         record_consent(tx=ctx.tx, participant=p, scope="all",
-                            status="opted_in", text_version="keyword", now=ctx.now,
-                            source="keyword")
+                       status="opted_in", text_version="keyword", now=ctx.now,
+                       source="keyword")
         say_fixed(ctx, "opt_in", language, kind="confirmation")
     active = ctx.active
     if active is not None:

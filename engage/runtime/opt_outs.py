@@ -73,7 +73,7 @@ def opt_out(tx: Tx, participant: Any, *, source: str, now: datetime,
             keep_confirmations: bool) -> None:
     """Record the opt-out, end the waiting run, cancel what is queued."""
     record_consent(tx=tx, participant=participant, scope="all", status="opted_out",
-                        text_version=source, now=now, source=source)
+                   text_version=source, now=now, source=source)
     active = repo.active_run(tx=tx, participant_id=participant.id or 0)
     if active is not None:
         repo.end_run(run=active, status="ended", now=now)

@@ -85,10 +85,10 @@ def test_consent_ledger_updates_cache_and_audits(db_engine: sa.Engine) -> None:
     with session_scope(db_engine) as session:
         p = _participant(session)
         record_consent(tx=Tx.of_session(session), participant=p, scope="surveys", status="granted",
-                            text_version="v1", now=NOON_NY)
+                       text_version="v1", now=NOON_NY)
         assert repo.has_consent(p, "surveys") and not repo.has_consent(p, "quotes")
         record_consent(tx=Tx.of_session(session), participant=p, scope="all", status="opted_out",
-                            text_version="keyword", now=NOON_NY, source="keyword")
+                       text_version="keyword", now=NOON_NY, source="keyword")
         assert p.opted_out and p.consent_surveys == "withdrawn"
         assert not repo.has_consent(p, "surveys")
     with session_scope(db_engine) as session:

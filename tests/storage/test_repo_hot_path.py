@@ -96,13 +96,13 @@ def test_record_consent_on_new_participant_and_rollback(db_engine: sa.Engine) ->
     with session_scope(db_engine) as session:
         p = Participant(key="c" * 64, channel="sms")  # not flushed yet: inserted first
         record_consent(tx=Tx.of_session(session), participant=p, scope="surveys", status="granted",
-                            text_version="v1", now=NOW)
+                       text_version="v1", now=NOW)
         assert p.id is not None and p.consent_surveys == "granted"
     try:
         with session_scope(db_engine) as session:
             p = session.exec(select(Participant)).one()
             record_consent(tx=Tx.of_session(session), participant=p, scope="all",
-                                status="opted_out", text_version="keyword", now=NOW)
+                           status="opted_out", text_version="keyword", now=NOW)
             raise RuntimeError("crash after the consent was written")
     except RuntimeError:
         pass

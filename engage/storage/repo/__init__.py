@@ -1,14 +1,17 @@
 """Keyword-only repository functions: the few reads and writes every module shares, one
 module per table group behind these names (callers write ``from engage.storage import repo``).
 
-Why functions and not methods on models: callers pass the session explicitly, so the
-transaction boundary is always visible at the call site (the runtime's one-transaction rule).
+Why functions and not methods on models: callers pass the transaction explicitly, so its
+boundary is always visible at the call site (the runtime's one-transaction rule).
 
-Each function takes ``session``: an ORM ``Session`` (staff actions, campaigns, tests) or a
-``Tx`` (the inbound hot path, see ``storage.sql``). Either way one implementation runs, on the
-transaction's DBAPI connection with statements compiled once from the tables. The lookups the
-hot path needs return plain records (``storage.records``); writes keep whatever object they are
-given (record or ORM instance) in step with its row, so no unit-of-work flush is needed later.
+Each function takes ``tx``: the ``Tx`` of the caller's transaction (see ``storage.sql``); an
+ORM caller (staff actions, campaigns, tests) passes ``Tx.of_session(session)``, so one
+implementation runs, on the transaction's DBAPI connection with statements compiled once
+from the tables. Lookups return plain records (``storage.records``); writes keep the object
+they are given (a record or an ORM instance, ``ParticipantFields``/``RunFields``) in step
+with its row, so no unit-of-work flush is needed later. Three functions serve ORM callers
+that go on to change what they read: ``get_participant``, ``get_or_create_participant``,
+``enqueue_outbox`` take the ``Session`` and return ORM instances.
 """
 
 from __future__ import annotations
