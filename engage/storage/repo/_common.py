@@ -11,7 +11,7 @@ from sqlalchemy import String, any_, bindparam, func, literal_column
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from engage.storage.sql import Tx
 from engage.storage.tables import ConsentEntry, Message, Outbox, Participant, Run
@@ -58,7 +58,7 @@ def _locked(dialect_name: str, stmt: Any) -> Any:
 
 def _set(obj: object, name: str, value: object) -> None:
     """Keep an object in step with a row just written: no unit-of-work flush follows."""
-    if hasattr(obj, "_sa_instance_state"):
+    if isinstance(obj, SQLModel):  # an ORM instance: a committed value, not a change
         set_committed_value(obj, name, value)
     else:
         setattr(obj, name, value)

@@ -189,8 +189,8 @@ def update_participant(*, tx: Tx, participant: ParticipantFields, **values: obje
     keep the object (record or ORM instance) in step, so no unit-of-work flush is needed for
     it later. An ORM participant not stored yet just gets the attributes (its INSERT carries
     them)."""
-    orm = hasattr(participant, "_sa_instance_state")
-    if participant.id is None or (orm and not sa_inspect(participant).persistent):
+    if participant.id is None or (isinstance(participant, Participant)
+                                  and not sa_inspect(participant).persistent):
         for name, value in values.items():
             setattr(participant, name, value)
         tx.orm_session().add(participant)

@@ -26,6 +26,7 @@ from engage.storage.repo._common import (
     _values,
 )
 from engage.storage.sql import Statement, Tx
+from engage.storage.tables import Run
 
 _SELECT_RUN = sa_select(*RUN_COLUMNS)
 
@@ -89,7 +90,7 @@ def save_run(*, tx: Tx, run: RunFields) -> None:
     Deferred in a batch (``Tx.defer``): the last save of a run in the batch is its state."""
     tx.defer(_SAVE_RUN, {"run_pk": run.id,
                                         **{name: getattr(run, name) for name in _RUN_FIELDS}})
-    if hasattr(run, "_sa_instance_state"):
+    if isinstance(run, Run):  # an ORM instance: its row now matches, nothing to flush
         for name in _RUN_FIELDS:
             set_committed_value(run, name, getattr(run, name))
 
