@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select as sa_select
 from sqlmodel import col
@@ -19,12 +18,12 @@ from engage.logging import log_event
 from engage.runtime.context import MessageContext, Services, log
 from engage.runtime.texts import opt_out_questions
 from engage.storage import repo
-from engage.storage.records import RunRow
+from engage.storage.records import ParticipantFields, RunFields, RunRow
 from engage.storage.sql import Tx, transaction
 from engage.storage.tables import Outbox
 
 
-def held(run: Any) -> bool:
+def held(run: RunFields) -> bool:
     """The run waits for an answer to the clarification (``engine.hold``)."""
     return engine.HOLD in run.state and engine.is_held(json.loads(run.state))
 
@@ -69,7 +68,7 @@ def hold(ctx: MessageContext) -> None:
         repo.save_run(tx=ctx.tx, run=active)
 
 
-def opt_out(tx: Tx, participant: Any, *, source: str, now: datetime,
+def opt_out(tx: Tx, participant: ParticipantFields, *, source: str, now: datetime,
             keep_confirmations: bool) -> None:
     """Record the opt-out, end the waiting run, cancel what is queued."""
     record_consent(tx=tx, participant=participant, scope="all", status="opted_out",
