@@ -76,7 +76,7 @@ class FlowCatalog:
     def _publish_one(self, tx: Tx, flow: Flow, now: datetime) -> tuple[FlowVersion, bool]:
         from engage import audit
 
-        session = tx.session
+        session = tx.orm_session()
         insert = dialect_insert(session, FlowVersion)
         if not isinstance(insert, postgresql.Insert | sqlite.Insert):
             raise TypeError(f"{type(insert).__name__} has no ON CONFLICT clause")
@@ -141,7 +141,7 @@ class FlowCatalog:
         cached = self._by_version.get(flow_version_id)
         if cached is not None:
             return cached
-        row = as_tx(session).session.get(FlowVersion, flow_version_id)
+        row = as_tx(session).orm_session().get(FlowVersion, flow_version_id)
         if row is None:
             raise UserError(f"flow version {flow_version_id} is not published")
         flow = flow_from_dict(json.loads(row.definition))

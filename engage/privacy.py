@@ -217,6 +217,7 @@ def erase_participant(
     """
     from engage import audit
     from engage.storage import repo
+    from engage.storage.sql import Tx
 
     if participant.id is None:
         raise ValueError("participant is not stored")
@@ -233,8 +234,8 @@ def erase_participant(
             session,
             delete(Message).where(col(Message.participant_id) == pid)),
     }
-    repo.cancel_pending_outbox(session=session, participant_id=pid, keep_confirmations=False,
-                               reason="erased")
+    repo.cancel_pending_outbox(tx=Tx.of_session(session), participant_id=pid,
+                               keep_confirmations=False, reason="erased")
     session.execute(
         update(Outbox).where(col(Outbox.participant_id) == pid).values(body=None, buttons=None)
     )

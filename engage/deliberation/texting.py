@@ -30,6 +30,7 @@ from sqlmodel import Session, col, select
 
 from engage import privacy
 from engage.compliance import fold
+from engage.config import get_settings
 from engage.errors import UserError
 from engage.flow.events import Option
 from engage.storage import repo
@@ -173,10 +174,12 @@ class Texting:
     def send(self, body: str, kind: str = "reply", buttons: tuple[Option, ...] = ()) -> None:
         key = f"{self.prefix}{self._n}"
         self._n += 1
+        settings = get_settings()  # quiet hours hold the invitations and reminders
         new_id = repo.insert_outbox(
-            session=Tx.of_session(self.session), participant=self.participant,
+            tx=Tx.of_session(self.session), participant=self.participant,
             channel=self.participant.channel, body=body, kind=kind, dedupe_key=key,
-            now=self.now, buttons=buttons or None)
+            now=self.now, buttons=buttons or None, quiet_window=settings.quiet_window,
+            timezone=settings.timezone)
         if new_id is not None:
             self.outbox_ids.append(new_id)
 
@@ -219,7 +222,7 @@ class _Replies:
 
     def send(self, name: str, buttons: tuple[Option, ...] = (), **values: Any) -> None:
         new_id = repo.insert_outbox(
-            session=self.tx, participant=self.participant, channel=self.participant.channel,
+            tx=self.tx, participant=self.participant, channel=self.participant.channel,
             body=_say(name, self.lang, **values), kind="reply",
             dedupe_key=f"{self.prefix}{len(self.outbox_ids)}", now=self.now,
             buttons=buttons or None)

@@ -42,7 +42,7 @@ from engage.runtime import campaign_starts, inbound, opt_outs, wakeups
 from engage.runtime.context import InboundOutcome, Job, Services, log
 from engage.storage.db import is_sqlite
 from engage.storage.group_commit import GroupCommit
-from engage.storage.rows import RunRow
+from engage.storage.records import RunRow
 from engage.storage.sql import KeptConnection
 from engage.storage.tables import Participant
 

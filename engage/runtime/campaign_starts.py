@@ -14,7 +14,7 @@ from engage.runtime.context import MessageContext, Services, log
 from engage.runtime.conversation import start_flow
 from engage.runtime.opt_outs import held
 from engage.storage import repo
-from engage.storage.rows import RunRow
+from engage.storage.records import RunRow
 from engage.storage.sql import as_tx
 from engage.storage.tables import Participant
 
@@ -45,21 +45,21 @@ def start_run(
         return None  # unasked dialogue messages only to residents who agreed to them
     tx = as_tx(session)
     prefix = f"{dedupe_key}:"
-    if repo.outbox_ids_for_prefix(session=tx, prefix=prefix):
+    if repo.outbox_ids_for_prefix(tx=tx, prefix=prefix):
         return None
     if campaign_id is not None and repo.participant_has_run(
-            session=tx, participant_id=participant.id, campaign_id=campaign_id):
+            tx=tx, participant_id=participant.id, campaign_id=campaign_id):
         return None
     if session_id is not None and repo.participant_has_run(
-            session=tx, participant_id=participant.id, session_id=session_id,
+            tx=tx, participant_id=participant.id, session_id=session_id,
             flow_id=flow_id):
         return None
-    active = repo.active_run(session=tx, participant_id=participant.id)
+    active = repo.active_run(tx=tx, participant_id=participant.id)
     if active is not None and held(active):
         return None  # asked whether they want to stop: nothing else until they answer
     if active is not None:
         repo.end_run(run=active, status="ended", now=now)  # superseded by the new run
-        repo.save_run(session=tx, run=active)
+        repo.save_run(tx=tx, run=active)
     ctx = MessageContext(services=services, tx=tx, participant=participant, now=now,
                          prefix=prefix, channel=participant.channel, default_kind=kind)
     run = start_flow(ctx, services.catalog.get(flow_id), context=context,

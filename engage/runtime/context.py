@@ -17,7 +17,7 @@ from engage.channels.base import Inbound
 from engage.config import Settings
 from engage.flow import Flow
 from engage.flows_catalog import FlowCatalog
-from engage.storage.rows import ParticipantRow, RunRow
+from engage.storage.records import ParticipantRow, RunRow
 from engage.storage.sql import Tx
 from engage.storage.tables import Participant
 

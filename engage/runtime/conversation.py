@@ -15,7 +15,7 @@ from engage.runtime.context import MessageContext, log
 from engage.runtime.events import apply_step
 from engage.runtime.outbound import say_fixed, say_pending
 from engage.storage import repo
-from engage.storage.rows import RunRow
+from engage.storage.records import RunRow
 
 _WHO = frozenset({
     "whoisthis", "whosthis", "whoisit", "whoareyou", "whoru", "whoisthat", "whothis",
@@ -41,13 +41,13 @@ def converse(ctx: MessageContext, text: str) -> RunRow | None:
         return active
     if active is not None and active.session_id is not None:
         # an invitation the resident never received is not what they are answering
-        released = repo.release_unreached(session=ctx.tx, run_id=active.id, now=ctx.now)
+        released = repo.release_unreached(tx=ctx.tx, run_id=active.id, now=ctx.now)
         if released:  # it goes out now, in reply; their next message answers it
             ctx.outbox_ids.extend(released)
             return active
         if released is not None:  # nothing of it can reach them any more
             repo.end_run(run=active, status="expired", now=ctx.now)
-            repo.save_run(session=ctx.tx, run=active)
+            repo.save_run(tx=ctx.tx, run=active)
             active = ctx.active = None
     if active is not None:
         flow = ctx.services.flow_of(ctx.tx, active)
@@ -59,10 +59,10 @@ def converse(ctx: MessageContext, text: str) -> RunRow | None:
         if active.session_id is not None:
             hooks.dialogue_rsvp(ctx.tx, active, step, ctx.now)
         return active
-    if not ctx.fresh and repo.has_runs(session=ctx.tx, participant_id=ctx.participant_id):
+    if not ctx.fresh and repo.has_runs(tx=ctx.tx, participant_id=ctx.participant_id):
         declined = (settings.default_flow, "declined")
         if answers.parse_yes_no(text) and repo.latest_run(
-                session=ctx.tx, participant_id=ctx.participant_id) == declined:
+                tx=ctx.tx, participant_id=ctx.participant_id) == declined:
             return start_default(ctx)  # changed their mind: as START would
         say_fixed(ctx, "idle", p.language)
         return None
@@ -85,7 +85,7 @@ def start_flow(ctx: MessageContext, flow: Flow, *, context: dict[str, Any] | Non
     """A new run of ``flow`` for the context's participant, its first step applied."""
     version_id = ctx.services.catalog.version_id(ctx.tx, flow, now=ctx.now)
     step = engine.start(flow, now=ctx.now, language=ctx.participant.language, context=context)
-    run = repo.insert_run(session=ctx.tx, participant_id=ctx.participant_id,
+    run = repo.insert_run(tx=ctx.tx, participant_id=ctx.participant_id,
                           flow_id=flow.id, flow_version_id=version_id, status=step.status,
                           now=ctx.now, campaign_id=campaign_id, session_id=session_id)
     apply_step(ctx, run, step)

@@ -8,12 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 from engage import privacy
+from engage.consent import record_consent
 from engage.flow import engine
 from engage.flow.events import ConsentChanged, LanguageChanged, ResultRecorded, RunEnded, Say
 from engage.runtime.context import SUPPORTED_LANGUAGES, MessageContext
 from engage.runtime.outbound import enqueue
 from engage.storage import repo
-from engage.storage.rows import RunRow
+from engage.storage.records import RunRow
 
 
 def apply_step(ctx: MessageContext, run: RunRow, step: engine.Step) -> None:
@@ -33,7 +34,7 @@ def apply_step(ctx: MessageContext, run: RunRow, step: engine.Step) -> None:
     run.status = step.status
     run.wake_at = step.wake_at
     run.updated_at = ctx.now
-    repo.save_run(session=ctx.tx, run=run)
+    repo.save_run(tx=ctx.tx, run=run)
 
 
 def on_say(ctx: MessageContext, run: RunRow, event: Say) -> None:
@@ -41,9 +42,9 @@ def on_say(ctx: MessageContext, run: RunRow, event: Say) -> None:
 
 
 def on_consent_changed(ctx: MessageContext, run: RunRow, event: ConsentChanged) -> None:
-    repo.record_consent(session=ctx.tx, participant=ctx.participant, scope=event.scope,
-                        status=event.status, text_version=event.text_version,
-                        now=ctx.now, source=f"flow:{run.flow_id}")
+    record_consent(tx=ctx.tx, participant=ctx.participant, scope=event.scope,
+                   status=event.status, text_version=event.text_version,
+                   now=ctx.now, source=f"flow:{run.flow_id}")
 
 
 def on_result_recorded(ctx: MessageContext, run: RunRow, event: ResultRecorded) -> None:
@@ -51,12 +52,12 @@ def on_result_recorded(ctx: MessageContext, run: RunRow, event: ResultRecorded) 
     p = ctx.participant
     if event.name == "language" and event.value in SUPPORTED_LANGUAGES:
         # needed to talk to them at all, not an answer to analyse
-        repo.update_participant(session=ctx.tx, participant=p, language=event.value)
+        repo.update_participant(tx=ctx.tx, participant=p, language=event.value)
     if not repo.has_consent(p, event.scope):
         return
     if event.name == "area" and event.value:
         repo.update_participant(
-            session=ctx.tx, participant=p, area=event.value[:120],
+            tx=ctx.tx, participant=p, area=event.value[:120],
             district=(event.extra.get("district") or None) if event.extra else None)
     text = None
     sentiment: float | None = None
@@ -71,7 +72,7 @@ def on_result_recorded(ctx: MessageContext, run: RunRow, event: ResultRecorded) 
         if text:
             sentiment = float(ctx.services.score(text))
             version = ctx.services.score_version
-    repo.upsert_response(session=ctx.tx, values={
+    repo.upsert_response(tx=ctx.tx, values={
         "run_id": run.id, "participant_id": p.id, "flow_id": run.flow_id,
         "name": event.name[:80], "question_type": event.question_type[:20],
         "value": value[:200] if value else value,
@@ -83,7 +84,7 @@ def on_result_recorded(ctx: MessageContext, run: RunRow, event: ResultRecorded) 
 
 
 def on_language_changed(ctx: MessageContext, run: RunRow, event: LanguageChanged) -> None:
-    repo.update_participant(session=ctx.tx, participant=ctx.participant, language=event.language)
+    repo.update_participant(tx=ctx.tx, participant=ctx.participant, language=event.language)
 
 
 def on_run_ended(ctx: MessageContext, run: RunRow, event: RunEnded) -> None:

@@ -11,7 +11,7 @@ from engage.config import Settings
 from engage.flow import engine
 from engage.flow.events import ResultRecorded
 from engage.runtime.context import MessageContext
-from engage.storage.rows import RunRow
+from engage.storage.records import RunRow
 from engage.storage.sql import Tx
 
 if TYPE_CHECKING:

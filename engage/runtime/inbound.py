@@ -39,7 +39,7 @@ from engage.runtime.keywords import handle_keyword
 from engage.runtime.outbound import say_fixed
 from engage.storage import repo
 from engage.storage.db import checkpoint_wal
-from engage.storage.rows import ParticipantRow, RunRow
+from engage.storage.records import ParticipantRow, RunRow
 from engage.storage.sql import KeptConnection, Tx, transaction
 
 CHANNELS = ("sms", "telegram")
@@ -123,7 +123,7 @@ def _transact(services: Services, kept: KeptConnection,
               jobs: Sequence[Job]) -> list[InboundOutcome]:
     try:
         with transaction(services.engine, pipelined=True, keep=kept) as tx:
-            repo.lock_participants(session=tx, keys=[job.key for job in jobs])
+            repo.lock_participants(tx=tx, keys=[job.key for job in jobs])
             outcomes = _handle_batch(services, tx, jobs)
         return outcomes()  # the outbox ids came back with the COMMIT
     except IntegrityError as exc:
@@ -145,17 +145,17 @@ def _handle_batch(services: Services, tx: Tx,
     outbox ids then come back with their INSERTs, not with one more read."""
     tx.deferring = len(jobs) > 1
     stored = [(channel, repo.known_inbound_later(
-        session=tx, channel=channel,
+        tx=tx, channel=channel,
         provider_ids=[j.inbound.provider_id for j in jobs if j.channel == channel]))
         for channel in {job.channel for job in jobs}]
     places = {(job.channel, job.key) for job in jobs}
-    batch = _Batch(known=repo.prefetch_participants(session=tx, keys=list(places)))
+    batch = _Batch(known=repo.prefetch_participants(tx=tx, keys=list(places)))
     batch.unknown = places - batch.known.keys()
     for channel, ids in stored:
         batch.stored |= {(channel, pid) for pid in ids()}
     handled = [_handle(services, tx, job, batch) for job in jobs]
     new_ids = repo.outbox_ids_for_keys(
-        session=tx, keys=[k for _, keys in handled for k in keys])
+        tx=tx, keys=[k for _, keys in handled for k in keys])
 
     def outcomes() -> list[InboundOutcome]:
         ids = new_ids()
@@ -179,7 +179,7 @@ def _handle(services: Services, tx: Tx, job: Job,
     created = False
     found = batch.known.pop((channel, key), None)
     if found is None and (channel, key) not in batch.unknown:
-        found = repo.participant_and_active_run(session=tx, channel=channel, key=key)
+        found = repo.participant_and_active_run(tx=tx, channel=channel, key=key)
     participant: ParticipantRow
     active: RunRow | None
     if found is not None:
@@ -187,11 +187,11 @@ def _handle(services: Services, tx: Tx, job: Job,
     else:
         hint = inbound.language_hint if inbound.language_hint in SUPPORTED_LANGUAGES else "en"
         participant, active, created = repo.ensure_participant(
-            session=tx, channel=channel, key=key, now=now, language=hint or "en",
+            tx=tx, channel=channel, key=key, now=now, language=hint or "en",
             address_enc=privacy.encrypt_address(secret, job.normalized))
         batch.unknown.discard((channel, key))
         if not created and repo.find_inbound_message(
-                session=tx, channel=channel, provider_id=inbound.provider_id) is not None:
+                tx=tx, channel=channel, provider_id=inbound.provider_id) is not None:
             # a concurrent first message from this person committed since the batch read
             # the stored ids, and ensure_participant waited for it: it may be this one
             return _duplicate(tx, prefix, key), []
@@ -202,20 +202,20 @@ def _handle(services: Services, tx: Tx, job: Job,
             text, active, lambda: opt_outs.asked_to_stop(services, tx, participant_id))
     if keyword is not None and keyword.kind == "delete" and created:
         erased_id = privacy.erased_provider_id(secret, channel, inbound.provider_id)
-        if repo.find_inbound_message(session=tx, channel=channel,
+        if repo.find_inbound_message(tx=tx, channel=channel,
                                      provider_id=erased_id) is not None:
-            repo.delete_participant(session=tx, participant_id=participant.id)
+            repo.delete_participant(tx=tx, participant_id=participant.id)
             return _duplicate(tx, f"in:{channel}:{erased_id}:", key), []
     run_id = active.id if active is not None and keyword is None else None
     # known new (the batch read every stored id): the row is queued; a concurrent delivery
     # of the same id fails the transaction on the unique index (see queue_inbound_message)
-    repo.queue_inbound_message(session=tx, participant_id=participant.id, channel=channel,
+    repo.queue_inbound_message(tx=tx, participant_id=participant.id, channel=channel,
                                provider_id=inbound.provider_id,
                                body=privacy.scrub(text),  # only the scrubbed text is kept
                                now=now, run_id=run_id)
     batch.stored.add(place)
     if participant.address_enc is None:
-        repo.update_participant(session=tx, participant=participant,
+        repo.update_participant(tx=tx, participant=participant,
                                 address_enc=privacy.encrypt_address(secret, job.normalized))
     ctx = MessageContext(services=services, tx=tx, participant=participant, now=now,
                          prefix=prefix, channel=channel, default_kind="reply", active=active,
@@ -235,7 +235,7 @@ def _handle(services: Services, tx: Tx, job: Job,
     else:
         run = converse(ctx, text)
         if run is not None and (active is None or run.id != active.id):
-            repo.set_inbound_message_run(session=tx, channel=channel,
+            repo.set_inbound_message_run(tx=tx, channel=channel,
                                          provider_id=inbound.provider_id, run_id=run.id)
         elif run is not None and run.status == repo.ACTIVE_RUN:
             # the same resident's next message in this batch goes on from here
@@ -248,5 +248,5 @@ def _handle(services: Services, tx: Tx, job: Job,
 
 
 def _duplicate(tx: Tx, prefix: str, key: str) -> InboundOutcome:
-    ids = repo.outbox_ids_for_prefix(session=tx, prefix=prefix)
+    ids = repo.outbox_ids_for_prefix(tx=tx, prefix=prefix)
     return InboundOutcome(status="duplicate", participant_key=key, outbox_ids=ids)

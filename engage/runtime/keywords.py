@@ -11,6 +11,7 @@ from sqlmodel import col
 
 from engage import privacy
 from engage.compliance import Keyword, KeywordKind
+from engage.consent import record_consent
 from engage.flow import engine
 from engage.runtime import opt_outs
 from engage.runtime.context import Job, MessageContext, Status
@@ -18,7 +19,7 @@ from engage.runtime.conversation import start_default
 from engage.runtime.events import apply_step
 from engage.runtime.outbound import ask_again, say_fixed, say_pending
 from engage.storage import repo
-from engage.storage.rows import RunRow
+from engage.storage.records import RunRow
 from engage.storage.sql import Tx
 from engage.storage.tables import Message, Participant
 
@@ -47,9 +48,9 @@ def on_opt_out(ctx: MessageContext, keyword: Keyword, language: str, job: Job) -
 def on_opt_in(ctx: MessageContext, keyword: Keyword, language: str, job: Job) -> Handled:
     p = ctx.participant
     if p.opted_out:
-        repo.record_consent(session=ctx.tx, participant=p, scope="all",
-                            status="opted_in", text_version="keyword", now=ctx.now,
-                            source="keyword")
+        record_consent(tx=ctx.tx, participant=p, scope="all",
+                       status="opted_in", text_version="keyword", now=ctx.now,
+                       source="keyword")
         say_fixed(ctx, "opt_in", language, kind="confirmation")
     active = ctx.active
     if active is not None:
@@ -80,7 +81,7 @@ def on_delete(ctx: MessageContext, keyword: Keyword, language: str, job: Job) ->
     message_id = _message_id(tx, job)
     # keep this message's row, anonymous, so a retried delivery of DELETE is a duplicate;
     # it and the confirmation's key carry a keyed digest, never the provider's id
-    repo.anonymize_message(session=tx, message_id=message_id)
+    repo.anonymize_message(tx=tx, message_id=message_id)
     erased_id = privacy.erased_provider_id(secret, ctx.channel, job.inbound.provider_id)
     session = tx.orm_session()
     session.execute(sa_update(Message).where(col(Message.id) == message_id)
@@ -102,7 +103,7 @@ def on_language(ctx: MessageContext, keyword: Keyword, language: str, job: Job) 
     if keyword.target is None:
         say_fixed(ctx, "language_ask", language, kind="confirmation")
         return "handled", None
-    repo.update_participant(session=ctx.tx, participant=p, language=keyword.target)
+    repo.update_participant(tx=ctx.tx, participant=p, language=keyword.target)
     if p.opted_out:
         return "ignored", None
     active = ctx.active
@@ -118,14 +119,14 @@ def on_language(ctx: MessageContext, keyword: Keyword, language: str, job: Job) 
         switched = engine.set_language(flow, state, keyword.target)
         if switched is not None:
             active.state = json.dumps(switched, separators=(",", ":"))
-            repo.save_run(session=ctx.tx, run=active)
+            repo.save_run(tx=ctx.tx, run=active)
     say_fixed(ctx, "language_set", keyword.target, kind="confirmation")
     return "handled", active
 
 
 def _message_id(tx: Tx, job: Job) -> int:
     """The inbound row's id (DELETE only: the read sends the queued INSERT first)."""
-    found = repo.find_inbound_message(session=tx, channel=job.channel,
+    found = repo.find_inbound_message(tx=tx, channel=job.channel,
                                       provider_id=job.inbound.provider_id)
     assert found is not None
     return found

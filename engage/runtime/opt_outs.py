@@ -6,24 +6,24 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select as sa_select
 from sqlmodel import col
 
 from engage import opt_out_intent
 from engage.compliance import Keyword
+from engage.consent import record_consent
 from engage.flow import engine
 from engage.logging import log_event
 from engage.runtime.context import MessageContext, Services, log
 from engage.runtime.texts import opt_out_questions
 from engage.storage import repo
-from engage.storage.rows import RunRow
+from engage.storage.records import ParticipantFields, RunFields, RunRow
 from engage.storage.sql import Tx, transaction
 from engage.storage.tables import Outbox
 
 
-def held(run: Any) -> bool:
+def held(run: RunFields) -> bool:
     """The run waits for an answer to the clarification (``engine.hold``)."""
     return engine.HOLD in run.state and engine.is_held(json.loads(run.state))
 
@@ -59,25 +59,25 @@ def asked_to_stop(services: Services, tx: Tx, participant_id: int) -> bool:
 def hold(ctx: MessageContext) -> None:
     """Nothing else goes out until the resident answers the clarification: queued messages
     are cancelled, the run's reminders and timeouts stop, and campaigns pass it by."""
-    repo.cancel_pending_outbox(session=ctx.tx, participant_id=ctx.participant.id or 0,
+    repo.cancel_pending_outbox(tx=ctx.tx, participant_id=ctx.participant.id or 0,
                                keep_confirmations=True, reason="asked whether to stop")
     active = ctx.active
     if active is not None:
         active.state = json.dumps(engine.hold(json.loads(active.state)), separators=(",", ":"))
         active.wake_at = None
-        repo.save_run(session=ctx.tx, run=active)
+        repo.save_run(tx=ctx.tx, run=active)
 
 
-def opt_out(tx: Tx, participant: Any, *, source: str, now: datetime,
+def opt_out(tx: Tx, participant: ParticipantFields, *, source: str, now: datetime,
             keep_confirmations: bool) -> None:
     """Record the opt-out, end the waiting run, cancel what is queued."""
-    repo.record_consent(session=tx, participant=participant, scope="all", status="opted_out",
-                        text_version=source, now=now, source=source)
-    active = repo.active_run(session=tx, participant_id=participant.id or 0)
+    record_consent(tx=tx, participant=participant, scope="all", status="opted_out",
+                   text_version=source, now=now, source=source)
+    active = repo.active_run(tx=tx, participant_id=participant.id or 0)
     if active is not None:
         repo.end_run(run=active, status="ended", now=now)
-        repo.save_run(session=tx, run=active)
-    repo.cancel_pending_outbox(session=tx, participant_id=participant.id or 0,
+        repo.save_run(tx=tx, run=active)
+    repo.cancel_pending_outbox(tx=tx, participant_id=participant.id or 0,
                                keep_confirmations=keep_confirmations, reason="opted out")
 
 
@@ -87,7 +87,7 @@ def record_provider_opt_out(services: Services, *, participant_id: int, source: 
     403): record the opt-out, end the run, cancel everything queued. No confirmation (it
     could not be delivered). Returns False when already opted out or unknown."""
     with transaction(services.engine) as tx:
-        participant = repo.participant_by_id(session=tx, participant_id=participant_id,
+        participant = repo.participant_by_id(tx=tx, participant_id=participant_id,
                                              lock=True)
         if participant is None or participant.opted_out:
             return False

@@ -12,7 +12,7 @@ from engage.flow import engine
 from engage.runtime.context import MessageContext
 from engage.runtime.texts import fixed_text
 from engage.storage import repo
-from engage.storage.rows import RunRow
+from engage.storage.records import RunRow
 
 
 def enqueue(ctx: MessageContext, body: str, kind: str, *, buttons: Iterable[Any] = (),
@@ -21,12 +21,11 @@ def enqueue(ctx: MessageContext, body: str, kind: str, *, buttons: Iterable[Any]
     key = f"{ctx.prefix}{ctx.counter}"
     ctx.counter += 1
     settings = ctx.services.settings
-    new_id = repo.insert_outbox(session=ctx.tx, participant=ctx.participant,
-                                channel=ctx.channel, body=body, kind=kind, dedupe_key=key,
-                                now=ctx.now, buttons=buttons or None, run_id=run_id,
-                                quiet_window=settings.quiet_window,
-                                timezone=settings.timezone,
-                                address_enc=address_enc, defer=True)
+    new_id = repo.queue_outbox(tx=ctx.tx, participant=ctx.participant,
+                               channel=ctx.channel, body=body, kind=kind, dedupe_key=key,
+                               now=ctx.now, buttons=buttons or None, run_id=run_id,
+                               quiet_window=settings.quiet_window, timezone=settings.timezone,
+                               address_enc=address_enc)
     if new_id is not None:
         ctx.outbox_ids.append(new_id)
     elif ctx.tx.deferring:  # queued (inbound): its id is read by key with the commit

@@ -241,12 +241,6 @@ class Tx:
             self._session.info[_TX_KEY] = self  # repo calls through it find this Tx
         return self._session
 
-    @property
-    def session(self) -> Session:
-        """``orm_session()`` under its former name (callers outside storage and the runtime
-        still use it)."""
-        return self.orm_session()
-
     def flush(self) -> None:
         """Write everything pending: deferred statements, then the joined session's changes."""
         self.flush_deferred()

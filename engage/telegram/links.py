@@ -24,10 +24,12 @@ from sqlmodel import Session
 
 from engage.channels.base import Inbound
 from engage.channels.deeplinks import DeepLink, read_code
+from engage.consent import record_consent
 from engage.errors import RetryableError
 from engage.storage import repo
 from engage.storage.db import session_scope
-from engage.storage.rows import RunRow
+from engage.storage.records import RunRow
+from engage.storage.sql import Tx
 from engage.storage.tables import Participant
 from engage.telegram import store
 from engage.telegram.ports import TelegramRuntime
@@ -59,10 +61,6 @@ class _Fallback(Exception):
     """Roll the transaction back and treat the update as a plain START."""
 
 
-class _Duplicate(Exception):
-    """Roll the transaction back: another delivery of this update was recorded first."""
-
-
 def read_link(runtime: TelegramRuntime, payload: str | None, now: datetime) -> DeepLink | None:
     """The deep link in a /start payload, or None (no payload, forged, expired)."""
     if not payload:
@@ -78,8 +76,6 @@ def join(runtime: TelegramRuntime, inbound: Inbound, link: DeepLink) -> JoinOutc
             return _join(session, runtime, inbound, link, now)
     except _Fallback:
         return JoinOutcome(status="fallback")
-    except _Duplicate:
-        return JoinOutcome(status="duplicate")
     except IntegrityError as exc:  # the same update delivered twice at once: retry finds it
         raise RetryableError("concurrent delivery of the same update; retry") from exc
 
@@ -89,8 +85,9 @@ def _join(
 ) -> JoinOutcome:
     channel = inbound.channel
     prefix = f"in:{channel}:{inbound.provider_id}"
-    if repo.find_inbound_message(session=session, channel=channel, provider_id=inbound.provider_id):
-        ids = repo.outbox_ids_for_prefix(session=session, prefix=prefix + ":")
+    tx = Tx.of_session(session)
+    if repo.find_inbound_message(tx=tx, channel=channel, provider_id=inbound.provider_id):
+        ids = repo.outbox_ids_for_prefix(tx=tx, prefix=prefix + ":")
         return JoinOutcome(status="duplicate", outbox_ids=ids)
     target = _target(session, link, now)
     if target is None:
@@ -105,8 +102,8 @@ def _join(
     if participant.erased_at is not None:
         raise _Fallback
     if participant.opted_out:
-        repo.record_consent(
-            session=session,
+        record_consent(
+            tx=tx,
             participant=participant,
             scope="all",
             status="opted_in",
@@ -127,8 +124,10 @@ def _join(
     )
     if run is None:
         raise _Fallback  # already took part (or declined): a plain START answers them
-    added = repo.add_inbound_message(
-        session=session,
+    # the same update stored by a concurrent delivery meanwhile fails the unique index:
+    # IntegrityError, retried, and the retry finds it (as for any other message)
+    repo.queue_inbound_message(
+        tx=tx,
         participant_id=participant.id,
         channel=channel,
         provider_id=inbound.provider_id,
@@ -136,9 +135,7 @@ def _join(
         now=now,
         run_id=run.id,
     )
-    if added is None:  # the same update won a race while we worked: undo ours
-        raise _Duplicate
-    outbox_ids = repo.outbox_ids_for_prefix(session=session, prefix=prefix + ":")
+    outbox_ids = repo.outbox_ids_for_prefix(tx=tx, prefix=prefix + ":")
     _bookkeeping(session, runtime, target, participant.id, run.id, len(outbox_ids), now)
     log.info(
         "telegram participant=%s joined %s %s by link",

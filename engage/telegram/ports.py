@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from engage.channels.base import Inbound
 from engage.config import Settings
-from engage.storage.rows import RunRow
+from engage.storage.records import RunRow
 from engage.storage.tables import Participant
 
 

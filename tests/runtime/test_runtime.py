@@ -322,12 +322,12 @@ def test_locked_sqlite_is_retryable(settings: Settings, catalog: FlowCatalog,
     assert runtime.handle_inbound(inbound("hi")).status == "handled"
 
 
-@pytest.mark.parametrize("target", ["insert_outbox", "record_consent"])
+@pytest.mark.parametrize("target", ["queue_outbox", "record_consent"])
 def test_crash_midway_leaves_nothing(runtime: Runtime, db_engine: sa.Engine,
                                      monkeypatch: pytest.MonkeyPatch, target: str) -> None:
     say(runtime, "hi")
     for text in ("yes", "1", "Canton"):
-        say(runtime, text) if target == "insert_outbox" else None
+        say(runtime, text) if target == "queue_outbox" else None
     with Session(db_engine) as session:
         state_before = session.exec(select(Run)).one().state
     before = counts(db_engine)
@@ -338,7 +338,7 @@ def test_crash_midway_leaves_nothing(runtime: Runtime, db_engine: sa.Engine,
 
     # enqueue runs after the result was written; record_consent runs at the consent answer
     monkeypatch.setattr(repo, target, boom)
-    message = inbound("4" if target == "insert_outbox" else "yes", provider_id="SMcrash")
+    message = inbound("4" if target == "queue_outbox" else "yes", provider_id="SMcrash")
     with pytest.raises(RuntimeError, match="injected"):
         runtime.handle_inbound(message)
     assert counts(db_engine) == before
@@ -356,7 +356,7 @@ def test_crash_on_first_message_creates_no_participant(runtime: Runtime, db_engi
     def boom(**kwargs: Any) -> Any:
         raise RuntimeError("injected crash")
 
-    monkeypatch.setattr(repo, "insert_outbox", boom)
+    monkeypatch.setattr(repo, "queue_outbox", boom)
     with pytest.raises(RuntimeError):
         say(runtime, "hi")
     assert counts(db_engine) == dict.fromkeys(counts(db_engine), 0)

@@ -10,8 +10,10 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from engage import audit
+from engage.consent import record_consent
 from engage.storage import repo
 from engage.storage.db import session_scope
+from engage.storage.sql import Tx
 from engage.storage.tables import AuditEntry, ConsentEntry, Outbox, Participant
 
 QUIET = (time(21, 0), time(8, 0))
@@ -82,11 +84,11 @@ def test_unknown_kind_rejected(db_engine: sa.Engine) -> None:
 def test_consent_ledger_updates_cache_and_audits(db_engine: sa.Engine) -> None:
     with session_scope(db_engine) as session:
         p = _participant(session)
-        repo.record_consent(session=session, participant=p, scope="surveys", status="granted",
-                            text_version="v1", now=NOON_NY)
+        record_consent(tx=Tx.of_session(session), participant=p, scope="surveys", status="granted",
+                       text_version="v1", now=NOON_NY)
         assert repo.has_consent(p, "surveys") and not repo.has_consent(p, "quotes")
-        repo.record_consent(session=session, participant=p, scope="all", status="opted_out",
-                            text_version="keyword", now=NOON_NY, source="keyword")
+        record_consent(tx=Tx.of_session(session), participant=p, scope="all", status="opted_out",
+                       text_version="keyword", now=NOON_NY, source="keyword")
         assert p.opted_out and p.consent_surveys == "withdrawn"
         assert not repo.has_consent(p, "surveys")
     with session_scope(db_engine) as session:

@@ -9,9 +9,10 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from engage import audit
+from engage.consent import record_consent
 from engage.storage import repo
 from engage.storage.db import session_scope
-from engage.storage.sql import statement_log
+from engage.storage.sql import Tx, statement_log
 from engage.storage.tables import ConsentEntry, Participant, Run
 
 NOW = datetime(2026, 7, 1, 16, 0, tzinfo=UTC)
@@ -43,12 +44,12 @@ def test_participant_and_active_run_finds_the_newest_waiting_run(db_engine: sa.E
         newest_id, pid = newest.id, p.id
     for lock in (False, True):
         with session_scope(db_engine) as session:
-            found = repo.participant_and_active_run(session=session, channel="sms",
+            found = repo.participant_and_active_run(tx=Tx.of_session(session), channel="sms",
                                                     key="a" * 64, lock=lock)
             assert found is not None
             participant, run = found
             assert participant.id == pid and run is not None and run.id == newest_id
-            assert repo.participant_and_active_run(session=session, channel="telegram",
+            assert repo.participant_and_active_run(tx=Tx.of_session(session), channel="telegram",
                                                    key="a" * 64, lock=lock) is None
 
 
@@ -57,7 +58,8 @@ def test_participant_without_waiting_run_gets_none(db_engine: sa.Engine) -> None
         p = _participant(session)
         _run(session, p, "completed")
     with session_scope(db_engine) as session:
-        found = repo.participant_and_active_run(session=session, channel="sms", key="a" * 64)
+        found = repo.participant_and_active_run(tx=Tx.of_session(session), channel="sms",
+                                                key="a" * 64)
         assert found is not None and found[1] is None
 
 
@@ -74,9 +76,9 @@ def test_update_participant_writes_changes_without_a_flush(db_engine: sa.Engine)
         sa.event.listen(db_engine, "before_cursor_execute", record)
         try:
             with statement_log() as raw:
-                repo.update_participant(session=session, participant=p, language="en")
+                repo.update_participant(tx=Tx.of_session(session), participant=p, language="en")
                 assert statements == [] and raw == []  # unchanged: nothing is written
-                repo.update_participant(session=session, participant=p, language="es",
+                repo.update_participant(tx=Tx.of_session(session), participant=p, language="es",
                                         area="Canton", district="Southeast")
             # one UPDATE, on the driver (hot path), none through the unit of work
             assert statements == []
@@ -93,14 +95,14 @@ def test_update_participant_writes_changes_without_a_flush(db_engine: sa.Engine)
 def test_record_consent_on_new_participant_and_rollback(db_engine: sa.Engine) -> None:
     with session_scope(db_engine) as session:
         p = Participant(key="c" * 64, channel="sms")  # not flushed yet: inserted first
-        repo.record_consent(session=session, participant=p, scope="surveys", status="granted",
-                            text_version="v1", now=NOW)
+        record_consent(tx=Tx.of_session(session), participant=p, scope="surveys", status="granted",
+                       text_version="v1", now=NOW)
         assert p.id is not None and p.consent_surveys == "granted"
     try:
         with session_scope(db_engine) as session:
             p = session.exec(select(Participant)).one()
-            repo.record_consent(session=session, participant=p, scope="all",
-                                status="opted_out", text_version="keyword", now=NOW)
+            record_consent(tx=Tx.of_session(session), participant=p, scope="all",
+                           status="opted_out", text_version="keyword", now=NOW)
             raise RuntimeError("crash after the consent was written")
     except RuntimeError:
         pass
@@ -116,7 +118,7 @@ def test_record_consent_on_new_participant_and_rollback(db_engine: sa.Engine) ->
 def test_ensure_participant_creates_in_one_statement(db_engine: sa.Engine) -> None:
     with session_scope(db_engine) as session, statement_log() as ran:
         participant, run, created = repo.ensure_participant(
-            session=session, channel="sms", key="n" * 64, address_enc=b"x", now=NOW)
+            tx=Tx.of_session(session), channel="sms", key="n" * 64, address_enc=b"x", now=NOW)
         assert created and run is None and participant.id is not None
         assert (participant.key, participant.channel, participant.opted_out) == (
             "n" * 64, "sms", False)
@@ -133,7 +135,7 @@ def test_ensure_participant_finds_one_made_since_the_callers_read(db_engine: sa.
         pid, run_id = p.id, waiting.id
     with session_scope(db_engine) as session:
         participant, run, created = repo.ensure_participant(
-            session=session, channel="sms", key="m" * 64, address_enc=b"x", now=NOW)
+            tx=Tx.of_session(session), channel="sms", key="m" * 64, address_enc=b"x", now=NOW)
     assert not created and participant.id == pid and run is not None and run.id == run_id
 
 
@@ -150,7 +152,7 @@ def test_participant_has_run_matches_campaign_or_session_and_flow(db_engine: sa.
         pid = p.id or 0
 
         def has(**kw: object) -> bool:
-            return repo.participant_has_run(session=session, participant_id=pid, **kw)
+            return repo.participant_has_run(tx=Tx.of_session(session), participant_id=pid, **kw)
 
         assert has(campaign_id=7) and not has(campaign_id=8)
         assert has(session_id=3, flow_id="dialogue_rsvp")

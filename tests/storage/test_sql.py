@@ -16,7 +16,7 @@ from engage.errors import RetryableError
 from engage.outbox.queue import OutboxRow
 from engage.storage import repo
 from engage.storage.db import session_scope
-from engage.storage.rows import ParticipantRow, RunRow
+from engage.storage.records import ParticipantRow, RunRow
 from engage.storage.sql import Statement, Tx, as_tx, statement_log, transaction
 from engage.storage.tables import Message, Outbox, Participant, Run
 
@@ -101,13 +101,13 @@ def test_an_in_list_cannot_be_prepared() -> None:
 def test_raw_and_orm_work_share_one_transaction(db_engine: sa.Engine) -> None:
     """The Tx's joined session sees raw writes and vice versa; a failure rolls back both."""
     with pytest.raises(RuntimeError), transaction(db_engine) as tx:
-        repo.create_participant(session=tx, channel="sms", key="a" * 64, address_enc=b"x",
+        repo.create_participant(tx=tx, channel="sms", key="a" * 64, address_enc=b"x",
                                 now=NOW)
         orm = tx.orm_session().execute(select(Participant)).scalars().one()
         tx.orm_session().add(Run(participant_id=orm.id, flow_id="f", state="{}", started_at=NOW,
                            updated_at=NOW))
         tx.flush()
-        assert repo.active_run(session=tx, participant_id=orm.id or 0) is not None
+        assert repo.active_run(tx=tx, participant_id=orm.id or 0) is not None
         raise RuntimeError("crash")
     with Session(db_engine) as session:
         assert session.execute(select(sa.func.count()).select_from(Participant)).scalar() == 0
@@ -131,7 +131,7 @@ def test_of_session_is_one_tx_per_transaction(db_engine: sa.Engine) -> None:
     with session_scope(db_engine) as session:
         first = Tx.of_session(session)
         assert Tx.of_session(session) is first
-        assert as_tx(first.session) is first  # the joined session leads back to it
+        assert as_tx(first.orm_session()) is first  # the joined session leads back to it
     with session_scope(db_engine) as session:
         assert Tx.of_session(session) is not first
 
@@ -158,13 +158,18 @@ def test_send_is_pipelined_on_postgresql_and_errors_still_roll_back(
     assert keys == ["one", "two"]
 
 
-def test_message_dedupe_statement_reports_the_duplicate(db_engine: sa.Engine) -> None:
+def test_a_redelivered_inbound_message_fails_its_transaction(db_engine: sa.Engine) -> None:
+    """One way to store an inbound message: a second row for the same provider id is refused
+    by the unique index (the caller's retry then finds the first)."""
+    with session_scope(db_engine) as session:
+        pid = _participant(session).id
+    assert pid is not None
     with transaction(db_engine) as tx:
-        first = repo.add_inbound_message(session=tx, participant_id=None, channel="sms",
-                                         provider_id="SM1", body="hi", now=NOW)
-        again = repo.add_inbound_message(session=tx, participant_id=None, channel="sms",
-                                         provider_id="SM1", body="hi", now=NOW)
-    assert first is not None and again is None
+        repo.queue_inbound_message(tx=tx, participant_id=pid, channel="sms",
+                                   provider_id="SM1", body="hi", now=NOW)
+    with pytest.raises((IntegrityError, RetryableError)), transaction(db_engine) as tx:
+        repo.queue_inbound_message(tx=tx, participant_id=pid, channel="sms",
+                                   provider_id="SM1", body="hi", now=NOW)
     with Session(db_engine) as session:
         assert session.execute(select(sa.func.count()).select_from(Message)).scalar() == 1
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from engage.config import Settings, get_settings
 from engage.errors import UserError
 from engage.scheduling.clock import aware
 from engage.scheduling.dialogue._outbox import dedupe_key
@@ -105,8 +106,10 @@ def _apply(session: Session, ds: DialogueSession, rsvp: SessionRsvp, answer: str
     session.flush()
 
 
-def promote(*, session: Session, ds: DialogueSession, now: datetime) -> list[SessionRsvp]:
-    """Fill free seats from the waitlist in answer order (before the start only)."""
+def promote(*, session: Session, ds: DialogueSession, now: datetime,
+            settings: Settings | None = None) -> list[SessionRsvp]:
+    """Fill free seats from the waitlist in answer order (before the start only); the
+    promoted are told, held by quiet hours (``settings``, the environment's by default)."""
     assert ds.id is not None
     promoted: list[SessionRsvp] = []
     if ds.status != "scheduled" or now >= ds.starts_at:
@@ -127,11 +130,12 @@ def promote(*, session: Session, ds: DialogueSession, now: datetime) -> list[Ses
         promoted.append(rsvp)
         participant = session.get(Participant, rsvp.participant_id)
         if participant is not None:
+            settings = settings or get_settings()
             repo.enqueue_outbox(
                 session=session, participant=participant, channel=participant.channel,
                 body=session_text("promoted", participant.language, ds),
                 kind="invitation", dedupe_key=dedupe_key(ds, rsvp.participant_id, "promoted"),
-                now=now,
+                now=now, quiet_window=settings.quiet_window, timezone=settings.timezone,
             )
     session.flush()
     return promoted

@@ -1,14 +1,17 @@
 """Keyword-only repository functions: the few reads and writes every module shares, one
 module per table group behind these names (callers write ``from engage.storage import repo``).
 
-Why functions and not methods on models: callers pass the session explicitly, so the
-transaction boundary is always visible at the call site (the runtime's one-transaction rule).
+Why functions and not methods on models: callers pass the transaction explicitly, so its
+boundary is always visible at the call site (the runtime's one-transaction rule).
 
-Each function takes ``session``: an ORM ``Session`` (staff actions, campaigns, tests) or a
-``Tx`` (the inbound hot path, see ``storage.sql``). Either way one implementation runs, on the
-transaction's DBAPI connection with statements compiled once from the tables. The lookups the
-hot path needs return plain records (``storage.rows``); writes keep whatever object they are
-given (record or ORM instance) in step with its row, so no unit-of-work flush is needed later.
+Each function takes ``tx``: the ``Tx`` of the caller's transaction (see ``storage.sql``); an
+ORM caller (staff actions, campaigns, tests) passes ``Tx.of_session(session)``, so one
+implementation runs, on the transaction's DBAPI connection with statements compiled once
+from the tables. Lookups return plain records (``storage.records``); writes keep the object
+they are given (a record or an ORM instance, ``ParticipantFields``/``RunFields``) in step
+with its row, so no unit-of-work flush is needed later. Three functions serve ORM callers
+that go on to change what they read: ``get_participant``, ``get_or_create_participant``,
+``enqueue_outbox`` take the ``Session`` and return ORM instances.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from engage.storage.repo._common import (
     CONSENT_STATUSES,
     HELD_KINDS,
     OUTBOX_KINDS,
-    Store,
     dialect_insert,
     in_list,
     insert_for,
@@ -29,7 +31,6 @@ from engage.storage.repo.consent import (
     record_consent,
 )
 from engage.storage.repo.messages import (
-    add_inbound_message,
     anonymize_message,
     find_inbound_message,
     known_inbound_later,
@@ -42,6 +43,7 @@ from engage.storage.repo.outbox_rows import (
     insert_outbox,
     outbox_ids_for_keys,
     outbox_ids_for_prefix,
+    queue_outbox,
     release_unreached,
 )
 from engage.storage.repo.participants import (
@@ -78,9 +80,7 @@ __all__ = [
     "CONSENT_STATUSES",
     "HELD_KINDS",
     "OUTBOX_KINDS",
-    "Store",
     "active_run",
-    "add_inbound_message",
     "anonymize_message",
     "cancel_pending_outbox",
     "create_participant",
@@ -110,6 +110,7 @@ __all__ = [
     "participant_has_run",
     "prefetch_participants",
     "queue_inbound_message",
+    "queue_outbox",
     "record_consent",
     "release_unreached",
     "run_by_id",

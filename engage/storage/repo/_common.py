@@ -11,12 +11,10 @@ from sqlalchemy import String, any_, bindparam, func, literal_column
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from engage.storage.sql import Tx
 from engage.storage.tables import ConsentEntry, Message, Outbox, Participant, Run
-
-Store = Session | Tx
 
 HELD_KINDS = frozenset({"campaign", "reminder", "invitation"})
 OUTBOX_KINDS = frozenset({"reply", "confirmation", "campaign", "reminder", "invitation", "system"})
@@ -58,9 +56,9 @@ def _locked(dialect_name: str, stmt: Any) -> Any:
     return stmt.with_for_update() if dialect_name == "postgresql" else stmt
 
 
-def _set(obj: Any, name: str, value: Any) -> None:
+def _set(obj: object, name: str, value: object) -> None:
     """Keep an object in step with a row just written: no unit-of-work flush follows."""
-    if hasattr(obj, "_sa_instance_state"):
+    if isinstance(obj, SQLModel):  # an ORM instance: a committed value, not a change
         set_committed_value(obj, name, value)
     else:
         setattr(obj, name, value)

@@ -3,53 +3,55 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy import insert as sa_insert
 
+from engage.storage.records import ParticipantFields
 from engage.storage.repo._common import (
     _CONSENTS,
     CONSENT_SCOPES,
     CONSENT_STATUSES,
-    Store,
     _require_aware,
     _values,
 )
 from engage.storage.repo.participants import update_participant
-from engage.storage.sql import Statement, as_tx
+from engage.storage.sql import Statement, Tx
 
 _CONSENT_INSERT = Statement(sa_insert(_CONSENTS).values(_values(_CONSENTS))
                             .returning(_CONSENTS.c.id))
 
 
+class ConsentEntryRow(NamedTuple):
+    """The ledger row ``record_consent`` appended."""
+
+    id: int
+    text_version: str
+
+
 def record_consent(
     *,
-    session: Store,
-    participant: Any,
+    tx: Tx,
+    participant: ParticipantFields,
     scope: str,
     status: str,
     text_version: str,
     now: datetime,
     source: str = "flow",
-    audit_actor: str = "participant",
-) -> int:
-    """Append to the consent ledger, update the participant's cached status, audit it.
+) -> ConsentEntryRow:
+    """Append to the consent ledger and update the participant's cached status.
 
     ``scope`` "all" (opt-out/opt-in/erasure) updates every scope's cached status for
     opt-out, and the ``opted_out`` flag. The ledger row is written with one INSERT (no
-    flush); returns its id. ``participant`` is a record or an ORM instance (kept in step
-    either way).
+    flush). The audit entry is the caller's (``engage.consent.record_consent`` writes both).
     """
-    from engage import audit
-
     _require_aware(now)
     if status not in CONSENT_STATUSES:
         raise ValueError(f"unknown consent status {status!r}")
     if scope not in (*CONSENT_SCOPES, "all"):
         raise ValueError(f"unknown consent scope {scope!r}")
-    tx = as_tx(session)
     version = text_version or "unversioned"
-    changes: dict[str, Any] = {}
+    changes: dict[str, object] = {}
     if scope == "all":
         if status == "opted_out":
             changes["opted_out"] = True
@@ -67,13 +69,8 @@ def record_consent(
         session.add(participant)
         session.flush()
     else:
-        update_participant(session=tx, participant=participant, **changes)
+        update_participant(tx=tx, participant=participant, **changes)
     entry_id = int(tx.scalar(_CONSENT_INSERT, {
         "participant_id": participant.id, "scope": scope, "status": status,
         "text_version": version, "source": source, "at": now}))
-    audit.append(session=tx, actor=audit_actor, action=f"consent.{status}",
-                 subject=f"participant:{participant.id}",
-                 details={"scope": scope, "text_version": version, "source": source,
-                          "entry": entry_id},
-                 now=now)
-    return entry_id
+    return ConsentEntryRow(entry_id, version)

@@ -12,42 +12,21 @@ from sqlalchemy import update as sa_update
 
 from engage.storage.repo._common import (
     _MESSAGES,
-    Store,
     _require_aware,
     _values,
     in_list,
-    insert_for,
     list_param,
 )
-from engage.storage.sql import Statement, as_tx
+from engage.storage.sql import Statement, Tx
 
-_MESSAGE_INSERT = Statement(lambda d: insert_for(d, _MESSAGES).values(_values(_MESSAGES))
-                            .on_conflict_do_nothing(
-                                index_elements=["channel", "direction", "provider_id"])
-                            .returning(_MESSAGES.c.id))
 _INBOUND_BY_PROVIDER = Statement(sa_select(_MESSAGES.c.id).where(
     _MESSAGES.c.channel == bindparam("channel"), _MESSAGES.c.direction == "in",
     _MESSAGES.c.provider_id == bindparam("provider_id")))
 
 
-def add_inbound_message(
-    *, session: Store, participant_id: int | None, channel: str, provider_id: str,
-    body: str | None, now: datetime, run_id: int | None = None, status: str = "received",
-) -> int | None:
-    """Insert the inbound row unless (channel, provider id) exists: returns the new id, or
-    None for a duplicate. One statement does the dedupe check and the insert (hot path)."""
-    _require_aware(now)
-    new_id = as_tx(session).scalar(_MESSAGE_INSERT, {
-        "participant_id": participant_id, "run_id": run_id, "channel": channel,
-        "direction": "in", "provider_id": provider_id, "body": body, "status": status,
-        "created_at": now, "segments": None, "encoding": None, "error_code": None,
-        "purged_at": None})
-    return int(new_id) if new_id is not None else None
-
-
-def find_inbound_message(*, session: Store, channel: str, provider_id: str) -> int | None:
+def find_inbound_message(*, tx: Tx, channel: str, provider_id: str) -> int | None:
     """The id of the inbound message with this provider id, if it was already handled."""
-    found = as_tx(session).scalar(_INBOUND_BY_PROVIDER,
+    found = tx.scalar(_INBOUND_BY_PROVIDER,
                                   {"channel": channel, "provider_id": provider_id})
     return int(found) if found is not None else None
 
@@ -60,19 +39,19 @@ _ANONYMIZE_MESSAGE = Statement(sa_update(_MESSAGES)
                                .values(participant_id=None, body=None, status="erased"))
 
 
-def set_inbound_message_run(*, session: Store, channel: str, provider_id: str,
+def set_inbound_message_run(*, tx: Tx, channel: str, provider_id: str,
                             run_id: int) -> None:
     """Link an inbound row, known by its provider id (unique per channel), to the run it
     started, so the runtime need not read back the id of a row it queued. Deferred: it is
     queued after the row's INSERT, which the read of the new run's id already sent."""
-    as_tx(session).defer(_SET_INBOUND_RUN, {"channel": channel, "provider_id": provider_id,
+    tx.defer(_SET_INBOUND_RUN, {"channel": channel, "provider_id": provider_id,
                                             "run_id": run_id})
 
 
-def anonymize_message(*, session: Store, message_id: int) -> None:
+def anonymize_message(*, tx: Tx, message_id: int) -> None:
     """Keep a message row with nothing personal in it (a DELETE's own row: its redelivery
     must still be recognised as a duplicate)."""
-    as_tx(session).send(_ANONYMIZE_MESSAGE, {"message_id": message_id})
+    tx.send(_ANONYMIZE_MESSAGE, {"message_id": message_id})
 
 
 _KNOWN_INBOUND = Statement(lambda d: sa_select(_MESSAGES.c.provider_id).where(
@@ -81,19 +60,18 @@ _KNOWN_INBOUND = Statement(lambda d: sa_select(_MESSAGES.c.provider_id).where(
 _MESSAGE_INSERT_PLAIN = Statement(sa_insert(_MESSAGES).values(_values(_MESSAGES)))
 
 
-def known_inbound_later(*, session: Store, channel: str,
+def known_inbound_later(*, tx: Tx, channel: str,
                         provider_ids: Sequence[str]) -> Callable[[], set[str]]:
     """Which of these provider message ids are already stored (a batch's dedupe, one read),
     sent now and answered with the next read (``Tx.all_later``)."""
     if not provider_ids:
         return set
-    tx = as_tx(session)
     rows = tx.all_later(_KNOWN_INBOUND, {
         "channel": channel, "ids": list_param(tx, list(dict.fromkeys(provider_ids)))})
     return lambda: {str(row[0]) for row in rows()}
 
 
-def queue_inbound_message(*, session: Store, participant_id: int, channel: str,
+def queue_inbound_message(*, tx: Tx, participant_id: int, channel: str,
                           provider_id: str, body: str | None, now: datetime,
                           run_id: int | None = None) -> None:
     """Insert an inbound row that ``known_inbound`` showed is new, as a deferred write. A
@@ -101,7 +79,7 @@ def queue_inbound_message(*, session: Store, participant_id: int, channel: str,
     meanwhile, the unique index fails the whole transaction instead of the message being
     handled twice (the batch is then redone one message at a time, which finds it)."""
     _require_aware(now)
-    as_tx(session).defer(_MESSAGE_INSERT_PLAIN, {
+    tx.defer(_MESSAGE_INSERT_PLAIN, {
         "participant_id": participant_id, "run_id": run_id, "channel": channel,
         "direction": "in", "provider_id": provider_id, "body": body, "status": "received",
         "created_at": now, "segments": None, "encoding": None, "error_code": None,

@@ -14,18 +14,18 @@ from sqlalchemy import update as sa_update
 from sqlmodel import Session
 
 from engage.compliance import next_allowed_send
+from engage.storage.records import ParticipantFields
 from engage.storage.repo._common import (
     _OUTBOX,
     HELD_KINDS,
     OUTBOX_KINDS,
-    Store,
     _require_aware,
     _values,
     in_list,
     insert_for,
     list_param,
 )
-from engage.storage.sql import Statement, as_tx
+from engage.storage.sql import Statement, Tx
 from engage.storage.tables import Outbox, Participant
 
 _OUTBOX_INSERT = Statement(lambda d: insert_for(d, _OUTBOX).values(_values(_OUTBOX))
@@ -72,10 +72,35 @@ def _encode_buttons(buttons: Iterable[Any]) -> str | None:
     return json.dumps(items, ensure_ascii=False, separators=(",", ":")) if items else None
 
 
+def _outbox_values(
+    *, participant: ParticipantFields, channel: str, body: str, kind: str, dedupe_key: str,
+    now: datetime, buttons: Iterable[Any] | None, run_id: int | None,
+    quiet_window: tuple[time, time] | None, timezone: str | None, address_enc: bytes | None,
+) -> dict[str, object] | None:
+    """The new row's columns; None when nothing may be sent (opted out, erased)."""
+    _require_aware(now)
+    if kind not in OUTBOX_KINDS:
+        raise ValueError(f"unknown outbox kind {kind!r}")
+    if kind != "confirmation" and (participant.opted_out or participant.erased_at is not None):
+        return None
+    not_before = now
+    if kind in HELD_KINDS:
+        if quiet_window is None or timezone is None:
+            raise ValueError(f"a {kind} message needs the quiet window and the timezone")
+        not_before = next_allowed_send(now, participant.timezone or timezone, quiet_window)
+    return {
+        "participant_id": participant.id, "run_id": run_id, "channel": channel, "kind": kind,
+        "body": body, "buttons": _buttons_json(buttons), "dedupe_key": dedupe_key,
+        "status": "pending", "not_before": not_before, "attempts": 0, "created_at": now,
+        "address_enc": address_enc, "lease_until": None, "claimed_by": None,
+        "message_id": None, "provider_id": None, "error": None, "sent_at": None,
+        "attempted_at": None}
+
+
 def insert_outbox(
     *,
-    session: Store,
-    participant: Any,
+    tx: Tx,
+    participant: ParticipantFields,
     channel: str,
     body: str,
     kind: str,
@@ -86,38 +111,51 @@ def insert_outbox(
     quiet_window: tuple[time, time] | None = None,
     timezone: str | None = None,
     address_enc: bytes | None = None,
-    defer: bool = False,
 ) -> int | None:
-    """``enqueue_outbox`` without loading the row back: returns the new id or None. With
-    ``defer`` (a batch, see ``Tx.defer``) the row is queued and None returned: the caller
-    finds the id by its dedupe key (``outbox_ids_for_keys``)."""
-    _require_aware(now)
-    if kind not in OUTBOX_KINDS:
-        raise ValueError(f"unknown outbox kind {kind!r}")
-    if kind != "confirmation" and (participant.opted_out or participant.erased_at is not None):
-        return None
-    not_before = now
-    if kind in HELD_KINDS:
-        if quiet_window is None or timezone is None:
-            from engage.config import get_settings
-
-            settings = get_settings()
-            quiet_window = quiet_window or settings.quiet_window
-            timezone = timezone or settings.timezone
-        not_before = next_allowed_send(now, participant.timezone or timezone, quiet_window)
-    values = {
-        "participant_id": participant.id, "run_id": run_id, "channel": channel, "kind": kind,
-        "body": body, "buttons": _buttons_json(buttons), "dedupe_key": dedupe_key,
-        "status": "pending", "not_before": not_before, "attempts": 0, "created_at": now,
-        "address_enc": address_enc, "lease_until": None, "claimed_by": None,
-        "message_id": None, "provider_id": None, "error": None, "sent_at": None,
-        "attempted_at": None}
-    tx = as_tx(session)
-    if defer and tx.deferring:
-        tx.defer(_OUTBOX_QUEUED, values)
+    """``enqueue_outbox`` without loading the row back: the new id, or None (dedupe key used
+    already, or nothing may be sent). Written now, its id read back with the INSERT: like
+    any read, it first sends the writes a batch queued (``Tx.defer``). Held kinds
+    (campaign, reminder, invitation) need ``quiet_window`` and ``timezone``."""
+    values = _outbox_values(
+        participant=participant, channel=channel, body=body, kind=kind,
+        dedupe_key=dedupe_key, now=now, buttons=buttons, run_id=run_id,
+        quiet_window=quiet_window, timezone=timezone, address_enc=address_enc)
+    if values is None:
         return None
     new_id = tx.scalar(_OUTBOX_INSERT, values)
     return int(new_id) if new_id is not None else None
+
+
+def queue_outbox(
+    *,
+    tx: Tx,
+    participant: ParticipantFields,
+    channel: str,
+    body: str,
+    kind: str,
+    dedupe_key: str,
+    now: datetime,
+    buttons: Iterable[Any] | None = None,
+    run_id: int | None = None,
+    quiet_window: tuple[time, time] | None = None,
+    timezone: str | None = None,
+    address_enc: bytes | None = None,
+) -> int | None:
+    """``insert_outbox`` for a transaction that may be a batch: while ``tx.deferring`` the
+    row is queued with the batch's other writes and None returned (the caller finds its id
+    by dedupe key, ``outbox_ids_for_keys``); otherwise it is ``insert_outbox``."""
+    if not tx.deferring:
+        return insert_outbox(
+            tx=tx, participant=participant, channel=channel, body=body, kind=kind,
+            dedupe_key=dedupe_key, now=now, buttons=buttons, run_id=run_id,
+            quiet_window=quiet_window, timezone=timezone, address_enc=address_enc)
+    values = _outbox_values(
+        participant=participant, channel=channel, body=body, kind=kind,
+        dedupe_key=dedupe_key, now=now, buttons=buttons, run_id=run_id,
+        quiet_window=quiet_window, timezone=timezone, address_enc=address_enc)
+    if values is not None:
+        tx.defer(_OUTBOX_QUEUED, values)
+    return None
 
 
 def enqueue_outbox(
@@ -140,11 +178,13 @@ def enqueue_outbox(
     "confirmation". Kinds campaign|reminder|invitation are held until the resident's quiet
     hours end (``not_before``); replies and confirmations are never held.
 
-    ``quiet_window``/``timezone`` default to the settings (ENGAGE_QUIET_HOURS, ENGAGE_TIMEZONE).
+    ``quiet_window``/``timezone`` (the settings' ENGAGE_QUIET_HOURS, ENGAGE_TIMEZONE) are
+    required for the held kinds; a participant's own timezone, when known, wins.
     ``address_enc`` is only for a message whose participant address is already gone (the
     erasure confirmation).
     """
-    new_id = insert_outbox(session=session, participant=participant, channel=channel, body=body,
+    new_id = insert_outbox(tx=Tx.of_session(session), participant=participant, channel=channel,
+                           body=body,
                            kind=kind, dedupe_key=dedupe_key, now=now, buttons=buttons,
                            run_id=run_id, quiet_window=quiet_window, timezone=timezone,
                            address_enc=address_enc)
@@ -152,10 +192,10 @@ def enqueue_outbox(
 
 
 def cancel_pending_outbox(
-    *, session: Store, participant_id: int, keep_confirmations: bool = True, reason: str
+    *, tx: Tx, participant_id: int, keep_confirmations: bool = True, reason: str
 ) -> int:
     """Cancel queued messages (opt-out): confirmations stay unless ``keep_confirmations``."""
-    return as_tx(session).execute(_CANCEL_PENDING[keep_confirmations],
+    return tx.execute(_CANCEL_PENDING[keep_confirmations],
                                   {"pid": participant_id, "reason": reason[:300]})
 
 
@@ -169,35 +209,33 @@ _RELEASE_RUN = Statement(sa_update(_OUTBOX).where(
     .values(not_before=bindparam("now"), kind="reply").returning(_OUTBOX.c.id))
 
 
-def release_unreached(*, session: Store, run_id: int, now: datetime) -> tuple[int, ...] | None:
+def release_unreached(*, tx: Tx, run_id: int, now: datetime) -> tuple[int, ...] | None:
     """A run we started (campaign, invitation) that the resident never received: nothing of
     it was sent and they never replied in it (its opening is still held by quiet hours or the
     send queue, or was dropped). Its queued messages are released to go now as replies to the
     resident's own message (quiet hours hold only what we send unasked), and their ids
     returned (empty: nothing is left to send). None when the run did reach the resident (the
     usual case)."""
-    tx = as_tx(session)
     if tx.first(_RUN_REACHED, {"run_id": run_id}) is not None:
         return None
     return tuple(int(row[0]) for row in tx.all(_RELEASE_RUN, {"run_id": run_id, "now": now}))
 
 
-def outbox_ids_for_prefix(*, session: Store, prefix: str) -> tuple[int, ...]:
+def outbox_ids_for_prefix(*, tx: Tx, prefix: str) -> tuple[int, ...]:
     """Outbox rows whose dedupe key starts with ``prefix`` (a duplicate inbound's outcome)."""
     like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return tuple(int(row[0]) for row in as_tx(session).all(_OUTBOX_BY_PREFIX, {"like": like}))
+    return tuple(int(row[0]) for row in tx.all(_OUTBOX_BY_PREFIX, {"like": like}))
 
 
 _OUTBOX_BY_KEYS = Statement(lambda d: sa_select(_OUTBOX.c.dedupe_key, _OUTBOX.c.id).where(
     in_list(d, _OUTBOX.c.dedupe_key, "keys")))
 
 
-def outbox_ids_for_keys(*, session: Store, keys: Sequence[str]) -> Callable[[], dict[str, int]]:
+def outbox_ids_for_keys(*, tx: Tx, keys: Sequence[str]) -> Callable[[], dict[str, int]]:
     """dedupe key -> outbox id for the stored rows among ``keys`` (one read per batch), sent
     now and answered with the next sync: a batch's last read, it shares the COMMIT's round
     trip (``Tx.all_later``)."""
     if not keys:
         return dict
-    tx = as_tx(session)
     rows = tx.all_later(_OUTBOX_BY_KEYS, {"keys": list_param(tx, keys)})
     return lambda: {str(key): int(row_id) for key, row_id in rows()}

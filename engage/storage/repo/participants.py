@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
 
 from sqlalchemy import and_, bindparam
 from sqlalchemy import inspect as sa_inspect
@@ -13,11 +12,20 @@ from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 from sqlmodel import Session, select
 
+from engage.storage.records import (
+    N_PARTICIPANT,
+    PARTICIPANT_COLUMNS,
+    RUN_COLUMNS,
+    ParticipantFields,
+    ParticipantRow,
+    RunRow,
+    participant_row,
+    run_row,
+)
 from engage.storage.repo._common import (
     _PARTICIPANTS,
     _RUNS,
     ACTIVE_RUN,
-    Store,
     _locked,
     _require_aware,
     _set,
@@ -25,16 +33,7 @@ from engage.storage.repo._common import (
     insert_for,
     list_param,
 )
-from engage.storage.rows import (
-    N_PARTICIPANT,
-    PARTICIPANT_COLUMNS,
-    RUN_COLUMNS,
-    ParticipantRow,
-    RunRow,
-    participant_row,
-    run_row,
-)
-from engage.storage.sql import Statement, as_tx
+from engage.storage.sql import Statement, Tx
 from engage.storage.tables import Participant
 
 _SELECT_PARTICIPANT = sa_select(*PARTICIPANT_COLUMNS)
@@ -85,18 +84,17 @@ def get_participant(
     return session.execute(stmt, {"channel": channel, "key": key}).scalars().first()
 
 
-def lock_participants(*, session: Store, keys: Sequence[str]) -> None:
+def lock_participants(*, tx: Tx, keys: Sequence[str]) -> None:
     """PostgreSQL: lock the stored participants among ``keys`` (a batch of inbound messages)
     in one statement, in id order, so two batches can never deadlock. Reads after it see
     every change committed by the transactions it waited for. SQLite: ``BEGIN IMMEDIATE``
     already holds the only write lock, so nothing to do."""
-    tx = as_tx(session)
     if tx.is_pg and keys:
         tx.send(_LOCK_KEYS, {"keys": list_param(tx, list(dict.fromkeys(keys)))})  # next read waits
 
 
 def participant_and_active_run(
-    *, session: Store, channel: str, key: str, lock: bool = False
+    *, tx: Tx, channel: str, key: str, lock: bool = False
 ) -> tuple[ParticipantRow, RunRow | None] | None:
     """The participant for (channel, key) and its newest waiting run. None when unknown.
 
@@ -106,7 +104,6 @@ def participant_and_active_run(
     transaction it waited for (a lost update). Callers that locked already (a batch, see
     ``lock_participants``) pass ``lock=False``.
     """
-    tx = as_tx(session)
     if lock and tx.is_pg and tx.first(_PARTICIPANT_ID_BY_KEY_LOCKED,
                                       {"channel": channel, "key": key}) is None:
         return None
@@ -116,30 +113,29 @@ def participant_and_active_run(
     return participant_row(row[:N_PARTICIPANT]), run_row(row[N_PARTICIPANT:])
 
 
-def participant_by_id(*, session: Store, participant_id: int,
+def participant_by_id(*, tx: Tx, participant_id: int,
                       lock: bool = False) -> ParticipantRow | None:
     """The participant record (row-locked on PostgreSQL with ``lock``)."""
-    tx = as_tx(session)
     statement = _PARTICIPANT_BY_ID_LOCKED if lock else _PARTICIPANT_BY_ID_PLAIN
     row = tx.first(statement, {"pid": participant_id})
     return participant_row(row) if row is not None else None
 
 
-def create_participant(*, session: Store, channel: str, key: str, address_enc: bytes,
+def create_participant(*, tx: Tx, channel: str, key: str, address_enc: bytes,
                        now: datetime, language: str = "en") -> ParticipantRow | None:
     """Insert the participant unless (channel, key) exists; the new row when this call
     created it, None when it existed. A concurrent first message from the same person makes
     this wait, then do nothing. The row this transaction inserted is its own until commit:
     nobody else can read, lock or insert it meanwhile."""
     _require_aware(now)
-    row = as_tx(session).first(_CREATE_PARTICIPANT, {
+    row = tx.first(_CREATE_PARTICIPANT, {
         "key": key, "channel": channel, "address_enc": address_enc, "language": language,
         "created_at": now})
     return participant_row(row) if row is not None else None
 
 
 def ensure_participant(
-    *, session: Store, channel: str, key: str, address_enc: bytes, now: datetime,
+    *, tx: Tx, channel: str, key: str, address_enc: bytes, now: datetime,
     language: str = "en",
 ) -> tuple[ParticipantRow, RunRow | None, bool]:
     """For a (channel, key) the caller just read and found unknown: the participant record,
@@ -147,14 +143,13 @@ def ensure_participant(
     another. Returns (participant, its waiting run, created). Usually the insert made it:
     one statement, no run yet. Otherwise a concurrent first message made it (and maybe a
     run) since the caller's read, and it is locked and read here."""
-    tx = as_tx(session)
-    made = create_participant(session=tx, channel=channel, key=key, address_enc=address_enc,
+    made = create_participant(tx=tx, channel=channel, key=key, address_enc=address_enc,
                               now=now, language=language)
     if made is not None:
         return made, None, True
     if tx.is_pg:
         tx.first(_PARTICIPANT_ID_BY_KEY_LOCKED, {"channel": channel, "key": key})
-    found = participant_and_active_run(session=tx, channel=channel, key=key)
+    found = participant_and_active_run(tx=tx, channel=channel, key=key)
     if found is None:  # pragma: no cover - the insert found the row, so it exists
         raise RuntimeError("participant vanished during creation")
     return found[0], found[1], False
@@ -176,7 +171,7 @@ def get_or_create_participant(
     found = get_participant(session=session, channel=channel, key=key, lock=lock)
     if found is not None:
         return found, False
-    created = create_participant(session=session, channel=channel, key=key,
+    created = create_participant(tx=Tx.of_session(session), channel=channel, key=key,
                                  address_enc=address_enc, now=now, language=language) is not None
     found = get_participant(session=session, channel=channel, key=key, lock=lock)
     if found is None:  # pragma: no cover - the row was just inserted or already existed
@@ -184,33 +179,33 @@ def get_or_create_participant(
     return found, created
 
 
-def delete_participant(*, session: Store, participant_id: int) -> None:
+def delete_participant(*, tx: Tx, participant_id: int) -> None:
     """Drop a participant row made in this transaction for nothing (a duplicate delivery)."""
-    as_tx(session).send(_DELETE_PARTICIPANT, {"pid": participant_id})
+    tx.send(_DELETE_PARTICIPANT, {"pid": participant_id})
 
 
-def update_participant(*, session: Store, participant: Any, **values: Any) -> None:
+def update_participant(*, tx: Tx, participant: ParticipantFields, **values: object) -> None:
     """Set columns of a stored participant with one UPDATE (only the values that differ) and
     keep the object (record or ORM instance) in step, so no unit-of-work flush is needed for
     it later. An ORM participant not stored yet just gets the attributes (its INSERT carries
     them)."""
-    orm = hasattr(participant, "_sa_instance_state")
-    if participant.id is None or (orm and not sa_inspect(participant).persistent):
+    if participant.id is None or (isinstance(participant, Participant)
+                                  and not sa_inspect(participant).persistent):
         for name, value in values.items():
             setattr(participant, name, value)
-        as_tx(session).orm_session().add(participant)
+        tx.orm_session().add(participant)
         return
     changed = {name: value for name, value in values.items()
                if getattr(participant, name) != value}
     if not changed:
         return
     names = tuple(sorted(changed))
-    as_tx(session).send(_participant_update(names), {"pid": participant.id, **changed})
+    tx.send(_participant_update(names), {"pid": participant.id, **changed})
     for name, value in changed.items():
         _set(participant, name, value)
 
 
-def has_consent(participant: Any, scope: str) -> bool:
+def has_consent(participant: ParticipantFields, scope: str) -> bool:
     """True when the latest ledger status for ``scope`` is granted and not opted out."""
     if participant.opted_out or participant.erased_at is not None:
         return False
@@ -226,12 +221,11 @@ _PREFETCH = Statement(lambda d: sa_select(*PARTICIPANT_COLUMNS, *RUN_COLUMNS)
 
 
 def prefetch_participants(
-    *, session: Store, keys: Sequence[tuple[str, str]],
+    *, tx: Tx, keys: Sequence[tuple[str, str]],
 ) -> dict[tuple[str, str], tuple[ParticipantRow, RunRow | None]]:
     """(channel, key) -> the participant and its newest waiting run, for every stored one
     among ``keys``: one statement for a whole batch instead of one per message. On
     PostgreSQL call it after ``lock_participants`` (it then reads what the lock waited for)."""
-    tx = as_tx(session)
     if not keys:
         return {}
     wanted = set(keys)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from engage.storage.repo._common import (
-    Store,
     _values,
     insert_for,
 )
-from engage.storage.sql import Statement, as_tx
+from engage.storage.sql import Statement, Tx
 from engage.storage.tables import Response
 
 _RESPONSES = Response.__table__  # type: ignore[attr-defined]
@@ -26,7 +25,7 @@ def _response_upsert(dialect_name: str) -> Any:
 _UPSERT_RESPONSE = Statement(_response_upsert)
 
 
-def upsert_response(*, session: Store, values: dict[str, Any]) -> None:
+def upsert_response(*, tx: Tx, values: dict[str, Any]) -> None:
     """Store one answer: a re-answered question (run, name) replaces the earlier answer.
     Deferred in a batch (``Tx.defer``): answers only ever go to runs that already exist."""
-    as_tx(session).defer(_UPSERT_RESPONSE, values)
+    tx.defer(_UPSERT_RESPONSE, values)

@@ -13,19 +13,20 @@ from sqlalchemy import update as sa_update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engage.flow import engine
-from engage.storage.repo._common import (
-    _RUNS,
-    ACTIVE_RUN,
-    Store,
-    _require_aware,
-    _values,
-)
-from engage.storage.rows import (
+from engage.storage.records import (
     RUN_COLUMNS,
+    RunFields,
     RunRow,
     run_row,
 )
-from engage.storage.sql import Statement, as_tx
+from engage.storage.repo._common import (
+    _RUNS,
+    ACTIVE_RUN,
+    _require_aware,
+    _values,
+)
+from engage.storage.sql import Statement, Tx
+from engage.storage.tables import Run
 
 _SELECT_RUN = sa_select(*RUN_COLUMNS)
 
@@ -43,20 +44,20 @@ _SAVE_RUN = Statement(sa_update(_RUNS).where(_RUNS.c.id == bindparam("run_pk")).
 _RUN_FIELDS = ("state", "status", "wake_at", "updated_at", "ended_at")
 
 
-def active_run(*, session: Store, participant_id: int) -> RunRow | None:
+def active_run(*, tx: Tx, participant_id: int) -> RunRow | None:
     """The participant's waiting run (newest), if any."""
-    row = as_tx(session).first(_ACTIVE_RUN, {"pid": participant_id})
+    row = tx.first(_ACTIVE_RUN, {"pid": participant_id})
     return run_row(row) if row is not None else None
 
 
-def run_by_id(*, session: Store, run_id: int) -> RunRow | None:
-    row = as_tx(session).first(_RUN_BY_ID, {"run_id": run_id})
+def run_by_id(*, tx: Tx, run_id: int) -> RunRow | None:
+    row = tx.first(_RUN_BY_ID, {"run_id": run_id})
     return run_row(row) if row is not None else None
 
 
-def has_runs(*, session: Store, participant_id: int) -> bool:
+def has_runs(*, tx: Tx, participant_id: int) -> bool:
     """Whether the participant ever had a run (a stranger's first message starts one)."""
-    return as_tx(session).first(_HAS_RUNS, {"pid": participant_id}) is not None
+    return tx.first(_HAS_RUNS, {"pid": participant_id}) is not None
 
 
 _LATEST_RUN = Statement(sa_select(_RUNS.c.flow_id, _RUNS.c.status)
@@ -64,13 +65,13 @@ _LATEST_RUN = Statement(sa_select(_RUNS.c.flow_id, _RUNS.c.status)
                         .order_by(_RUNS.c.id.desc()).limit(1))
 
 
-def latest_run(*, session: Store, participant_id: int) -> tuple[str, str] | None:
+def latest_run(*, tx: Tx, participant_id: int) -> tuple[str, str] | None:
     """(flow id, status) of the participant's newest run, if any."""
-    row = as_tx(session).first(_LATEST_RUN, {"pid": participant_id})
+    row = tx.first(_LATEST_RUN, {"pid": participant_id})
     return (str(row[0]), str(row[1])) if row is not None else None
 
 
-def insert_run(*, session: Store, participant_id: int, flow_id: str,
+def insert_run(*, tx: Tx, participant_id: int, flow_id: str,
                flow_version_id: int | None, status: str, now: datetime,
                campaign_id: int | None = None, session_id: int | None = None) -> RunRow:
     """A new run (its state is written by ``save_run`` once the engine has started it)."""
@@ -80,21 +81,21 @@ def insert_run(*, session: Store, participant_id: int, flow_id: str,
         "flow_version_id": flow_version_id, "status": status, "state": "{}",
         "campaign_id": campaign_id, "session_id": session_id, "wake_at": None,
         "started_at": now, "updated_at": now, "ended_at": None}
-    run_id = as_tx(session).scalar(_INSERT_RUN, values)
+    run_id = tx.scalar(_INSERT_RUN, values)
     return RunRow(id=int(run_id), **values)
 
 
-def save_run(*, session: Store, run: Any) -> None:
+def save_run(*, tx: Tx, run: RunFields) -> None:
     """Write a run's changing columns (state, status, wake_at, updated_at, ended_at).
     Deferred in a batch (``Tx.defer``): the last save of a run in the batch is its state."""
-    as_tx(session).defer(_SAVE_RUN, {"run_pk": run.id,
+    tx.defer(_SAVE_RUN, {"run_pk": run.id,
                                         **{name: getattr(run, name) for name in _RUN_FIELDS}})
-    if hasattr(run, "_sa_instance_state"):
+    if isinstance(run, Run):  # an ORM instance: its row now matches, nothing to flush
         for name in _RUN_FIELDS:
             set_committed_value(run, name, getattr(run, name))
 
 
-def end_run(*, run: Any, status: str, now: datetime) -> None:
+def end_run(*, run: RunFields, status: str, now: datetime) -> None:
     """Close a run without the engine (opt-out, superseded); keeps the state for the record.
     Changes the object only: ORM callers add it to their session, others ``save_run`` it."""
     run.state = json.dumps(engine.end(json.loads(run.state), status), separators=(",", ":"))
@@ -113,14 +114,14 @@ _RUN_ORIGINS = Statement(sa_select(_RUNS.c.campaign_id, _RUNS.c.session_id, _RUN
                          .where(_RUNS.c.participant_id == bindparam("pid")))
 
 
-def due_runs(*, session: Store, now: datetime, limit: int) -> list[tuple[int, int]]:
+def due_runs(*, tx: Tx, now: datetime, limit: int) -> list[tuple[int, int]]:
     """(run id, participant id) of waiting runs whose ``wake_at`` has passed, oldest first."""
     _require_aware(now)
-    return [(int(r), int(p)) for r, p in as_tx(session).all(_DUE_RUNS,
+    return [(int(r), int(p)) for r, p in tx.all(_DUE_RUNS,
                                                             {"now": now, "limit": limit})]
 
 
-def participant_has_run(*, session: Store, participant_id: int,
+def participant_has_run(*, tx: Tx, participant_id: int,
                         campaign_id: int | None = None, session_id: int | None = None,
                         flow_id: str | None = None) -> bool:
     """Whether this campaign, or this dialogue session's ``flow_id``, already started a run
@@ -131,7 +132,7 @@ def participant_has_run(*, session: Store, participant_id: int,
     so PostgreSQL takes it for a rare value and walks the campaign's index, every run the
     campaign has made so far, for each resident (measured: 0.6 -> 2.1 ms per resident over
     a 30,000-resident fan-out, and growing)."""
-    origins = as_tx(session).all(_RUN_ORIGINS, {"pid": participant_id})
+    origins = tx.all(_RUN_ORIGINS, {"pid": participant_id})
     if campaign_id is not None:
         return any(row[0] == campaign_id for row in origins)
     return any(row[1] == session_id and row[2] == flow_id for row in origins)

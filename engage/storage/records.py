@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -48,6 +48,39 @@ class RunRow:
     session_id: int | None
     wake_at: datetime | None
     started_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+
+
+class ParticipantFields(Protocol):
+    """What storage reads of a participant: a ``ParticipantRow`` or an ORM ``Participant``
+    (whose ``id`` is None until it is stored)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def opted_out(self) -> bool: ...
+    @property
+    def erased_at(self) -> datetime | None: ...
+    @property
+    def timezone(self) -> str | None: ...
+    @property
+    def consent_surveys(self) -> str | None: ...
+    @property
+    def consent_dialogue(self) -> str | None: ...
+    @property
+    def consent_quotes(self) -> str | None: ...
+
+
+class RunFields(Protocol):
+    """The changing columns of a run, a ``RunRow`` or an ORM ``Run`` alike (``save_run``,
+    ``end_run``)."""
+
+    @property
+    def id(self) -> int | None: ...
+    state: str
+    status: str
+    wake_at: datetime | None
     updated_at: datetime
     ended_at: datetime | None
 
