@@ -53,7 +53,7 @@ def converse(ctx: MessageContext, text: str) -> RunRow | None:
         flow = ctx.services.flow_of(ctx.tx, active)
         state = json.loads(active.state)
         if active.session_id is not None:
-            hooks.dialogue_seat(ctx.tx, active, state)
+            state = hooks.dialogue_seat(ctx.tx, active, state)
         step = engine.resume(flow, state, text, now=ctx.now)
         apply_step(ctx, active, step)
         if active.session_id is not None:

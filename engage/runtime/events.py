@@ -22,14 +22,12 @@ def apply_step(ctx: MessageContext, run: RunRow, step: engine.Step) -> None:
     for event in step.events:
         _HANDLERS[type(event)](ctx, run, event)
     state = step.state
-    free_text = [e.name for e in step.events
-                 if isinstance(e, ResultRecorded) and e.question_type == "text"]
+    recorded = engine.results(state)
+    free_text = {e.name: privacy.scrub(value) for e in step.events
+                 if isinstance(e, ResultRecorded) and e.question_type == "text"
+                 and isinstance(value := recorded.get(e.name), str)}
     if free_text:  # the stored run state never keeps unscrubbed free text either
-        state = dict(state, results=dict(state.get("results") or {}))
-        for name in free_text:
-            value = state["results"].get(name)
-            if isinstance(value, str):
-                state["results"][name] = privacy.scrub(value)
+        state = engine.with_results(state, free_text)
     run.state = json.dumps(state, separators=(",", ":"), ensure_ascii=False)
     run.status = step.status
     run.wake_at = step.wake_at

@@ -32,16 +32,16 @@ def dialogue_checkin(tx: Tx, participant: Any, text: str,
     return result
 
 
-def dialogue_seat(tx: Tx, run: RunRow, state: dict[str, Any]) -> None:
+def dialogue_seat(tx: Tx, run: RunRow, state: dict[str, Any]) -> dict[str, Any]:
     """Hook (scheduling): before an invitation run reads an answer, put what a "yes" gets
     right now (``context.seat``: seat or waitlist) where the flow can branch on it."""
     from engage.scheduling.dialogue import RSVP_FLOW, rsvp_seat
 
     if run.flow_id != RSVP_FLOW or run.session_id is None or run.participant_id is None:
-        return
+        return state
     seat = rsvp_seat(session=tx.orm_session(), session_id=run.session_id,
                      participant_id=run.participant_id)
-    state["context"] = {**(state.get("context") or {}), "seat": seat}
+    return engine.with_context(state, seat=seat)
 
 
 def dialogue_rsvp(tx: Tx, run: RunRow, step: engine.Step, now: datetime) -> None:
