@@ -16,7 +16,7 @@ from typing import Any
 from engage.errors import UserError
 from engage.flow import conditions
 from engage.flow.model import Flow, build_flow
-from engage.flow.validate import Checker, parse_duration, read_gazetteer
+from engage.flow.validate import parse_duration, read_gazetteer, validate
 from engage.flow.yamlread import Problem, Severity, read_yaml
 
 __all__ = [
@@ -60,15 +60,7 @@ def check_flow_text(
     data, problems = read_yaml(text, source)
     if data is None and problems:
         return None, problems
-    checker = Checker(source, areas_dir)
-    checker.problems.extend(problems)
-    try:
-        canonical = checker.check(data)
-    except Exception as exc:  # a safety net: a malformed flow must never become a traceback
-        checker.error("(root)", f"cannot check this flow ({type(exc).__name__}: {exc}); "
-                                "please report this together with the file")
-        canonical = None
-    problems = checker.problems
+    canonical, problems = validate(data, source, areas_dir=areas_dir, problems=problems)
     if canonical is None or any(p.severity == "error" for p in problems):
         return None, problems
     try:

@@ -26,7 +26,7 @@ from engage.flow.validate._flow import check_flow
 from engage.flow.validate._gazetteers import read_gazetteer
 from engage.flow.yamlread import Problem
 
-__all__ = ["Checker", "parse_duration", "read_gazetteer", "validate"]
+__all__ = ["parse_duration", "read_gazetteer", "validate"]
 
 
 def validate(
@@ -45,22 +45,3 @@ def validate(
         canonical = None
     return canonical, context.problems
 
-
-class Checker:
-    """One flow's validation as ``loader`` drives it: ``check`` once, then read ``problems``.
-
-    ``validate`` is the same in one call; the loader can move to it and this class go.
-    """
-
-    def __init__(self, source: str, areas_dir: Path | None) -> None:
-        self._context = FlowContext(source, areas_dir)
-
-    @property
-    def problems(self) -> list[Problem]:
-        return self._context.problems
-
-    def error(self, location: str, message: str) -> None:
-        self._context.error(location, message)
-
-    def check(self, raw: Any) -> dict[str, Any] | None:
-        return check_flow(self._context, raw)
