@@ -120,8 +120,11 @@ def insert_outbox(
         participant=participant, channel=channel, body=body, kind=kind,
         dedupe_key=dedupe_key, now=now, buttons=buttons, run_id=run_id,
         quiet_window=quiet_window, timezone=timezone, address_enc=address_enc)
-    if values is None:
-        return None
+    return _insert(tx, values) if values is not None else None
+
+
+def _insert(tx: Tx, values: dict[str, Any]) -> int | None:
+    """Write one outbox row now: its id, or None when its dedupe key was used already."""
     new_id = tx.scalar(_OUTBOX_INSERT, values)
     return int(new_id) if new_id is not None else None
 
@@ -144,17 +147,15 @@ def queue_outbox(
     """``insert_outbox`` for a transaction that may be a batch: while ``tx.deferring`` the
     row is queued with the batch's other writes and None returned (the caller finds its id
     by dedupe key, ``outbox_ids_for_keys``); otherwise it is ``insert_outbox``."""
-    if not tx.deferring:
-        return insert_outbox(
-            tx=tx, participant=participant, channel=channel, body=body, kind=kind,
-            dedupe_key=dedupe_key, now=now, buttons=buttons, run_id=run_id,
-            quiet_window=quiet_window, timezone=timezone, address_enc=address_enc)
     values = _outbox_values(
         participant=participant, channel=channel, body=body, kind=kind,
         dedupe_key=dedupe_key, now=now, buttons=buttons, run_id=run_id,
         quiet_window=quiet_window, timezone=timezone, address_enc=address_enc)
-    if values is not None:
-        tx.defer(_OUTBOX_QUEUED, values)
+    if values is None:
+        return None
+    if not tx.deferring:
+        return _insert(tx, values)
+    tx.defer(_OUTBOX_QUEUED, values)
     return None
 
 
