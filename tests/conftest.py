@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -132,6 +133,18 @@ def db_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine
     engine = request.getfixturevalue("_pg_engine")
     _truncate_all(engine)
     yield engine
+    _assert_no_connection_left(engine)
+
+
+def _assert_no_connection_left(engine: Engine) -> None:
+    """The PostgreSQL pool lives for the whole session: a connection one test leaves checked
+    out would starve a later, unrelated test, so the test that leaves it fails instead."""
+    pool: Any = engine.pool
+    if pool.checkedout():
+        gc.collect()  # objects in reference cycles wait for the collector: not a leak
+    assert pool.checkedout() == 0, (
+        f"{pool.checkedout()} PostgreSQL connection(s) left checked out: close the Runtime, "
+        "dispatcher or connection this test opened")
 
 
 @pytest.fixture
@@ -151,7 +164,10 @@ def catalog(settings: Settings) -> Any:
 
 
 @pytest.fixture
-def runtime(db_engine: Engine, settings: Settings, catalog: Any, clock: FakeClock) -> Any:
+def runtime(db_engine: Engine, settings: Settings, catalog: Any,
+            clock: FakeClock) -> Iterator[Any]:
     from engage.runtime import Runtime
 
-    return Runtime(engine=db_engine, settings=settings, catalog=catalog, clock=clock)
+    runtime = Runtime(engine=db_engine, settings=settings, catalog=catalog, clock=clock)
+    yield runtime
+    runtime.close()  # its kept connection goes back to the session-wide PostgreSQL pool

@@ -24,6 +24,7 @@ path, and SQLAlchemy's per-call overhead was most of its cost.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Sequence
 from datetime import datetime
@@ -75,10 +76,14 @@ class Runtime:
             engine=engine, settings=settings, catalog=catalog, secret=settings.secret_bytes(),
             score=sentiment.score, score_version=sentiment.SCORER_VERSION,
             is_pg=engine.dialect.name == "postgresql", is_sqlite=is_sqlite(engine))
-        # one batch at a time (see MAX_BATCH), on a connection kept between batches
+        # one batch at a time (see MAX_BATCH), on a connection kept between batches. The
+        # batch function does not refer back to this object, so a Runtime dropped without
+        # close() is freed at once and its finalizer hands the connection back to the pool
+        # (a reference cycle would keep it checked out until the next full garbage collection)
         self._kept = KeptConnection(engine)
         self._commits: GroupCommit[Job, InboundOutcome] = GroupCommit(
-            self._run_batch, max_batch=MAX_BATCH)
+            functools.partial(inbound.run_batch, self._services, self._kept),
+            max_batch=MAX_BATCH)
         weakref.finalize(self, self._kept.close)
 
     # ---------------------------------------------------------------- inbound ---------------
@@ -101,6 +106,7 @@ class Runtime:
         return inbound.make_job(self._services, message, self.clock())
 
     def _run_batch(self, jobs: Sequence[Job]) -> list[InboundOutcome | BaseException]:
+        """One batch in the caller's thread (tests drive batches of chosen sizes)."""
         return inbound.run_batch(self._services, self._kept, jobs)
 
     @staticmethod

@@ -3,6 +3,7 @@ crash safety, concurrency, flow versions, wake-ups and privacy of logs/analytics
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import logging
@@ -828,3 +829,20 @@ def test_a_batch_of_first_messages_reads_each_table_once(runtime: Runtime,
         runs = session.exec(select(Run.id)).all()
     assert len(linked) == 5 and sorted(linked) == sorted(runs)  # type: ignore[type-var]
 
+
+
+def test_a_runtime_dropped_without_close_hands_its_connection_back(
+        db_engine: sa.Engine, settings: Settings, catalog: FlowCatalog, clock: Any) -> None:
+    """The kept connection returns to the pool as soon as the last reference goes, without
+    waiting for a full garbage collection (a worker pool would otherwise run dry)."""
+    pool: Any = db_engine.pool
+    before = pool.checkedout()
+    gc.disable()
+    try:
+        dropped = Runtime(engine=db_engine, settings=settings, catalog=catalog, clock=clock)
+        say(dropped, "hello")
+        assert pool.checkedout() == before + 1
+        del dropped
+        assert pool.checkedout() == before
+    finally:
+        gc.enable()

@@ -104,3 +104,4 @@ async def sms(db_engine: Engine, sms_settings: Settings, fake_api: FakeTwilioAPI
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield SmsHarness(client, dispatcher, fake_api, sms_settings, db_engine, runtime)
     await sender.close()
+    runtime.close()
