@@ -15,8 +15,8 @@ from sqlmodel import col
 
 from engage.analytics.suppression import ALL, suppress
 from engage.storage.tables import Response, Run
+from engage.storage.tables.scheduling import FEEDBACK_FLOW
 
-FEEDBACK_FLOW = "session_feedback"
 # what the mediator reads, in the order they read it; "invited" means no reply yet
 RSVP_LABELS = {"yes": "coming", "waitlisted": "on the waitlist", "maybe": "maybe",
                "no": "not coming", "invited": "awaiting reply",

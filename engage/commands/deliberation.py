@@ -115,8 +115,7 @@ def moderate_command(
 
     def action(s: Any) -> tuple[str, bool]:
         item = moderate(s, statement, approve=approve, by=by, reason=reason, now=now)
-        told = notify_published(s, item, now=now, tz=ctx.settings.timezone,
-                                program=ctx.settings.program_name)
+        told = notify_published(s, item, now=now, settings=ctx.settings)
         return item.status, told
 
     status, told = _run(ctx, action)
@@ -139,8 +138,7 @@ def invite_command(
 
     def action(s: Any) -> int:
         get_conversation(s, conversation)
-        return invite(s, conversation, now=now, tz=ctx.settings.timezone,
-                      program=ctx.settings.program_name, limit=limit)
+        return invite(s, conversation, now=now, settings=ctx.settings, limit=limit)
 
     print(_run(ctx, action))
 

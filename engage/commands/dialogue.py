@@ -248,8 +248,14 @@ def _transition(action_name: str, session_id: int, url: str | None) -> None:
     from engage.clock import utcnow
     from engage.scheduling import dialogue
 
-    action = {"close": dialogue.close_session, "cancel": dialogue.cancel_session}[action_name]
     ctx = open_context(url)
-    ds = _run(ctx, lambda s: action(session=s, session_id=session_id, now=utcnow(),
-                                    actor="cli"))
+
+    def act(s: Session) -> DialogueSession:
+        if action_name == "cancel":  # people who planned to come are told (quiet hours)
+            return dialogue.cancel_session(session=s, session_id=session_id, now=utcnow(),
+                                           settings=ctx.settings, actor="cli")
+        return dialogue.close_session(session=s, session_id=session_id, now=utcnow(),
+                                      actor="cli")
+
+    ds = _run(ctx, act)
     console.print(f"session {ds.id}: {ds.status}", highlight=False, markup=False)

@@ -30,11 +30,13 @@ from sqlmodel import Session, col, select
 
 from engage import privacy
 from engage.compliance import fold
-from engage.config import get_settings
+from engage.config import Settings
 from engage.errors import UserError
 from engage.flow.events import Option
 from engage.storage import repo
+from engage.storage.records import ParticipantRow
 from engage.storage.sql import Statement, Tx
+from engage.storage.tables import Participant
 from engage.storage.tables.deliberation import (
     DelibConversation,
     DelibMember,
@@ -163,10 +165,10 @@ def _readable(statement: DelibStatement, lang: str) -> str | None:
 class Texting:
     """Queues staff-initiated texts (invitation, "published") on an ORM session."""
 
-    def __init__(self, session: Session, participant: Any, *, now: datetime, tz: str,
-                 program: str, key_prefix: str) -> None:
+    def __init__(self, session: Session, participant: Participant, *, now: datetime,
+                 settings: Settings, key_prefix: str) -> None:
         self.session, self.participant, self.now = session, participant, now
-        self.tz, self.program, self.prefix = tz, program, key_prefix
+        self.settings, self.prefix = settings, key_prefix
         self.lang = participant.language if participant.language in LABELS else "en"
         self.outbox_ids: list[int] = []
         self._n = 0
@@ -174,12 +176,11 @@ class Texting:
     def send(self, body: str, kind: str = "reply", buttons: tuple[Option, ...] = ()) -> None:
         key = f"{self.prefix}{self._n}"
         self._n += 1
-        settings = get_settings()  # quiet hours hold the invitations and reminders
-        new_id = repo.insert_outbox(
+        new_id = repo.insert_outbox(  # quiet hours hold the invitations and reminders
             tx=Tx.of_session(self.session), participant=self.participant,
             channel=self.participant.channel, body=body, kind=kind, dedupe_key=key,
-            now=self.now, buttons=buttons or None, quiet_window=settings.quiet_window,
-            timezone=settings.timezone)
+            now=self.now, buttons=buttons or None, quiet_window=self.settings.quiet_window,
+            timezone=self.settings.timezone)
         if new_id is not None:
             self.outbox_ids.append(new_id)
 
@@ -215,7 +216,8 @@ def _open_membership(tx: Tx, participant_id: int, now: datetime) -> _Member | No
 class _Replies:
     """Queues replies for one inbound message on its transaction (dedupe keys from its id)."""
 
-    def __init__(self, tx: Tx, participant: Any, now: datetime, prefix: str) -> None:
+    def __init__(self, tx: Tx, participant: ParticipantRow | Participant, now: datetime,
+                 prefix: str) -> None:
         self.tx, self.participant, self.now, self.prefix = tx, participant, now, prefix
         self.lang = participant.language if participant.language in LABELS else "en"
         self.outbox_ids: list[int] = []
@@ -252,12 +254,13 @@ class _Replies:
         self.send("done")
 
 
-def handle_reply(tx: Tx, participant: Any, text: str, *, now: datetime, busy: bool,
-                 tz: str, program: str, prefix: str) -> Reply | None:
+def handle_reply(tx: Tx, participant: ParticipantRow | Participant, text: str, *,
+                 now: datetime, busy: bool, tz: str, program: str,
+                 prefix: str) -> Reply | None:
     """The runtime's hook. None when the message is not for a deliberation (most messages:
     one indexed read); ``busy`` (a survey question is open) leaves all but MORE / PAUSE to
     the survey."""
-    member = _open_membership(tx, participant.id, now)
+    member = _open_membership(tx, participant.id, now) if participant.id is not None else None
     if member is None:
         return None
     press = PRESS.fullmatch(text.strip())
@@ -293,12 +296,10 @@ def handle_reply(tx: Tx, participant: Any, text: str, *, now: datetime, busy: bo
     return Reply(replies.outbox_ids)
 
 
-def invite(session: Session, conversation_id: int, *, now: datetime, tz: str, program: str,
+def invite(session: Session, conversation_id: int, *, now: datetime, settings: Settings,
            limit: int | None = None) -> int:
     """Invite residents who agreed to dialogue invitations (in the conversation's area and
     languages, not opted out); each resident once. Returns how many were invited."""
-    from engage.storage.tables import Participant
-
     conv = session.get(DelibConversation, conversation_id)
     assert conv is not None and conv.id is not None
     if conv.closes_at is not None and conv.closes_at <= now:
@@ -324,20 +325,19 @@ def invite(session: Session, conversation_id: int, *, now: datetime, tz: str, pr
         session.flush()
         member.source_id = f"m{member.id}"
         session.add(member)
-        texting = Texting(session, person, now=now, tz=tz, program=program,
+        texting = Texting(session, person, now=now, settings=settings,
                           key_prefix=f"delib:{conv.id}:invite:{person.id}:")
-        texting.send(_say("invite", texting.lang, program=program, topic=conv.topic),
+        texting.send(_say("invite", texting.lang, program=settings.program_name,
+                          topic=conv.topic),
                      kind="invitation")
         invited += 1
     session.flush()
     return invited
 
 
-def notify_published(session: Session, statement: DelibStatement, *, now: datetime, tz: str,
-                     program: str) -> bool:
+def notify_published(session: Session, statement: DelibStatement, *, now: datetime,
+                     settings: Settings) -> bool:
     """Tell a resident author that their statement is now shown to neighbours (once)."""
-    from engage.storage.tables import Participant
-
     if statement.status != "approved" or statement.author_told or not statement.author_member_id:
         return False
     member = session.get(DelibMember, statement.author_member_id)
@@ -346,7 +346,7 @@ def notify_published(session: Session, statement: DelibStatement, *, now: dateti
     person = session.get(Participant, member.participant_id)
     if person is None:
         return False
-    texting = Texting(session, person, now=now, tz=tz, program=program,
+    texting = Texting(session, person, now=now, settings=settings,
                       key_prefix=f"delib:published:{statement.id}:")
     text = _readable(statement, texting.lang) or statement.text
     texting.send(_say("published", texting.lang, text=text), kind="reminder")  # quiet hours

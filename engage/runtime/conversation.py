@@ -57,7 +57,7 @@ def converse(ctx: MessageContext, text: str) -> RunRow | None:
         step = engine.resume(flow, state, text, now=ctx.now)
         apply_step(ctx, active, step)
         if active.session_id is not None:
-            hooks.dialogue_rsvp(ctx.tx, active, step, ctx.now)
+            hooks.dialogue_rsvp(ctx.tx, active, step, ctx.now, ctx.services.settings)
         return active
     if not ctx.fresh and repo.has_runs(tx=ctx.tx, participant_id=ctx.participant_id):
         declined = (settings.default_flow, "declined")

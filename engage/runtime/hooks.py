@@ -11,15 +11,16 @@ from engage.config import Settings
 from engage.flow import engine
 from engage.flow.events import ResultRecorded
 from engage.runtime.context import MessageContext
-from engage.storage.records import RunRow
+from engage.storage.records import ParticipantRow, RunRow
 from engage.storage.sql import Tx
+from engage.storage.tables import Participant
 
 if TYPE_CHECKING:
     from engage.deliberation.texting import Reply
     from engage.scheduling.dialogue import CheckinResult
 
 
-def dialogue_checkin(tx: Tx, participant: Any, text: str,
+def dialogue_checkin(tx: Tx, participant: ParticipantRow | Participant, text: str,
                      now: datetime) -> CheckinResult | None:
     """Hook (scheduling): a dialogue session's check-in code texted at the session records
     attendance and gets a welcome reply instead of going to the resident's flow."""
@@ -44,7 +45,8 @@ def dialogue_seat(tx: Tx, run: RunRow, state: dict[str, Any]) -> dict[str, Any]:
     return engine.with_context(state, seat=seat)
 
 
-def dialogue_rsvp(tx: Tx, run: RunRow, step: engine.Step, now: datetime) -> None:
+def dialogue_rsvp(tx: Tx, run: RunRow, step: engine.Step, now: datetime,
+                  settings: Settings) -> None:
     """Hook (scheduling): an RSVP answer takes its seat (or waitlist place) in this same
     transaction, so it is exactly what the reply just queued says."""
     from engage.scheduling.dialogue import RSVP_FLOW, rsvp_from_flow
@@ -56,7 +58,7 @@ def dialogue_rsvp(tx: Tx, run: RunRow, step: engine.Step, now: datetime) -> None
             tx.flush()
             rsvp_from_flow(session=tx.orm_session(), session_id=run.session_id,
                            participant_id=run.participant_id, answer=str(event.value),
-                           now=now)
+                           now=now, settings=settings)
             tx.flush()
 
 

@@ -16,9 +16,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import sqlalchemy as sa
 from apscheduler.executors.asyncio import AsyncIOExecutor  # type: ignore[import-untyped]
@@ -28,7 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import
 from sqlalchemy.engine import Connection, Engine
 
 from engage.clock import Clock, utcnow
-from engage.scheduling.ticks import TICK_INTERVALS, Ticks
+from engage.scheduling.ticks import TICK_INTERVALS, TickResult, Ticks
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +104,9 @@ class SchedulerLeader:
         self.scheduler: AsyncIOScheduler | None = None
         self.runs: dict[str, int] = {}
 
-    async def run_job(self, name: str) -> Any:
+    async def run_job(self, name: str) -> TickResult | None:
         """One guarded tick: only the leader works; errors are logged, never fatal."""
-        job: Callable[[datetime], Any] = self.ticks.jobs()[name]
+        job = self.ticks.jobs()[name]
         if not await asyncio.to_thread(self.leadership.try_acquire):
             return None
         try:

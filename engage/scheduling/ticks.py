@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
@@ -33,6 +33,10 @@ TICK_INTERVALS: dict[str, float] = {
     "audit_checkpoint": 300.0,
     "erasure": 3600.0,
 }
+
+
+TickResult = CampaignTickReport | DialogueTickReport | int
+"""What a tick returns: a report of the campaigns or sessions it moved on, or a count."""
 
 
 class Waker(RunStarter, Protocol):
@@ -102,11 +106,11 @@ class Ticks:
         with session_scope(self.engine) as session:
             return privacy.unlink_provider_ids(session=session)
 
-    def jobs(self) -> dict[str, Callable[[datetime], Any]]:
+    def jobs(self) -> dict[str, Callable[[datetime], TickResult]]:
         return {"campaigns": self.campaigns, "dialogues": self.dialogues, "wake": self.wake,
                 "retention": self.retention, "audit_checkpoint": self.audit_checkpoint,
                 "erasure": self.erasure}
 
-    def run_all(self, now: datetime) -> dict[str, Any]:
+    def run_all(self, now: datetime) -> dict[str, TickResult]:
         """Every tick once, in order (catch-up after downtime; tests)."""
         return {name: job(now) for name, job in self.jobs().items()}

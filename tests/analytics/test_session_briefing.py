@@ -35,7 +35,8 @@ def _session_with_feedback(engine: Engine, settings: Settings, clock: Any,
             mediator="m.jones", now=clock())
         sid, code = ds.id, ds.checkin_code
         assert sid is not None
-        dialogue.invite(session=session, starter=rt, session_id=sid, now=clock())
+        dialogue.invite(session=session, starter=rt, session_id=sid, now=clock(),
+                        settings=settings)
     deliver(rt, clock)
     for i, answer in enumerate(["yes"] * 4 + ["no"] * 3):  # number(7) never replies
         reply(rt, number(i), answer, clock)

@@ -47,8 +47,7 @@ def _conversation(db_engine: Engine, clock: Any, settings: Any, seeds: list[str]
         conv = store.create_conversation(session, topic="Streets", languages=languages)
         for seed in seeds:
             store.add_statement(session, conv.id, seed)
-        texting.invite(session, conv.id, now=clock(), tz=settings.timezone,
-                       program=settings.program_name)
+        texting.invite(session, conv.id, now=clock(), settings=settings)
         assert conv.id is not None
         return conv.id
 

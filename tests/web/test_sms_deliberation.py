@@ -39,7 +39,7 @@ async def _conversation(sms: SmsHarness) -> int:
 def _invite(sms: SmsHarness, conv_id: int) -> int:
     with session_scope(sms.engine) as session:
         return texting.invite(session, conv_id, now=sms.dispatcher.clock(),
-                              tz=sms.settings.timezone, program=sms.settings.program_name)
+                              settings=sms.settings)
 
 
 async def test_vote_submit_moderate_show_and_stop(sms: SmsHarness) -> None:
@@ -81,8 +81,7 @@ async def test_vote_submit_moderate_show_and_stop(sms: SmsHarness) -> None:
         item = store.moderate(session, pending_id, approve=True, by="mediator-7", reason=None,
                               now=sms.dispatcher.clock())
         assert texting.notify_published(session, item, now=sms.dispatcher.clock(),
-                                        tz=sms.settings.timezone,
-                                        program=sms.settings.program_name)
+                                        settings=sms.settings)
     await sms.deliver()
     assert "Your view was published" in sms.api.bodies_to(RESIDENT)[-1]
 

@@ -158,7 +158,7 @@ async def test_queued_prompts_that_can_no_longer_arrive_in_time_are_dropped(
     clock.set(local(1, 23))  # phone 1 cancels late at night: phone 2's seat message is held
     with session_scope(sms.engine) as session:
         dialogue.record_rsvp(session=session, session_id=sid, participant_id=1, answer="no",
-                             now=clock())
+                             now=clock(), settings=sms.settings)
     await received(sms, clock)
     with session_scope(sms.engine) as session:
         promoted = session.exec(select(Outbox).where(

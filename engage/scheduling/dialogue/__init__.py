@@ -16,7 +16,6 @@ waitlist), ``checkin``, ``contacts`` (the mediator's view), ``stats``, and the t
 keys, shared reads, the session's flow runs and the audit entry.
 """
 
-from engage.scheduling.dialogue._runs import RSVP_FLOW
 from engage.scheduling.dialogue._texts import format_when, when_context
 from engage.scheduling.dialogue.checkin import (
     CheckinResult,
@@ -52,6 +51,7 @@ from engage.scheduling.dialogue.sessions import (
 )
 from engage.scheduling.dialogue.stats import SessionStats, session_stats
 from engage.scheduling.dialogue.tick import DialogueTickReport, run_dialogues
+from engage.storage.tables.scheduling import RSVP_FLOW
 
 __all__ = [
     "LATE_REASON",

@@ -12,10 +12,7 @@ from sqlmodel import Session, select
 from engage.flow import engine
 from engage.storage import repo
 from engage.storage.tables import Run
-from engage.storage.tables.scheduling import DialogueSession
-
-RSVP_FLOW = "dialogue_rsvp"
-FEEDBACK_FLOW = "session_feedback"
+from engage.storage.tables.scheduling import RSVP_FLOW, DialogueSession
 
 
 def run_results(run: Run) -> dict[str, Any]:

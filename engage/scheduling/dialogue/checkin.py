@@ -15,6 +15,7 @@ from engage.scheduling.clock import aware
 from engage.scheduling.dialogue._outbox import dedupe_key
 from engage.scheduling.dialogue._texts import session_text
 from engage.storage import repo
+from engage.storage.records import ParticipantRow
 from engage.storage.tables import Participant
 from engage.storage.tables.scheduling import DialogueSession, SessionRsvp
 
@@ -70,8 +71,8 @@ def checkin_open(ds: DialogueSession, now: datetime) -> bool:
             and ds.starts_at - CHECKIN_EARLY <= now <= ds.ends_at + CHECKIN_LATE)
 
 
-def match_checkin(ds: DialogueSession, participant: Participant, text: str,
-                  now: datetime) -> bool:
+def match_checkin(ds: DialogueSession, participant: ParticipantRow | Participant,
+                  text: str, now: datetime) -> bool:
     """Pure: is ``text`` this session's check-in code, sent while check-in is open?"""
     if participant.erased_at is not None or len(text or "") > 40:
         return False
@@ -85,8 +86,8 @@ class CheckinResult:
     outbox_id: int | None
 
 
-def handle_checkin(*, session: Session, participant: Participant, text: str,
-                   now: datetime) -> CheckinResult | None:
+def handle_checkin(*, session: Session, participant: ParticipantRow | Participant,
+                   text: str, now: datetime) -> CheckinResult | None:
     """The runtime's hook: if ``text`` is the code of a session open for check-in, record
     attendance (walk-ins too), queue a welcome reply and return the result; else None (the
     message then goes to the resident's flow as usual)."""

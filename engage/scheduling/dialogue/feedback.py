@@ -8,10 +8,9 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from engage.scheduling.dialogue._outbox import dedupe_key
-from engage.scheduling.dialogue._runs import FEEDBACK_FLOW
 from engage.scheduling.starter import RunStarter
 from engage.storage.tables import Participant
-from engage.storage.tables.scheduling import DialogueSession, SessionRsvp
+from engage.storage.tables.scheduling import FEEDBACK_FLOW, DialogueSession, SessionRsvp
 
 FEEDBACK_DELAY = timedelta(hours=1)
 FEEDBACK_WINDOW = timedelta(days=7)  # after this, an unsent feedback request is dropped

@@ -15,12 +15,11 @@ from engage.errors import UserError
 from engage.scheduling.clock import aware, quiet_ends
 from engage.scheduling.dialogue._audit import audit_session
 from engage.scheduling.dialogue._queries import audience_query
-from engage.scheduling.dialogue._runs import RSVP_FLOW
 from engage.scheduling.dialogue._texts import when_context
 from engage.scheduling.dialogue.sessions import get_session
 from engage.scheduling.starter import RunStarter
 from engage.storage.tables import Outbox
-from engage.storage.tables.scheduling import DialogueSession, SessionRsvp
+from engage.storage.tables.scheduling import RSVP_FLOW, DialogueSession, SessionRsvp
 
 
 def audience_size(*, session: Session, ds: DialogueSession) -> int:
@@ -44,11 +43,12 @@ class InviteReport:
         return self.late_quiet + self.late_rate
 
 
-def invite(*, session: Session, starter: RunStarter, session_id: int, now: datetime) -> int:
+def invite(*, session: Session, starter: RunStarter, session_id: int, now: datetime,
+           settings: Settings) -> int:
     """Send the ``dialogue_rsvp`` invitation to every opted-in resident of the area not yet
     invited (run it again later to reach newcomers). Returns invitations started."""
     return invite_report(session=session, starter=starter, session_id=session_id,
-                         now=now).queued
+                         now=now, settings=settings).queued
 
 
 def _send_rate(settings: Settings, channel: str) -> float:
@@ -65,14 +65,11 @@ def _backlog(session: Session, channel: str, now: datetime) -> int:
 
 
 def invite_report(*, session: Session, starter: RunStarter, session_id: int, now: datetime,
-                  settings: Settings | None = None) -> InviteReport:
+                  settings: Settings) -> InviteReport:
     """``invite``, saying how many invitations were left out because they could not arrive
     before the start: held by the resident's quiet hours until after it, or behind the send
     rate's queue. Those are not sent at all (an invitation to something already under way
     only confuses); each run of ``invite`` tries again."""
-    from engage.config import get_settings
-
-    settings = settings or get_settings()
     now = aware(now)
     ds = get_session(session=session, session_id=session_id, lock=True)
     if ds.status != "scheduled":

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from engage.config import Settings, get_settings
+from engage.config import Settings
 from engage.errors import UserError
 from engage.scheduling.clock import aware
 from engage.scheduling.dialogue._outbox import dedupe_key
@@ -30,7 +30,7 @@ def seats_taken(session: Session, session_id: int) -> int:
 
 
 def record_rsvp(*, session: Session, session_id: int, participant_id: int, answer: str,
-                now: datetime, notify: bool = True) -> SessionRsvp:
+                now: datetime, settings: Settings, notify: bool = True) -> SessionRsvp:
     """Apply a yes/no/maybe (from the flow, or entered by the mediator): "yes" takes a seat or
     a waitlist place; giving up a seat promotes the next person on the waitlist. ``notify``:
     text a waitlisted resident (False when the flow's own reply already told them)."""
@@ -44,7 +44,7 @@ def record_rsvp(*, session: Session, session_id: int, participant_id: int, answe
     if rsvp is None:
         raise UserError(f"participant {participant_id} was not invited to session {session_id}")
     _apply(session, ds, rsvp, answer, now, notify=notify)
-    promote(session=session, ds=ds, now=now)
+    promote(session=session, ds=ds, now=now, settings=settings)
     return rsvp
 
 
@@ -64,7 +64,7 @@ def rsvp_seat(*, session: Session, session_id: int, participant_id: int) -> str:
 
 
 def rsvp_from_flow(*, session: Session, session_id: int, participant_id: int, answer: str,
-                   now: datetime) -> None:
+                   now: datetime, settings: Settings) -> None:
     """The runtime's hook: an invitation run recorded ``rsvp``; apply it in the same
     transaction as the reply that tells the resident, so the first reply is the truth."""
     if answer not in ("yes", "no", "maybe"):
@@ -75,7 +75,7 @@ def rsvp_from_flow(*, session: Session, session_id: int, participant_id: int, an
     if rsvp is None or rsvp.status in ("opted_out", "late"):
         return
     record_rsvp(session=session, session_id=session_id, participant_id=participant_id,
-                answer=answer, now=now, notify=False)
+                answer=answer, now=now, settings=settings, notify=False)
 
 
 def _apply(session: Session, ds: DialogueSession, rsvp: SessionRsvp, answer: str,
@@ -107,9 +107,9 @@ def _apply(session: Session, ds: DialogueSession, rsvp: SessionRsvp, answer: str
 
 
 def promote(*, session: Session, ds: DialogueSession, now: datetime,
-            settings: Settings | None = None) -> list[SessionRsvp]:
+            settings: Settings) -> list[SessionRsvp]:
     """Fill free seats from the waitlist in answer order (before the start only); the
-    promoted are told, held by quiet hours (``settings``, the environment's by default)."""
+    promoted are told, held by the quiet hours in ``settings``."""
     assert ds.id is not None
     promoted: list[SessionRsvp] = []
     if ds.status != "scheduled" or now >= ds.starts_at:
@@ -130,7 +130,6 @@ def promote(*, session: Session, ds: DialogueSession, now: datetime,
         promoted.append(rsvp)
         participant = session.get(Participant, rsvp.participant_id)
         if participant is not None:
-            settings = settings or get_settings()
             repo.enqueue_outbox(
                 session=session, participant=participant, channel=participant.channel,
                 body=session_text("promoted", participant.language, ds),
@@ -141,7 +140,8 @@ def promote(*, session: Session, ds: DialogueSession, now: datetime,
     return promoted
 
 
-def sync_rsvps(*, session: Session, ds: DialogueSession, now: datetime) -> int:
+def sync_rsvps(*, session: Session, ds: DialogueSession, now: datetime,
+               settings: Settings) -> int:
     """Read answers from the invitation runs and opt-outs from participants. Returns changes."""
     assert ds.id is not None
     changes = 0
@@ -168,5 +168,5 @@ def sync_rsvps(*, session: Session, ds: DialogueSession, now: datetime) -> int:
         if rsvp.status == "invited" and answer in ("yes", "no", "maybe"):
             _apply(session, ds, rsvp, str(answer), now)
             changes += 1
-    promote(session=session, ds=ds, now=now)
+    promote(session=session, ds=ds, now=now, settings=settings)
     return changes

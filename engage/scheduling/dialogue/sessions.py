@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from engage.config import Settings, get_settings
+from engage.config import Settings
 from engage.errors import UserError
 from engage.scheduling.clock import aware, zone_name_ok
 from engage.scheduling.dialogue._audit import audit_session
@@ -88,9 +88,9 @@ def list_sessions(*, session: Session, mediator: str | None = None,
 
 
 def cancel_session(*, session: Session, session_id: int, now: datetime,
-                   actor: str = "mediator", settings: Settings | None = None) -> DialogueSession:
+                   settings: Settings, actor: str = "mediator") -> DialogueSession:
     """Cancel: queued invitations and reminders are dropped, people who planned to come are
-    told (held by quiet hours: ``settings``, the environment's by default), and no reminder
+    told (held by the quiet hours in ``settings``), and no reminder
     or feedback will ever go out for it."""
     now = aware(now)
     ds = get_session(session=session, session_id=session_id, lock=True)
@@ -104,7 +104,6 @@ def cancel_session(*, session: Session, session_id: int, now: datetime,
     drop_queued(session, ds, "%")
     end_invitation_runs(session, ds, now)
     if now < ds.starts_at:
-        settings = settings or get_settings()
         for rsvp, participant in rsvps_with_participants(session, ds, ("yes", "maybe",
                                                                         "waitlisted")):
             repo.enqueue_outbox(

@@ -50,7 +50,8 @@ def run_dialogues(*, engine: Engine, starter: RunStarter, settings: Settings,
             ds = get_session(session=session, session_id=session_id, lock=True)
             if ds.status == "scheduled":
                 report.late += drop_late(session=session, ds=ds, now=now)
-                report.rsvp_changes += sync_rsvps(session=session, ds=ds, now=now)
+                report.rsvp_changes += sync_rsvps(session=session, ds=ds, now=now,
+                                                  settings=settings)
                 report.reminders += send_reminders(session, ds, settings, now)
             report.feedback += send_feedback(session, ds, starter, now)
             if ds.status == "scheduled" and now >= ds.ends_at + AUTO_CLOSE_AFTER:

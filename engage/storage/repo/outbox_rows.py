@@ -26,7 +26,7 @@ from engage.storage.repo._common import (
     list_param,
 )
 from engage.storage.sql import Statement, Tx
-from engage.storage.tables import Outbox, Participant
+from engage.storage.tables import Outbox
 
 _OUTBOX_INSERT = Statement(lambda d: insert_for(d, _OUTBOX).values(_values(_OUTBOX))
                            .on_conflict_do_nothing(index_elements=["dedupe_key"])
@@ -162,7 +162,7 @@ def queue_outbox(
 def enqueue_outbox(
     *,
     session: Session,
-    participant: Participant,
+    participant: ParticipantFields,
     channel: str,
     body: str,
     kind: str,

@@ -80,6 +80,12 @@ class CampaignRecipient(SQLModel, table=True):
     finished_at: datetime | None = ts(nullable=True)
 
 
+# the shipped flows a session's runs take (``Run.session_id`` set): the invitation with its
+# RSVP question, and the survey after the session (scheduling starts them, analytics reads them)
+RSVP_FLOW = "dialogue_rsvp"
+FEEDBACK_FLOW = "session_feedback"
+
+
 class DialogueSession(SQLModel, table=True):
     """A mediator's dialogue session (table name avoids clashing with the ORM word "session")."""
 

@@ -215,8 +215,10 @@ def invite(request: Request, caller: CallerDep, session_id: SessionId) -> dict[s
     """Everyone in the area who agreed to dialogue invitations and was not invited yet."""
     _owned(request, caller, session_id)
     runtime = request.app.state.runtime
+    settings = request.app.state.settings
     count = write(request, lambda s: ops.invite(session=s, starter=runtime,
-                                                session_id=session_id, now=clock_now(request)),
+                                                session_id=session_id, now=clock_now(request),
+                                                settings=settings),
                   conflict=True)
     return {"session_id": session_id, "invited": count}
 

@@ -138,8 +138,7 @@ async def moderate_statement(request: Request, conversation_id: int,
                 raise UserError("that statement is not waiting for moderation here")
             item = moderate(db, statement_id, approve=decision == "approve", by=viewer.actor,
                             reason=str(form.get("reason") or ""), now=now)
-            notify_published(db, item, now=now, tz=settings.timezone,
-                             program=settings.program_name)
+            notify_published(db, item, now=now, settings=settings)
             status = item.status
     except UserError as exc:
         return _page(request, viewer, conversation_id, error=str(exc).capitalize() + ".")

@@ -163,7 +163,7 @@ async def invite(request: Request, session_id: int, viewer: Viewer = CAN) -> Res
     try:
         with session_scope(request.app.state.engine) as db:
             count = dialogue.invite(session=db, starter=runtime, session_id=session_id,
-                                    now=_now())
+                                    now=_now(), settings=request.app.state.settings)
     except UserError as exc:
         return _page(request, viewer, session_id, "session.html", error=str(exc))
     # Post/redirect/get: reloading the page does not post the invitation again.

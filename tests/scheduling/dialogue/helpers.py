@@ -32,7 +32,8 @@ def make_session(engine: Engine, settings: Settings, clock: Any, *, capacity: in
 def invite(engine: Engine, rt: Runtime, sid: int, clock: Any, *, send: bool = True) -> int:
     """Invite, and send what is due (residents answer invitations they received)."""
     with session_scope(engine) as session:
-        count = dialogue.invite(session=session, starter=rt, session_id=sid, now=clock())
+        count = dialogue.invite(session=session, starter=rt, session_id=sid, now=clock(),
+                                settings=rt.settings)
     if send:
         deliver(rt, clock)
     return count

@@ -81,7 +81,8 @@ def test_no_reminders_for_a_cancelled_session(db_engine: Engine, settings: Setti
     ticks = make_ticks(db_engine, settings, rt)
     ticks.dialogues(clock())
     with session_scope(db_engine) as session:
-        dialogue.cancel_session(session=session, session_id=sid, now=clock())
+        dialogue.cancel_session(session=session, session_id=sid, now=clock(),
+                                settings=rt.settings)
     for hours in (24, 2):
         clock.set(START - timedelta(hours=hours))
         ticks.dialogues(clock())

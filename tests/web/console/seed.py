@@ -21,4 +21,5 @@ def residents_said_yes(app: Any, session_id: int, numbers: list[str]) -> None:
             db.add(SessionRsvp(session_id=session_id, participant_id=p.id, status="yes",
                                invited_at=now, responded_at=now))
         db.flush()
-        promote(session=db, ds=get_session(session=db, session_id=session_id), now=now)
+        promote(session=db, ds=get_session(session=db, session_id=session_id), now=now,
+                settings=app.state.settings)
