@@ -64,6 +64,10 @@ CASES: dict[str, dict[str, Any]] = {
         "flow": "dialogue_rsvp", "context": SESSION, "replies": ["Yes!", "1 and 3"],
     },
     "rsvp_no": {"flow": "dialogue_rsvp", "context": SESSION, "replies": ["can't make it"]},
+    "rsvp_unclear_then_yes": {  # the re-prompt repeats the invitation's YES, NO or MAYBE
+        "flow": "dialogue_rsvp", "context": SESSION,
+        "replies": ["what time again?", "sure", "4"],
+    },
     "rsvp_maybe_es": {
         "flow": "dialogue_rsvp", "language": "es", "context": SESSION,
         "replies": ["tal vez", "guardería y transporte"],

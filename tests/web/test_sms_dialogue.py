@@ -225,3 +225,19 @@ async def test_a_text_before_the_held_invitation_arrives_gets_the_invitation(
     clock.set(local(2, 8, 1))
     await received(sms, clock)
     assert len([b for b in sms.api.bodies_to(phone(1)) if b.startswith("You're invited")]) == 1
+
+
+async def test_an_unclear_rsvp_is_asked_again_in_the_invitations_own_words(
+        sms: SmsHarness, clock: Any) -> None:
+    """The invitation says "Reply YES, NO or MAYBE": the re-prompt does not ask for a number
+    the resident was never shown."""
+    await join(sms, phone(1))
+    sid = create(sms, clock, starts_at=NOON + timedelta(days=2, hours=4))
+    assert invite(sms, clock, sid).queued == 1
+    await sms.deliver()
+    assert "Reply YES, NO or MAYBE" in sms.api.bodies_to(phone(1))[-1]
+    assert await sms.say("what time again?", from_=phone(1)) == [
+        "Sorry, I didn't get that. Please reply YES, NO or MAYBE."]
+    [seated, needs] = await sms.say("yes", from_=phone(1))
+    assert "seat is saved" in seated and "1 Childcare" in needs
+    assert statuses(sms, sid) == ["yes"]
