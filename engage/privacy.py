@@ -236,8 +236,9 @@ def erase_participant(
     }
     repo.cancel_pending_outbox(tx=Tx.of_session(session), participant_id=pid,
                                keep_confirmations=False, reason="erased")
-    session.execute(
-        update(Outbox).where(col(Outbox.participant_id) == pid).values(body=None, buttons=None)
+    session.execute(  # run_id too: the runs go below, and SQLite may give their ids out again
+        update(Outbox).where(col(Outbox.participant_id) == pid)
+        .values(body=None, buttons=None, run_id=None)
     )
     counts["runs"] = _rows_changed(session, delete(Run).where(col(Run.participant_id) == pid))
     unlink_provider_ids(session=session, participant_ids=[pid])

@@ -133,7 +133,7 @@ def test_erase_participant_leaves_an_anonymous_tombstone(db_engine: sa.Engine) -
             session.add(Message(participant_id=owner.id, channel="sms", direction="in",
                                 provider_id=f"m{owner.id}", body="hello"))
             session.add(Outbox(participant_id=owner.id, channel="sms", body="q?",
-                               dedupe_key=f"d{owner.id}", status="pending"))
+                               dedupe_key=f"d{owner.id}", status="pending", run_id=run.id))
             session.add(ConsentEntry(participant_id=owner.id, scope="surveys", status="granted",
                                      text_version="v1"))
         pid, old_key = p.id, p.key
@@ -150,12 +150,13 @@ def test_erase_participant_leaves_an_anonymous_tombstone(db_engine: sa.Engine) -
         assert session.exec(select(Message).where(Message.participant_id == pid)).all() == []
         mine = session.exec(select(Outbox).where(Outbox.participant_id == pid)).one()
         assert mine.status == "cancelled" and mine.body is None
+        assert mine.run_id is None  # the run is gone, and its id may be given out again
         ledger = session.exec(select(ConsentEntry).where(ConsentEntry.participant_id == pid)).all()
         assert [e.status for e in ledger] == ["granted", "erased"]
         # the other resident is untouched
         assert len(session.exec(select(Response)).all()) == 1
         other_row = session.exec(select(Outbox).where(Outbox.participant_id != pid)).one()
-        assert other_row.status == "pending"
+        assert other_row.status == "pending" and other_row.run_id is not None
         assert privacy.count_erased(session) == 1
 
 
